@@ -1,0 +1,384 @@
+"""The EELSpecNet network: a compact 1-D U-shaped CNN in Keras 3, and its model contract.
+
+Intensity scaling
+-----------------
+Loss features sit 1/300 to 1/10000 below the zero-loss peak. On linear, unit-area spectra a
+mean-squared error is dominated by the ZLP and ignores them. The network therefore works on
+*compressed* intensities
+
+    z = asinh(x / (epsilon * peak)) / asinh(1 / epsilon)
+
+where ``peak`` is the maximum of the input spectrum. ``z`` is linear for intensities below
+``epsilon * peak`` (so noise around zero stays symmetric and bounded, unlike a log or a fourth
+root whose slope diverges at zero) and logarithmic above: a feature at 1/4000 of the ZLP has
+``z ~ 0.4`` while the ZLP has ``z ~ 1``, so both matter to the loss. The restored spectrum is
+``epsilon * peak * sinh(z_out * asinh(1 / epsilon))`` with ``z_out >= 0`` from a ReLU, so the
+output is non-negative by construction and exactly zero where the network says so.
+
+The two scalings are layers of the saved model (:class:`IntensityCompression`,
+:class:`IntensityExpansion`), so a ``.keras`` file maps spectra of any scale to restored spectra
+on the same scale, and it loads with ``safe_mode=True``.
+
+Model contract
+--------------
+Every model file carries a JSON sidecar (``<name>.json``) with the channel count, the channel
+where the ZLP must sit, the dispersion and the ranges it was trained on
+(:class:`ModelContract`). :func:`load_model` refuses a model whose file and sidecar disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "ModelContract",
+    "build_unet_core",
+    "build_eelspecnet",
+    "core_of",
+    "save_model",
+    "load_model",
+    "default_model_path",
+    "compress_intensity",
+    "expand_intensity",
+    "predict_spectra",
+]
+
+DEFAULT_EPSILON = 1e-4
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def compress_intensity(spectra, epsilon: float = DEFAULT_EPSILON, peak=None):
+    """NumPy twin of :class:`IntensityCompression`; returns ``(z, peak)``."""
+    spectra = np.asarray(spectra, dtype=np.float32)
+    if peak is None:
+        peak = np.maximum(spectra.max(axis=-1, keepdims=True), np.float32(1e-30))
+    scale = np.float32(np.arcsinh(1.0 / epsilon))
+    return np.arcsinh(spectra / (epsilon * peak)) / scale, peak
+
+
+def expand_intensity(z, peak, epsilon: float = DEFAULT_EPSILON):
+    """Inverse of :func:`compress_intensity`."""
+    scale = np.arcsinh(1.0 / epsilon)
+    return (epsilon * peak * np.sinh(np.asarray(z) * scale)).astype(np.float32)
+
+
+def _register(cls):
+    return _keras().saving.register_keras_serializable(package="hyperspy_eelspecnet")(cls)
+
+
+def _layers():
+    """Define (once) and return the custom layers; keeps Keras out of import time."""
+    global IntensityCompression, IntensityExpansion
+    if "IntensityCompression" in globals():
+        return IntensityCompression, IntensityExpansion
+    keras = _keras()
+    ops = keras.ops
+
+    @_register
+    class IntensityCompression(keras.layers.Layer):
+        """``(spectra) -> (z, peak)``: asinh compression relative to each spectrum's maximum."""
+
+        def __init__(self, epsilon=DEFAULT_EPSILON, **kwargs):
+            super().__init__(**kwargs)
+            self.epsilon = float(epsilon)
+
+        def call(self, spectra):
+            peak = ops.maximum(ops.max(spectra, axis=-1, keepdims=True), 1e-30)
+            scale = float(np.arcsinh(1.0 / self.epsilon))
+            return ops.arcsinh(spectra / (self.epsilon * peak)) / scale, peak
+
+        def compute_output_shape(self, input_shape):
+            return input_shape, (*input_shape[:-1], 1)
+
+        def get_config(self):
+            return {**super().get_config(), "epsilon": self.epsilon}
+
+    @_register
+    class IntensityExpansion(keras.layers.Layer):
+        """``(z, peak) -> spectra``: inverse of :class:`IntensityCompression`."""
+
+        def __init__(self, epsilon=DEFAULT_EPSILON, **kwargs):
+            super().__init__(**kwargs)
+            self.epsilon = float(epsilon)
+
+        def call(self, inputs):
+            z, peak = inputs
+            scale = float(np.arcsinh(1.0 / self.epsilon))
+            return self.epsilon * peak * ops.sinh(z * scale)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape[0]
+
+        def get_config(self):
+            return {**super().get_config(), "epsilon": self.epsilon}
+
+    return IntensityCompression, IntensityExpansion
+
+
+def build_unet_core(
+    n_channels: int = 2048,
+    filters=(16, 24, 32, 48, 64, 96, 128),
+    kernel_size: int = 7,
+    convs_per_level: int = 2,
+    bottleneck_dilations=(1, 2, 4),
+    name: str = "eelspecnet_core",
+):
+    """The U-shaped network on compressed intensities: ``z (batch, n) -> z_out (batch, n)``.
+
+    Each encoder level applies ``convs_per_level`` convolutions with ``filters[level]`` filters
+    and halves the length with a stride-2 convolution; the bottleneck stacks dilated
+    convolutions (a receptive field wide enough for the ZLP's Lorentzian tails); each decoder
+    level doubles the length with a transposed convolution, concatenates the encoder's output
+    of the same length (skip connection) and convolves again. The last layer is a 1x1
+    convolution with ReLU, so ``z_out >= 0``.
+
+    Parameters
+    ----------
+    n_channels : int
+        Spectrum length; must be divisible by ``2 ** (len(filters) - 1)``.
+    filters : sequence of int
+        Filters per level, from the full-resolution level down to the bottleneck.
+    kernel_size : int
+        Convolution kernel length.
+    convs_per_level : int
+        Convolutions per encoder and decoder level.
+    bottleneck_dilations : sequence of int
+        Dilation rates of the bottleneck convolutions.
+    """
+    keras = _keras()
+    layers = keras.layers
+    depth = len(filters) - 1
+    if n_channels % (2**depth):
+        raise ValueError(
+            f"n_channels={n_channels} must be divisible by 2**{depth}={2 ** depth} for a U-Net "
+            f"with {len(filters)} levels."
+        )
+
+    def conv(x, n_filters, dilation=1, label=None):
+        return layers.Conv1D(
+            n_filters, kernel_size, padding="same", dilation_rate=dilation, activation="relu",
+            name=label,
+        )(x)
+
+    z_in = keras.Input((n_channels,), name="z")
+    x = layers.Reshape((n_channels, 1))(z_in)
+    skips = []
+    for level, n_filters in enumerate(filters[:-1]):
+        for i in range(convs_per_level):
+            x = conv(x, n_filters, label=f"enc{level}_conv{i}")
+        skips.append(x)
+        x = layers.Conv1D(filters[level + 1], 2, strides=2, name=f"down{level}")(x)
+    for i, dilation in enumerate(bottleneck_dilations):
+        x = conv(x, filters[-1], dilation, label=f"bottleneck{i}")
+    for level in reversed(range(depth)):
+        x = layers.Conv1DTranspose(filters[level], 2, strides=2, name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        for i in range(convs_per_level):
+            x = conv(x, filters[level], label=f"dec{level}_conv{i}")
+    x = layers.Conv1D(1, 1, activation="relu", name="z_out")(x)
+    z_out = layers.Reshape((n_channels,))(x)
+    return keras.Model(z_in, z_out, name=name)
+
+
+def build_eelspecnet(core, epsilon: float = DEFAULT_EPSILON, name: str = "eelspecnet"):
+    """Wrap a core network into the full model ``spectra -> restored spectra`` (same scale)."""
+    keras = _keras()
+    compression, expansion = _layers()
+    n_channels = core.input_shape[-1]
+    spectra = keras.Input((n_channels,), name="spectra")
+    z, peak = compression(epsilon=epsilon, name="compress")(spectra)
+    z_out = core(z)
+    restored = expansion(epsilon=epsilon, name="expand")([z_out, peak])
+    return keras.Model(spectra, restored, name=name)
+
+
+def core_of(model):
+    """The core (compressed-domain) sub-model of a full EELSpecNet model."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.name.endswith("core"):
+            return layer
+    raise ValueError(f"Model {model.name!r} has no EELSpecNet core sub-model.")
+
+
+@dataclass
+class ModelContract:
+    """What a model file expects of its input; stored beside it as JSON.
+
+    Attributes
+    ----------
+    n_channels : int
+        Channels the network takes.
+    zlp_channel : int
+        Channel where the zero-loss peak must sit.
+    dispersion : float
+        eV per channel the training ranges were expressed at (ranges are in channels, so other
+        dispersions work where the physics maps into the same channel ranges).
+    psf_fwhm_channels : (float, float)
+        Range of distorted ZLP FWHM (channels) seen in training.
+    zlp_fwhm_channels : float
+        FWHM (channels) of the restored quasi-Dirac ZLP.
+    epsilon : float
+        Intensity-compression constant.
+    name, version : str
+        Identification recorded in the metadata of restored signals.
+    preset : str
+        Generator preset(s) the model was trained on.
+    training : dict
+        Free-form record (config, seeds, steps) written by the trainer.
+    """
+
+    n_channels: int = 2048
+    zlp_channel: int = 400
+    dispersion: float = 0.005
+    psf_fwhm_channels: tuple = (7.0, 40.0)
+    zlp_fwhm_channels: float = 3.0
+    epsilon: float = DEFAULT_EPSILON
+    name: str = "eelspecnet"
+    version: str = "0"
+    preset: str = "reference"
+    training: dict = field(default_factory=dict)
+
+    def to_json(self, path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2, default=_json_default))
+
+    @classmethod
+    def from_json(cls, path) -> "ModelContract":
+        values = json.loads(Path(path).read_text())
+        values["psf_fwhm_channels"] = tuple(values.get("psf_fwhm_channels", (7.0, 40.0)))
+        return cls(**values)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def save_model(model, path, contract: ModelContract) -> Path:
+    """Save the full model (weights and architecture, no optimizer state) and its contract."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"Model files end in '.keras'; got {path.name!r}.")
+    if model.input_shape[-1] != contract.n_channels:
+        raise ValueError(
+            f"The model takes {model.input_shape[-1]} channels but the contract says {contract.n_channels}."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path, include_optimizer=False) if _accepts_include_optimizer(model) else model.save(path)
+    contract.to_json(_sidecar(path))
+    return path
+
+
+def _accepts_include_optimizer(model) -> bool:
+    import inspect
+
+    return "include_optimizer" in inspect.signature(model.save).parameters
+
+
+def default_model_path() -> Path:
+    """Path of the bundled default model."""
+    return Path(__file__).parent / "models" / "eelspecnet_default.keras"
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file, recorded in the metadata of restored signals."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(path=None):
+    """Load a model file and its contract.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ``.keras`` file with its ``.json`` sidecar; ``None`` loads the bundled default.
+
+    Returns
+    -------
+    model : keras.Model
+        Full model, spectra in, restored spectra out.
+    contract : ModelContract
+
+    Raises
+    ------
+    FileNotFoundError
+        The file or its sidecar is missing.
+    ValueError
+        The file is not a Keras model, or its channel count disagrees with the sidecar.
+    """
+    path = Path(default_model_path() if path is None else path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No model file at {path}. Pass model=None for the bundled default, or the path of a "
+            "'.keras' file written by 'eelspecnet train'."
+        )
+    sidecar = _sidecar(path)
+    if not sidecar.exists():
+        raise FileNotFoundError(
+            f"Model {path.name} has no contract file {sidecar.name} beside it; models written by "
+            "'eelspecnet train' always have one (it records the channel count and ZLP channel)."
+        )
+    contract = ModelContract.from_json(sidecar)
+    keras = _keras()
+    _layers()
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises several types for a bad archive
+        raise ValueError(f"{path} is not a loadable Keras model: {error}") from error
+    if model.input_shape[-1] != contract.n_channels:
+        raise ValueError(
+            f"Model {path.name} takes {model.input_shape[-1]} channels but its contract says "
+            f"{contract.n_channels}; the files do not belong together."
+        )
+    return model, contract
+
+
+def predict_spectra(model, spectra, batch_size: int = 256) -> np.ndarray:
+    """Run a full model over ``(n, channels)`` spectra in batches; returns float32 spectra.
+
+    The call goes through a compiled inference function (no per-spectrum Python) and the last
+    partial batch is padded to ``batch_size`` so only one graph is traced.
+    """
+    spectra = np.asarray(spectra, dtype=np.float32)
+    n = spectra.shape[0]
+    out = np.empty_like(spectra)
+    infer = _inference_function(model)
+    for start in range(0, n, batch_size):
+        chunk = spectra[start: start + batch_size]
+        size = chunk.shape[0]
+        if size < batch_size and n > batch_size:
+            chunk = np.concatenate([chunk, np.zeros((batch_size - size, chunk.shape[1]), np.float32)])
+        out[start: start + size] = np.asarray(infer(chunk))[:size]
+    return out
+
+
+_INFERENCE_CACHE: dict = {}
+
+
+def _inference_function(model):
+    key = id(model)
+    if key not in _INFERENCE_CACHE:
+        import tensorflow as tf
+
+        _INFERENCE_CACHE[key] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return _INFERENCE_CACHE[key]

@@ -1,0 +1,635 @@
+"""Seeded, vectorised generator of distorted / ground-truth near-zero-loss EELS spectra.
+
+The forward model follows Mousavi et al., Sci. Rep. 12, 17462 (2022) ("generalised learning"):
+
+    ground truth  = quasi-Dirac ZLP + loss features
+    distorted     = ground truth (*) jitter (*) PSF + noise
+
+where ``(*)`` is a linear convolution. Every step works on a whole batch at once (NumPy
+broadcasting and FFT convolution); there is no per-spectrum Python loop.
+
+Two named presets exist (:func:`preset`):
+
+``reference``
+    The paper's generator exactly as the reference code encodes it (see ``docs/protocol.md``).
+``instrument``
+    What real microscopes do and the reference generator does not: Poisson counting noise,
+    read noise and dark level, asymmetric pseudo-Voigt PSFs, non-uniform jitter, ZLP drift,
+    continuum loss spectra (band-gap onsets, backgrounds, Drude plasmons) reaching the far end
+    of the window, and short acquisition windows padded the way the restoration pads them.
+
+All widths and positions are in channels, so one preset covers every dispersion whose
+physical ranges map into those channel ranges (see the model card).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import yaml
+
+__all__ = [
+    "GeneratorConfig",
+    "SpectrumBatch",
+    "preset",
+    "PRESETS",
+    "generate_batch",
+    "prepare_measured_psfs",
+    "quasi_dirac_zlp",
+]
+
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+@dataclass
+class GeneratorConfig:
+    """Ranges of the simulated physics; all widths and positions are in channels.
+
+    A ``(low, high)`` pair means a uniform draw in that range unless the field's name ends in
+    ``_log`` in its documentation below, where the draw is uniform in the logarithm.
+
+    Attributes
+    ----------
+    n_channels : int
+        Spectrum length.
+    zlp_channel : int
+        Channel of 0 eV (the ground-truth ZLP centre before drift).
+    dispersion : float
+        eV per channel of the nominal axis (used only to report energies).
+    zlp_fwhm : float
+        FWHM of the quasi-Dirac ground-truth ZLP (Gaussian), in channels.
+    n_peaks : (int, int)
+        Inclusive range of the number of Lorentzian loss features.
+    peak_channel : (int, int)
+        Inclusive range of feature centres (channel index, integer draw as in the reference).
+    peak_fwhm : (float, float)
+        Feature FWHM range in channels.
+    peak_fwhm_log : bool
+        Draw feature widths log-uniformly.
+    peak_ratio : (float, float)
+        Features have height ``1 / r`` of the ZLP height with ``r`` in this range.
+    loss_only_above_zlp : bool
+        Switch loss features off smoothly below 0 eV (the loss function of a material vanishes
+        at zero energy transfer); the reference lets Lorentzian tails run onto the gain side.
+    continuum_probability : float
+        Probability that a spectrum gets a continuum (onset, background, Drude plasmon).
+    continuum_ratio : (float, float)
+        Continuum level at its maximum is ``1 / r`` of the ZLP height (log-uniform draw).
+    n_jitter_copies : int
+        Copies of the spectrum averaged to model the source's energy jitter (copy 0 unshifted).
+    jitter_amplitude : (float, float)
+        Range of the jitter half-amplitude (channels); each spectrum draws one amplitude.
+    jitter_distributions : list of str
+        Shapes the shifts are drawn from: ``uniform``, ``gaussian``, ``arcsine`` (a sinusoidal
+        ripple such as mains hum) or ``bimodal``.
+    psf_shape : str
+        ``lorentzian`` (the reference) or ``pseudo_voigt`` (asymmetric, instrument-like).
+    psf_fwhm : (float, float)
+        PSF FWHM range in channels (log-uniform when ``psf_fwhm_log``).
+    psf_fwhm_log : bool
+        Draw PSF widths log-uniformly.
+    psf_asymmetry : (float, float)
+        Ratio of the loss-side to the gain-side half width (pseudo-Voigt only; log-uniform).
+    psf_lorentz_fraction : (float, float)
+        Pseudo-Voigt mixing parameter eta (0 Gaussian, 1 Lorentzian).
+    measured_psf_probability : float
+        Probability of using a measured PSF instead of the analytic one, when measured PSFs
+        are given to :func:`generate_batch`.
+    measured_psf_extra_fwhm : (float, float)
+        Extra Gaussian broadening (FWHM, channels) applied to a measured PSF.
+    zlp_drift : (float, float)
+        Shift of the whole spectrum (ZLP and features, ground truth too), channels.
+    noise_model : str
+        ``gaussian`` (reference) or ``poisson`` (counting noise with read noise and dark level).
+    gaussian_noise_std : (float, float)
+        Gaussian noise standard deviation as a fraction of the spectrum maximum.
+    gaussian_noise_mean : (float, float)
+        Gaussian noise mean ("dark"), absolute, on a ZLP of height 1.
+    total_counts : (float, float)
+        Poisson model: electrons per spectrum (log-uniform).
+    read_noise : (float, float)
+        Poisson model: read-noise standard deviation, counts per channel.
+    dark_level : (float, float)
+        Poisson model: residual dark level after subtraction, counts per channel.
+    window_probability : float
+        Probability that the acquisition covers only part of the model window.
+    window_start : (int, int)
+        First measured channel when windowed.
+    window_stop : (int, int)
+        One past the last measured channel when windowed.
+    """
+
+    n_channels: int = 2048
+    zlp_channel: int = 400
+    dispersion: float = 0.005
+    zlp_fwhm: float = 3.0
+    n_peaks: tuple[int, int] = (0, 15)
+    peak_channel: tuple[int, int] = (400, 2046)
+    peak_fwhm: tuple[float, float] = (10.0, 300.0)
+    peak_fwhm_log: bool = False
+    peak_ratio: tuple[float, float] = (300.0, 4000.0)
+    loss_only_above_zlp: bool = False
+    continuum_probability: float = 0.0
+    continuum_ratio: tuple[float, float] = (300.0, 30000.0)
+    n_jitter_copies: int = 25
+    jitter_amplitude: tuple[float, float] = (10.0, 10.0)
+    jitter_distributions: list[str] = field(default_factory=lambda: ["uniform"])
+    psf_shape: str = "lorentzian"
+    psf_fwhm: tuple[float, float] = (7.0, 40.0)
+    psf_fwhm_log: bool = False
+    psf_asymmetry: tuple[float, float] = (1.0, 1.0)
+    psf_lorentz_fraction: tuple[float, float] = (1.0, 1.0)
+    measured_psf_probability: float = 0.0
+    measured_psf_extra_fwhm: tuple[float, float] = (0.0, 6.0)
+    zlp_drift: tuple[float, float] = (0.0, 0.0)
+    noise_model: str = "gaussian"
+    gaussian_noise_std: tuple[float, float] = (1e-8, 1e-3)
+    gaussian_noise_mean: tuple[float, float] = (0.0, 1e-7)
+    total_counts: tuple[float, float] = (1e4, 1e8)
+    read_noise: tuple[float, float] = (0.0, 5.0)
+    dark_level: tuple[float, float] = (-1.0, 3.0)
+    window_probability: float = 0.0
+    window_start: tuple[int, int] = (0, 0)
+    window_stop: tuple[int, int] = (2048, 2048)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list) and f.name != "jitter_distributions":
+                setattr(self, f.name, tuple(value))
+        self.validate()
+
+    def validate(self):
+        """Raise ``ValueError`` if the configuration is inconsistent."""
+        if self.n_channels < 64:
+            raise ValueError(f"n_channels={self.n_channels} is too small; use at least 64.")
+        if not 0 <= self.zlp_channel < self.n_channels:
+            raise ValueError(
+                f"zlp_channel={self.zlp_channel} lies outside 0..{self.n_channels - 1}."
+            )
+        if self.psf_shape not in ("lorentzian", "pseudo_voigt"):
+            raise ValueError(f"psf_shape must be 'lorentzian' or 'pseudo_voigt', not {self.psf_shape!r}.")
+        if self.noise_model not in ("gaussian", "poisson"):
+            raise ValueError(f"noise_model must be 'gaussian' or 'poisson', not {self.noise_model!r}.")
+        unknown = set(self.jitter_distributions) - set(_JITTER_SAMPLERS)
+        if unknown:
+            raise ValueError(
+                f"Unknown jitter distribution(s) {sorted(unknown)}; choose from {sorted(_JITTER_SAMPLERS)}."
+            )
+        if self.n_jitter_copies < 1:
+            raise ValueError("n_jitter_copies must be at least 1.")
+
+    def to_dict(self) -> dict:
+        """Plain-Python dictionary (lists for ranges) that :meth:`from_dict` reads back."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, (tuple, list)) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GeneratorConfig":
+        """Build a configuration from a dictionary; unknown keys raise ``ValueError``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown generator setting(s): {sorted(unknown)}.")
+        return cls(**values)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """Serialise to YAML; also write it to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_yaml(cls, text_or_path: str | Path) -> "GeneratorConfig":
+        """Read a configuration from a YAML string or file."""
+        path = Path(text_or_path)
+        text = path.read_text() if path.suffix in (".yaml", ".yml") and path.exists() else str(text_or_path)
+        return cls.from_dict(yaml.safe_load(text) or {})
+
+    @property
+    def energy_axis(self) -> np.ndarray:
+        """Nominal energy of each channel in eV (0 eV at ``zlp_channel``)."""
+        return (np.arange(self.n_channels) - self.zlp_channel) * self.dispersion
+
+
+def _reference() -> GeneratorConfig:
+    # PROTOCOL.md section 2, converted to channels at 5 meV/channel: feature FWHM 0.05-1.5 eV
+    # = 10-300 channels, jitter +-0.05 eV = +-10 channels, PSF FWHM 0.035-0.2 eV = 7-40 channels.
+    return GeneratorConfig()
+
+
+def _instrument() -> GeneratorConfig:
+    return GeneratorConfig(
+        peak_channel=(380, 2046),
+        peak_fwhm=(3.0, 400.0),
+        peak_fwhm_log=True,
+        peak_ratio=(100.0, 10000.0),
+        loss_only_above_zlp=True,
+        continuum_probability=0.7,
+        continuum_ratio=(300.0, 30000.0),
+        n_jitter_copies=25,
+        jitter_amplitude=(0.0, 12.0),
+        jitter_distributions=["uniform", "gaussian", "arcsine", "bimodal"],
+        psf_shape="pseudo_voigt",
+        psf_fwhm=(3.0, 40.0),
+        psf_fwhm_log=True,
+        psf_asymmetry=(0.8, 2.5),
+        psf_lorentz_fraction=(0.0, 1.0),
+        zlp_drift=(-30.0, 30.0),
+        noise_model="poisson",
+        window_probability=0.4,
+        window_start=(0, 300),
+        window_stop=(1200, 2048),
+    )
+
+
+PRESETS = {"reference": _reference, "instrument": _instrument}
+
+
+def preset(name: str) -> GeneratorConfig:
+    """Return a fresh copy of a named configuration (``reference`` or ``instrument``)."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"Unknown preset {name!r}; choose from {sorted(PRESETS)}.") from None
+
+
+@dataclass
+class SpectrumBatch:
+    """One generated batch; every array has shape ``(batch, n_channels)`` unless stated.
+
+    Attributes
+    ----------
+    distorted : ndarray
+        What the detector records, unit area over the measured window.
+    ground_truth : ndarray
+        The reality the network must restore, unit area over the measured window.
+    noise_free : ndarray
+        ``distorted`` without noise, on the same scale as ``distorted``.
+    measured : ndarray of bool
+        Channels the acquisition covers; outside them ``distorted`` holds the padding the
+        restoration itself would put there, and nothing is known of the truth.
+    zlp_only : ndarray of bool, shape (batch,)
+        Spectra with no loss feature and no continuum.
+    parameters : dict of ndarray
+        Per-spectrum draws (``psf_fwhm``, ``noise_amplitude``, ``zlp_drift``, ``n_peaks``, ...).
+    """
+
+    distorted: np.ndarray
+    ground_truth: np.ndarray
+    noise_free: np.ndarray
+    measured: np.ndarray
+    zlp_only: np.ndarray
+    parameters: dict
+
+
+def quasi_dirac_zlp(channels: np.ndarray, centre, fwhm: float = 3.0) -> np.ndarray:
+    """Gaussian of height 1 and ``fwhm`` channels: the restored ("real") zero-loss peak."""
+    sigma = fwhm * FWHM_TO_SIGMA
+    return np.exp(-0.5 * ((channels - np.asarray(centre)[..., None]) / sigma) ** 2)
+
+
+def _uniform(rng, low_high, size, log=False):
+    low, high = low_high
+    if log:
+        return np.exp(rng.uniform(np.log(low), np.log(high), size))
+    return rng.uniform(low, high, size)
+
+
+def _lorentzian_sum(channels, centres, fwhms, heights, active):
+    """Sum of the active Lorentzians of each spectrum; inputs have shape (batch, k).
+
+    Only active peaks are evaluated (in float32, in place): this is the generator's hot spot.
+    """
+    out = np.zeros((centres.shape[0], channels.size))
+    rows, cols = np.nonzero(active)
+    if rows.size == 0:
+        return out
+    half_sq = (0.25 * fwhms[rows, cols] ** 2).astype(np.float32)[:, None]
+    profile = channels.astype(np.float32)[None, :] - centres[rows, cols].astype(np.float32)[:, None]
+    np.multiply(profile, profile, out=profile)
+    profile += half_sq
+    np.divide((heights[rows, cols][:, None] * half_sq).astype(np.float32), profile, out=profile)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    out[rows[first]] = np.add.reduceat(profile, first, axis=0)
+    return out
+
+
+def _continuum(rng, channels, zlp_centre, config, batch_size):
+    """Slowly varying loss continua reaching the far end of the window, height 1 at max.
+
+    Each spectrum that gets one sums a band-gap onset ``(E - Eg)^p`` (p = 0.5 or 1.5, direct
+    allowed / forbidden transitions) that saturates, a broad Drude plasmon
+    ``E Gamma Ep^2 / ((E^2 - Ep^2)^2 + (E Gamma)^2)`` and a flat-to-sloped background that rises
+    smoothly from the ZLP, each with a random weight.
+    """
+    n = config.n_channels
+    energy = np.maximum(channels - zlp_centre[:, None], 0.0)  # channels above the ZLP
+    span = float(n - config.zlp_channel)
+
+    onset = rng.uniform(20.0, 0.8 * span, (batch_size, 1))
+    power = np.where(rng.random((batch_size, 1)) < 0.5, 0.5, 1.5)
+    saturation = rng.uniform(0.2, 2.0, (batch_size, 1)) * span
+    above = np.maximum(energy - onset, 0.0)
+    band_gap = (above / (above + saturation)) ** power
+
+    plasmon_energy = rng.uniform(0.1, 1.5, (batch_size, 1)) * span
+    damping = rng.uniform(0.3, 1.5, (batch_size, 1)) * plasmon_energy
+    drude = energy * damping * plasmon_energy**2 / (
+        (energy**2 - plasmon_energy**2) ** 2 + (energy * damping) ** 2
+    )
+    drude /= np.maximum(drude.max(axis=1, keepdims=True), 1e-30)
+
+    rise = rng.uniform(5.0, 100.0, (batch_size, 1))
+    slope = rng.uniform(-0.6, 0.6, (batch_size, 1))
+    background = (1.0 - np.exp(-energy / rise)) * np.clip(1.0 + slope * energy / span, 0.0, None)
+
+    weights = rng.dirichlet(np.ones(3), batch_size) * (rng.random((batch_size, 3)) < 0.7)
+    weights[weights.sum(axis=1) == 0, 0] = 1.0
+    total = weights[:, :1] * band_gap + weights[:, 1:2] * drude + weights[:, 2:] * background
+    return total / np.maximum(total.max(axis=1, keepdims=True), 1e-30)
+
+
+def _jitter_uniform(rng, amplitude, shape):
+    return rng.uniform(-1.0, 1.0, shape) * amplitude
+
+
+def _jitter_gaussian(rng, amplitude, shape):
+    return np.clip(rng.normal(0.0, 0.5, shape), -2.0, 2.0) * amplitude
+
+
+def _jitter_arcsine(rng, amplitude, shape):
+    return np.sin(rng.uniform(0.0, 2.0 * np.pi, shape)) * amplitude
+
+
+def _jitter_bimodal(rng, amplitude, shape):
+    side = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+    return (side * 0.8 + rng.normal(0.0, 0.15, shape)) * amplitude
+
+
+_JITTER_SAMPLERS = {
+    "uniform": _jitter_uniform,
+    "gaussian": _jitter_gaussian,
+    "arcsine": _jitter_arcsine,
+    "bimodal": _jitter_bimodal,
+}
+
+
+def _jitter_kernels(rng, config, batch_size, fft_length):
+    """Fourier transforms of the jitter kernels: mean of shifted unit impulses.
+
+    Shifts are fractional; each impulse is deposited on its two neighbouring channels with
+    linear weights. Copy 0 is unshifted, as in the reference generator.
+    """
+    amplitude = _uniform(rng, config.jitter_amplitude, (batch_size, 1))
+    kind = rng.integers(0, len(config.jitter_distributions), batch_size)
+    shifts = np.zeros((batch_size, config.n_jitter_copies))
+    for index, name in enumerate(config.jitter_distributions):
+        rows = kind == index
+        if rows.any():
+            shifts[rows] = _JITTER_SAMPLERS[name](
+                rng, amplitude[rows], (int(rows.sum()), config.n_jitter_copies)
+            )
+    shifts[:, 0] = 0.0
+    lower = np.floor(shifts)
+    upper_weight = shifts - lower
+    kernel = np.zeros((batch_size, fft_length))
+    rows = np.repeat(np.arange(batch_size), config.n_jitter_copies)
+    np.add.at(kernel, (rows, (lower.ravel().astype(int)) % fft_length), (1.0 - upper_weight).ravel())
+    np.add.at(kernel, (rows, (lower.ravel().astype(int) + 1) % fft_length), upper_weight.ravel())
+    kernel /= config.n_jitter_copies
+    return np.fft.rfft(kernel, axis=1), amplitude[:, 0]
+
+
+def _analytic_psfs(rng, config, batch_size, offsets):
+    """PSF kernels (unit sum) on ``offsets`` (channels from the centre) and their FWHMs."""
+    fwhm = _uniform(rng, config.psf_fwhm, (batch_size, 1), log=config.psf_fwhm_log)
+    if config.psf_shape == "lorentzian":
+        half = 0.5 * fwhm
+        kernel = half**2 / (half**2 + offsets**2)
+    else:
+        asymmetry = _uniform(rng, config.psf_asymmetry, (batch_size, 1), log=True)
+        eta = _uniform(rng, config.psf_lorentz_fraction, (batch_size, 1))
+        # The loss side (positive offsets) gets half width fwhm * a / (1 + a), the gain side
+        # fwhm / (1 + a): the FWHM stays ``fwhm`` while the tails become asymmetric.
+        half = np.where(offsets > 0, fwhm * asymmetry / (1 + asymmetry), fwhm / (1 + asymmetry))
+        scaled = offsets / half
+        kernel = eta / (1.0 + scaled**2) + (1.0 - eta) * np.exp(-np.log(2.0) * scaled**2)
+    return kernel / kernel.sum(axis=1, keepdims=True), fwhm[:, 0]
+
+
+def prepare_measured_psfs(psfs, n_channels: int | None = None) -> np.ndarray:
+    """Centre and normalise measured vacuum zero-loss peaks for use as PSFs.
+
+    Parameters
+    ----------
+    psfs : array_like or hyperspy signal
+        One or more measured vacuum ZLPs, shape ``(n_psf, channels)`` or ``(channels,)``. A
+        HyperSpy signal is flattened over its navigation axes.
+    n_channels : int, optional
+        Length of the returned kernels (default: the input length).
+
+    Returns
+    -------
+    ndarray, shape (n_psf, n_channels)
+        Non-negative kernels of unit sum with their maximum at index ``n_channels // 2``.
+    """
+    data = getattr(psfs, "data", psfs)
+    data = np.asarray(data, dtype=float)
+    data = data.reshape(-1, data.shape[-1])
+    if not np.all(np.isfinite(data)):
+        raise ValueError("Measured PSFs contain NaN or inf values; clean or crop them first.")
+    n_channels = n_channels or data.shape[-1]
+    out = np.zeros((data.shape[0], n_channels))
+    centre = n_channels // 2
+    for index, row in enumerate(np.clip(data, 0.0, None)):
+        peak = int(np.argmax(row))
+        lo = max(0, peak - centre)
+        hi = min(row.size, peak + (n_channels - centre))
+        out[index, centre - (peak - lo): centre + (hi - peak)] = row[lo:hi]
+    sums = out.sum(axis=1, keepdims=True)
+    if np.any(sums <= 0):
+        raise ValueError("A measured PSF has no positive counts.")
+    return out / sums
+
+
+def _measured_psf_kernels(rng, config, batch_size, measured_psfs):
+    """Random measured PSFs (centred at ``n // 2``), shifted sub-channel and broadened."""
+    choice = rng.integers(0, measured_psfs.shape[0], batch_size)
+    source = measured_psfs[choice]
+    n = source.shape[1]
+    extra = _uniform(rng, config.measured_psf_extra_fwhm, (batch_size, 1)) * FWHM_TO_SIGMA
+    shift = rng.uniform(-1.0, 1.0, (batch_size, 1))
+    frequency = np.fft.rfftfreq(n)[None, :]
+    transfer = np.exp(-2.0 * (np.pi * frequency * extra) ** 2 - 2j * np.pi * frequency * shift)
+    kernel = np.clip(np.fft.irfft(np.fft.rfft(source, axis=1) * transfer, n, axis=1), 0.0, None)
+    return kernel / kernel.sum(axis=1, keepdims=True)
+
+
+def _fwhm_of_kernels(kernel):
+    """FWHM in channels of centred kernels, from the number of channels above half maximum."""
+    peak = kernel.max(axis=1, keepdims=True)
+    return (kernel >= 0.5 * peak).sum(axis=1).astype(float)
+
+
+def _pad_outside_window(spectra, start, stop):
+    """Pad outside ``[start, stop)`` with the mean of the 8 edge channels, as restoration does."""
+    n = spectra.shape[1]
+    channels = np.arange(n)[None, :]
+    out = spectra.copy()
+    for row in np.flatnonzero((start > 0) | (stop < n)):
+        s, e = int(start[row]), int(stop[row])
+        out[row, :s] = spectra[row, s: s + 8].mean()
+        out[row, e:] = spectra[row, e - 8: e].mean()
+    measured = (channels >= start[:, None]) & (channels < stop[:, None])
+    return out, measured
+
+
+def generate_batch(
+    config: GeneratorConfig,
+    batch_size: int,
+    seed: int | np.random.SeedSequence | None = None,
+    measured_psfs=None,
+    zlp_only: bool | None = None,
+    dtype=np.float32,
+) -> SpectrumBatch:
+    """Generate one batch of distorted spectra and their ground truth.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        Physics ranges, e.g. ``preset("reference")``.
+    batch_size : int
+        Number of spectra.
+    seed : int or SeedSequence, optional
+        The same seed gives the same batch on any machine (NumPy PCG64 streams).
+    measured_psfs : array_like or hyperspy signal, optional
+        Measured vacuum ZLPs used as PSFs with probability ``config.measured_psf_probability``
+        (or always, when that probability is 0 and PSFs are given).
+    zlp_only : bool, optional
+        Force spectra with (False) or without (True) loss features; default draws as configured.
+    dtype : numpy dtype
+        Output dtype (the maths runs in float64).
+
+    Returns
+    -------
+    SpectrumBatch
+    """
+    rng = np.random.default_rng(seed)
+    n = config.n_channels
+    channels = np.arange(n, dtype=float)
+    fft_length = 2 * n
+
+    drift = _uniform(rng, config.zlp_drift, batch_size)
+    zlp_centre = config.zlp_channel + drift
+    truth = quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm)
+
+    low, high = config.n_peaks
+    n_peaks = rng.integers(low, high + 1, batch_size)
+    if zlp_only is True:
+        n_peaks[:] = 0
+    elif zlp_only is False:
+        n_peaks = np.maximum(n_peaks, 1)
+    k_max = max(int(n_peaks.max(initial=0)), 1)
+    active = np.arange(k_max)[None, :] < n_peaks[:, None]
+    centres = rng.integers(config.peak_channel[0], config.peak_channel[1] + 1, (batch_size, k_max))
+    centres = centres + drift[:, None]
+    fwhms = _uniform(rng, config.peak_fwhm, (batch_size, k_max), log=config.peak_fwhm_log)
+    heights = active / _uniform(rng, config.peak_ratio, (batch_size, k_max))
+    features = _lorentzian_sum(channels, centres, fwhms, heights, active)
+    if config.loss_only_above_zlp:
+        features *= np.clip(np.tanh((channels - zlp_centre[:, None]) / config.zlp_fwhm), 0.0, None)
+    truth += features
+
+    has_continuum = rng.random(batch_size) < config.continuum_probability
+    if zlp_only is True:
+        has_continuum[:] = False
+    continuum_level = has_continuum / _uniform(rng, config.continuum_ratio, batch_size, log=True)
+    if has_continuum.any():
+        truth += continuum_level[:, None] * _continuum(rng, channels, zlp_centre, config, batch_size)
+
+    offsets = (np.arange(n) - n // 2)[None, :].astype(float)
+    psf, psf_fwhm = _analytic_psfs(rng, config, batch_size, offsets)
+    use_measured = np.zeros(batch_size, bool)
+    if measured_psfs is not None:
+        measured_psfs = prepare_measured_psfs(measured_psfs, n)
+        probability = config.measured_psf_probability or 1.0
+        use_measured = rng.random(batch_size) < probability
+        if use_measured.any():
+            kernels = _measured_psf_kernels(rng, config, int(use_measured.sum()), measured_psfs)
+            psf[use_measured] = kernels
+            psf_fwhm[use_measured] = _fwhm_of_kernels(kernels)
+
+    # Linear ('same') convolution of truth with jitter and PSF in one FFT product, zero-padded
+    # to twice the length so nothing wraps around.
+    jitter_ft, jitter_amplitude = _jitter_kernels(rng, config, batch_size, fft_length)
+    psf_padded = np.zeros((batch_size, fft_length))
+    psf_padded[:, :n] = psf
+    psf_ft = np.fft.rfft(np.roll(psf_padded, -(n // 2), axis=1), axis=1)
+    blurred = np.fft.irfft(np.fft.rfft(truth, fft_length, axis=1) * jitter_ft * psf_ft, fft_length, axis=1)[:, :n]
+    blurred = np.clip(blurred, 0.0, None)
+
+    if config.noise_model == "gaussian":
+        peak = blurred.max(axis=1, keepdims=True)
+        noise_std = _uniform(rng, config.gaussian_noise_std, (batch_size, 1)) * peak
+        noise_mean = _uniform(rng, config.gaussian_noise_mean, (batch_size, 1))
+        noisy = blurred + noise_mean + noise_std * rng.standard_normal((batch_size, n))
+        noise_free = blurred + noise_mean
+        noise_amplitude = noise_std[:, 0] / peak[:, 0]
+    else:
+        counts = _uniform(rng, config.total_counts, (batch_size, 1), log=True)
+        expected = blurred / blurred.sum(axis=1, keepdims=True) * counts
+        read = _uniform(rng, config.read_noise, (batch_size, 1))
+        dark = _uniform(rng, config.dark_level, (batch_size, 1))
+        noisy = rng.poisson(expected) + dark + read * rng.standard_normal((batch_size, n))
+        noise_free = expected + dark
+        noise_amplitude = np.sqrt(expected.max(axis=1) + read[:, 0] ** 2) / expected.max(axis=1)
+
+    start = np.zeros(batch_size, int)
+    stop = np.full(batch_size, n)
+    windowed = rng.random(batch_size) < config.window_probability
+    if windowed.any():
+        start[windowed] = rng.integers(config.window_start[0], config.window_start[1] + 1, windowed.sum())
+        stop[windowed] = rng.integers(config.window_stop[0], config.window_stop[1] + 1, windowed.sum())
+        # Keep the ZLP and at least 64 channels past it inside the window.
+        start = np.minimum(start, np.floor(zlp_centre - 4 * config.zlp_fwhm - 40).astype(int)).clip(0)
+        stop = np.maximum(stop, np.ceil(zlp_centre + 64).astype(int)).clip(max=n)
+    noisy, measured = _pad_outside_window(noisy, start, stop)
+    noise_free, _ = _pad_outside_window(noise_free, start, stop)
+
+    # Unit area over the measured channels: the distorted and the true spectrum carry the
+    # same number of electrons, so the network has to move counts, not create them.
+    area = np.where(measured, noisy, 0.0).sum(axis=1, keepdims=True)
+    area = np.where(np.abs(area) > 0, area, 1.0)
+    truth_area = np.where(measured, truth, 0.0).sum(axis=1, keepdims=True)
+
+    parameters = {
+        "zlp_drift": drift,
+        "n_peaks": n_peaks,
+        "peak_centres": np.where(active, centres, np.nan),
+        "peak_fwhms": np.where(active, fwhms, np.nan),
+        "peak_heights": np.where(active, heights, 0.0),
+        "continuum_level": continuum_level,
+        "psf_fwhm": psf_fwhm,
+        "measured_psf": use_measured,
+        "jitter_amplitude": jitter_amplitude,
+        "noise_amplitude": noise_amplitude,
+        "window_start": start,
+        "window_stop": stop,
+    }
+    return SpectrumBatch(
+        distorted=(noisy / area).astype(dtype),
+        ground_truth=(truth / truth_area).astype(dtype),
+        noise_free=(noise_free / area).astype(dtype),
+        measured=measured,
+        zlp_only=(n_peaks == 0) & ~has_continuum,
+        parameters=parameters,
+    )

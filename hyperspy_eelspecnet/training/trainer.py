@@ -1,0 +1,431 @@
+"""Train an EELSpecNet model on generated spectra: ``eelspecnet train --config C.yaml --out DIR``.
+
+Batches are generated on the fly from seeds (never stored): training batch ``i`` of epoch ``e``
+comes from ``SeedSequence([seed, 0, e, i])`` and validation spectrum block ``j`` from
+``SeedSequence([seed, 1, j])``, so the validation set never overlaps training data and any run
+can be repeated exactly. Checkpoints (weights, optimizer state, epoch) go to ``DIR/backup`` and
+``--resume`` continues from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..model import DEFAULT_EPSILON, ModelContract, build_eelspecnet, build_unet_core, compress_intensity, save_model
+from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
+
+__all__ = ["TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "CompressedSpectrumLoss"]
+
+
+@dataclass
+class MixtureComponent:
+    """One source of training spectra: a preset, overrides of its settings, and a weight."""
+
+    preset: str = "reference"
+    weight: float = 1.0
+    overrides: dict = field(default_factory=dict)
+
+    def generator_config(self) -> GeneratorConfig:
+        values = preset(self.preset).to_dict()
+        values.update(self.overrides)
+        return GeneratorConfig.from_dict(values)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; round-trips to YAML.
+
+    Attributes
+    ----------
+    mixture : list of MixtureComponent
+        Generator presets mixed into every batch in proportion to their weights.
+    measured_psfs : list of str
+        Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
+        components whose overrides set ``measured_psf_probability`` > 0.
+    filters, kernel_size, convs_per_level, bottleneck_dilations : network shape
+        See :func:`hyperspy_eelspecnet.model.build_unet_core`.
+    epsilon : float
+        Intensity-compression constant (see :mod:`hyperspy_eelspecnet.model`).
+    linear_weight : float
+        Weight of the linear-intensity term of the loss (keeps the ZLP shape exact).
+    batch_size, steps_per_epoch, epochs : int
+        Optimisation length.
+    learning_rate, final_learning_rate_fraction, warmup_steps : float, float, int
+        Cosine schedule with linear warm-up.
+    validation_size : int
+        Spectra in the held-apart validation set.
+    early_stopping_patience : int
+        Epochs without validation improvement before stopping.
+    max_minutes : float or None
+        Stop (and keep the best weights) after this wall time.
+    seed : int
+        Root of all training and validation seeds.
+    name, version : str
+        Written to the model contract.
+    """
+
+    mixture: list = field(default_factory=lambda: [MixtureComponent()])
+    measured_psfs: list = field(default_factory=list)
+    filters: tuple = (16, 24, 32, 48, 64, 96, 128)
+    kernel_size: int = 7
+    convs_per_level: int = 2
+    bottleneck_dilations: tuple = (1, 2, 4)
+    epsilon: float = DEFAULT_EPSILON
+    linear_weight: float = 1.0
+    batch_size: int = 32
+    steps_per_epoch: int = 200
+    epochs: int = 50
+    learning_rate: float = 1e-3
+    final_learning_rate_fraction: float = 0.01
+    warmup_steps: int = 200
+    validation_size: int = 512
+    early_stopping_patience: int = 20
+    max_minutes: float | None = None
+    seed: int = 0
+    name: str = "eelspecnet"
+    version: str = "0"
+
+    def __post_init__(self):
+        self.mixture = [
+            m if isinstance(m, MixtureComponent) else MixtureComponent(**m) for m in self.mixture
+        ]
+        self.filters = tuple(self.filters)
+        self.bottleneck_dilations = tuple(self.bottleneck_dilations)
+        if not self.mixture:
+            raise ValueError("The training mixture needs at least one generator component.")
+        channels = {m.generator_config().n_channels for m in self.mixture}
+        zlps = {m.generator_config().zlp_channel for m in self.mixture}
+        if len(channels) != 1 or len(zlps) != 1:
+            raise ValueError(
+                f"All mixture components must share n_channels and zlp_channel; got {channels}, {zlps}."
+            )
+
+    @property
+    def generator_configs(self):
+        return [m.generator_config() for m in self.mixture]
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["filters"] = list(self.filters)
+        out["bottleneck_dilations"] = list(self.bottleneck_dilations)
+        return out
+
+    @classmethod
+    def from_yaml(cls, path) -> "TrainConfig":
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown training setting(s) in {path}: {sorted(unknown)}.")
+        return cls(**values)
+
+    def to_yaml(self, path=None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+
+def _load_measured_psfs(paths):
+    if not paths:
+        return None
+    rows = []
+    for path in paths:
+        path = Path(path)
+        if path.suffix in (".txt", ".csv", ".tsv"):
+            rows.append(np.atleast_2d(np.loadtxt(path)))
+        elif path.suffix == ".npy":
+            rows.append(np.atleast_2d(np.load(path)))
+        else:
+            import hyperspy.api as hs
+
+            rows.append(np.asarray(hs.load(path).data).reshape(-1, hs.load(path).data.shape[-1]))
+    width = min(r.shape[-1] for r in rows)
+    return np.concatenate([r[:, :width] for r in rows])
+
+
+def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_psfs=None):
+    """One batch for the core network: compressed input ``z`` and packed target.
+
+    Returns
+    -------
+    z_in : ndarray, shape (batch, n)
+    target : ndarray, shape (batch, n, 2)
+        ``[..., 0]`` the compressed ground truth (relative to the input's maximum),
+        ``[..., 1]`` 1 on measured channels, 0 on padding (excluded from the loss).
+    """
+    sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
+    counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
+    parts = [
+        generate_batch(config, int(count), child, measured_psfs=measured_psfs)
+        for config, count, child in zip(configs, counts, sequence.spawn(len(configs)))
+        if count
+    ]
+    distorted = np.concatenate([p.distorted for p in parts])
+    truth = np.concatenate([p.ground_truth for p in parts])
+    measured = np.concatenate([p.measured for p in parts])
+    z_in, peak = compress_intensity(distorted, epsilon)
+    z_truth, _ = compress_intensity(truth, epsilon, peak=peak)
+    return z_in, np.stack([z_truth, measured.astype(np.float32)], axis=-1)
+
+
+def _keras_parts():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="hyperspy_eelspecnet")
+    class CompressedSpectrumLoss(keras.losses.Loss):
+        """Masked MSE on compressed intensities plus a linear-intensity term for the ZLP shape.
+
+        The compressed term makes features at 1/4000 of the ZLP count (see
+        :mod:`hyperspy_eelspecnet.model`); the linear term, normalised by each target's
+        maximum, pins the restored ZLP's height and width, which a compressed error alone
+        under-weights by the compression's slope.
+        """
+
+        def __init__(self, epsilon=DEFAULT_EPSILON, linear_weight=1.0, name="compressed_spectrum_loss", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.epsilon = float(epsilon)
+            self.linear_weight = float(linear_weight)
+
+        def call(self, y_true, y_pred):
+            ops = keras.ops
+            z_truth, mask = y_true[..., 0], y_true[..., 1]
+            scale = float(np.arcsinh(1.0 / self.epsilon))
+            compressed = ops.sum(mask * ops.square(y_pred - z_truth), axis=-1)
+            linear_pred = ops.sinh(ops.minimum(y_pred, 1.6) * scale)
+            linear_truth = ops.sinh(z_truth * scale)
+            norm = ops.max(linear_truth, axis=-1, keepdims=True)
+            linear = ops.sum(mask * ops.square((linear_pred - linear_truth) / norm), axis=-1)
+            n_measured = ops.maximum(ops.sum(mask, axis=-1), 1.0)
+            return (compressed + self.linear_weight * linear) / n_measured
+
+        def get_config(self):
+            return {**super().get_config(), "epsilon": self.epsilon, "linear_weight": self.linear_weight}
+
+    class GeneratedSpectra(keras.utils.PyDataset):
+        """Batches generated from ``SeedSequence([seed, 0, epoch, index])``."""
+
+        def __init__(self, config: TrainConfig, measured_psfs, **kwargs):
+            super().__init__(**kwargs)
+            self.config = config
+            self.configs = config.generator_configs
+            weights = np.array([m.weight for m in config.mixture], float)
+            self.weights = weights / weights.sum()
+            self.measured_psfs = measured_psfs
+            self.epoch = 0
+
+        def __len__(self):
+            return self.config.steps_per_epoch
+
+        def __getitem__(self, index):
+            c = self.config
+            return make_training_batch(
+                self.configs, self.weights, c.batch_size,
+                np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
+            )
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    class EpochTracker(keras.callbacks.Callback):
+        def __init__(self, dataset):
+            super().__init__()
+            self.dataset = dataset
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.dataset.epoch = epoch
+
+    class WallClockLimit(keras.callbacks.Callback):
+        def __init__(self, minutes):
+            super().__init__()
+            self.seconds = None if minutes is None else 60.0 * minutes
+            self.start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.seconds is not None and time.time() - self.start > self.seconds:
+                print(f"\nStopping: wall-clock limit of {self.seconds / 60:.0f} min reached.")
+                self.model.stop_training = True
+
+    return keras, CompressedSpectrumLoss, GeneratedSpectra, EpochTracker, WallClockLimit
+
+
+def CompressedSpectrumLoss(*args, **kwargs):  # noqa: N802 - factory with the class's name
+    """Build the training loss (see the class docstring in :func:`_keras_parts`)."""
+    return _keras_parts()[1](*args, **kwargs)
+
+
+def _hardware() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+        return "GPU: " + ", ".join(names)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
+
+
+def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str = "auto") -> Path:
+    """Train a model and write ``eelspecnet.keras``, its contract and ``MODEL_CARD.md`` to ``out_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    out_dir : str or Path
+        Output folder; ``backup/`` inside it holds the resumable checkpoint.
+    resume : bool
+        Continue from ``out_dir/backup`` (otherwise an existing backup is discarded).
+    verbose : int or "auto"
+        Keras progress-bar setting.
+
+    Returns
+    -------
+    Path
+        The written ``.keras`` model file.
+    """
+    keras, Loss, GeneratedSpectra, EpochTracker, WallClockLimit = _keras_parts()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    backup = out_dir / "backup"
+    if backup.exists() and not resume:
+        shutil.rmtree(backup)
+    config.to_yaml(out_dir / "train_config.yaml")
+    keras.utils.set_random_seed(config.seed)
+
+    measured_psfs = _load_measured_psfs(config.measured_psfs)
+    if measured_psfs is not None:
+        measured_psfs = prepare_measured_psfs(measured_psfs, config.generator_configs[0].n_channels)
+    generator_config = config.generator_configs[0]
+    core = build_unet_core(
+        generator_config.n_channels, config.filters, config.kernel_size,
+        config.convs_per_level, config.bottleneck_dilations,
+    )
+    total_steps = config.epochs * config.steps_per_epoch
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * 0.01,
+        decay_steps=max(total_steps - config.warmup_steps, 1),
+        alpha=config.final_learning_rate_fraction,
+        warmup_target=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+    )
+    core.compile(optimizer=keras.optimizers.Adam(schedule), loss=Loss(config.epsilon, config.linear_weight))
+
+    weights = np.array([m.weight for m in config.mixture], float)
+    validation = make_training_batch(
+        config.generator_configs, weights / weights.sum(), config.validation_size,
+        np.random.SeedSequence([config.seed, 1]), config.epsilon, measured_psfs,
+    )
+    dataset = GeneratedSpectra(config, measured_psfs)
+    best = out_dir / "best.weights.h5"
+    callbacks = [
+        EpochTracker(dataset),
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.ModelCheckpoint(str(best), save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(patience=config.early_stopping_patience),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=resume),
+        WallClockLimit(config.max_minutes),
+    ]
+    start = time.time()
+    history = core.fit(
+        dataset, epochs=config.epochs, validation_data=validation,
+        validation_batch_size=config.batch_size, callbacks=callbacks, verbose=verbose,
+    )
+    wall_time = time.time() - start
+    summary = {
+        "epochs_run": len(history.history.get("loss", [])),
+        "best_val_loss": float(min(history.history.get("val_loss", [np.nan]))),
+        "wall_time_s": round(wall_time, 1),
+        "hardware": _hardware(),
+    }
+    return export_model(config, best if best.exists() else core, out_dir, summary)
+
+
+def export_model(config: TrainConfig, weights, out_dir, summary: dict | None = None) -> Path:
+    """Write the deployable model, contract and card from trained core weights.
+
+    The core is rebuilt uncompiled and wrapped with the intensity layers, so the file holds
+    weights and architecture only (no optimizer state, no training loss) and loads with
+    ``safe_mode=True`` without this package's trainer.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    weights : path or keras.Model
+        A ``.weights.h5`` file of the core, or a trained core model.
+    out_dir : path
+    summary : dict, optional
+        Training record (epochs, losses, wall time, hardware) for the contract and card.
+    """
+    out_dir = Path(out_dir)
+    generator_config = config.generator_configs[0]
+    core = build_unet_core(
+        generator_config.n_channels, config.filters, config.kernel_size,
+        config.convs_per_level, config.bottleneck_dilations,
+    )
+    if isinstance(weights, (str, Path)):
+        core.load_weights(weights)
+    else:
+        core.set_weights(weights.get_weights())
+    model = build_eelspecnet(core, config.epsilon, name=config.name)
+    psf_low = min(c.psf_fwhm[0] for c in config.generator_configs)
+    psf_high = max(c.psf_fwhm[1] for c in config.generator_configs)
+    contract = ModelContract(
+        n_channels=generator_config.n_channels,
+        zlp_channel=generator_config.zlp_channel,
+        dispersion=generator_config.dispersion,
+        psf_fwhm_channels=(psf_low, psf_high),
+        zlp_fwhm_channels=generator_config.zlp_fwhm,
+        epsilon=config.epsilon,
+        name=config.name,
+        version=config.version,
+        preset="+".join(m.preset for m in config.mixture),
+        training={"config": config.to_dict(), "parameters": int(core.count_params()), **(summary or {})},
+    )
+    path = save_model(model, out_dir / "eelspecnet.keras", contract)
+    _write_card(out_dir / "MODEL_CARD.md", contract)
+    (out_dir / "training_summary.json").write_text(json.dumps(contract.training, indent=2, default=str))
+    return path
+
+
+def _write_card(path: Path, contract: ModelContract) -> None:
+    t = contract.training
+    lines = [
+        f"# Model card: {contract.name} {contract.version}",
+        "",
+        "## Contract",
+        f"- channels: {contract.n_channels}, ZLP at channel {contract.zlp_channel}, "
+        f"trained at {contract.dispersion * 1000:g} meV/channel (ranges below are in channels)",
+        f"- distorted ZLP FWHM seen in training: {contract.psf_fwhm_channels[0]:g}-"
+        f"{contract.psf_fwhm_channels[1]:g} channels; restored ZLP FWHM {contract.zlp_fwhm_channels:g} channels",
+        f"- generator preset(s): {contract.preset}",
+        "",
+        "## Training",
+        f"- parameters: {t['parameters']:,}",
+        f"- epochs run: {t.get('epochs_run', '?')}, best validation loss {t.get('best_val_loss', float('nan')):.3e}",
+        f"- wall time: {t.get('wall_time_s', float('nan')) / 60:.1f} min on {t.get('hardware', '?')}",
+        f"- seed: {t['config']['seed']}",
+        "",
+        "## Configuration",
+        "```yaml",
+        yaml.safe_dump(t["config"], sort_keys=False).rstrip(),
+        "```",
+        "",
+    ]
+    path.write_text("\n".join(lines))
