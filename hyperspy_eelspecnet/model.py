@@ -10,8 +10,9 @@ mean-squared error is dominated by the ZLP and ignores them. The network therefo
 
 where ``peak`` is the maximum of the input spectrum. ``z`` is linear for intensities below
 ``epsilon * peak`` (so noise around zero stays symmetric and bounded, unlike a log or a fourth
-root whose slope diverges at zero) and logarithmic above: a feature at 1/4000 of the ZLP has
-``z ~ 0.4`` while the ZLP has ``z ~ 1``, so both matter to the loss. The restored spectrum is
+root whose slope diverges at zero) and logarithmic above: a feature at 1/4000 of the recorded
+ZLP maximum has ``z ~ 0.17`` while the ZLP has ``z = 1`` (a 670-fold boost over the linear
+scale), so both matter to the loss. The restored spectrum is
 ``epsilon * peak * sinh(z_out * asinh(1 / epsilon))`` with ``z_out >= 0`` from a ReLU, so the
 output is non-negative by construction and exactly zero where the network says so.
 

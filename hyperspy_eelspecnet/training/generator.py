@@ -281,6 +281,9 @@ class SpectrumBatch:
         Spectra with no loss feature and no continuum.
     parameters : dict of ndarray
         Per-spectrum draws (``psf_fwhm``, ``noise_amplitude``, ``zlp_drift``, ``n_peaks``, ...).
+    psf : ndarray or None
+        With ``return_psf=True``: each spectrum's whole blur (jitter and PSF combined), unit
+        sum, zero shift at channel ``n_channels // 2``; the true PSF a deconvolution needs.
     """
 
     distorted: np.ndarray
@@ -289,6 +292,7 @@ class SpectrumBatch:
     measured: np.ndarray
     zlp_only: np.ndarray
     parameters: dict
+    psf: np.ndarray | None = None
 
 
 def quasi_dirac_zlp(channels: np.ndarray, centre, fwhm: float = 3.0) -> np.ndarray:
@@ -500,6 +504,7 @@ def generate_batch(
     measured_psfs=None,
     zlp_only: bool | None = None,
     dtype=np.float32,
+    return_psf: bool = False,
 ) -> SpectrumBatch:
     """Generate one batch of distorted spectra and their ground truth.
 
@@ -518,6 +523,8 @@ def generate_batch(
         Force spectra with (False) or without (True) loss features; default draws as configured.
     dtype : numpy dtype
         Output dtype (the maths runs in float64).
+    return_psf : bool
+        Also return each spectrum's combined jitter and PSF kernel (``SpectrumBatch.psf``).
 
     Returns
     -------
@@ -576,6 +583,11 @@ def generate_batch(
     psf_ft = np.fft.rfft(np.roll(psf_padded, -(n // 2), axis=1), axis=1)
     blurred = np.fft.irfft(np.fft.rfft(truth, fft_length, axis=1) * jitter_ft * psf_ft, fft_length, axis=1)[:, :n]
     blurred = np.clip(blurred, 0.0, None)
+    blur_kernel = None
+    if return_psf:
+        # The product's kernel has its zero shift at index 0 (negative shifts wrapped to the end).
+        blur_kernel = np.roll(np.fft.irfft(jitter_ft * psf_ft, fft_length, axis=1), n // 2, axis=1)[:, :n]
+        blur_kernel /= blur_kernel.sum(axis=1, keepdims=True)
 
     if config.noise_model == "gaussian":
         peak = blurred.max(axis=1, keepdims=True)
@@ -632,4 +644,5 @@ def generate_batch(
         measured=measured,
         zlp_only=(n_peaks == 0) & ~has_continuum,
         parameters=parameters,
+        psf=None if blur_kernel is None else blur_kernel.astype(dtype),
     )

@@ -245,6 +245,13 @@ def _keras_parts():
         def on_epoch_begin(self, epoch, logs=None):
             self.dataset.epoch = epoch
 
+    class ResumableBackup(keras.callbacks.BackupAndRestore):
+        """Keeps its backup after training ends, so a run stopped by the wall-clock limit
+        (or finished) can be continued with ``--resume`` and a larger ``epochs``."""
+
+        def on_train_end(self, logs=None):
+            pass
+
     class WallClockLimit(keras.callbacks.Callback):
         def __init__(self, minutes):
             super().__init__()
@@ -256,7 +263,7 @@ def _keras_parts():
                 print(f"\nStopping: wall-clock limit of {self.seconds / 60:.0f} min reached.")
                 self.model.stop_training = True
 
-    return keras, CompressedSpectrumLoss, GeneratedSpectra, EpochTracker, WallClockLimit
+    return keras, CompressedSpectrumLoss, GeneratedSpectra, EpochTracker, ResumableBackup, WallClockLimit
 
 
 def CompressedSpectrumLoss(*args, **kwargs):  # noqa: N802 - factory with the class's name
@@ -300,7 +307,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     Path
         The written ``.keras`` model file.
     """
-    keras, Loss, GeneratedSpectra, EpochTracker, WallClockLimit = _keras_parts()
+    keras, Loss, GeneratedSpectra, EpochTracker, ResumableBackup, WallClockLimit = _keras_parts()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     backup = out_dir / "backup"
@@ -334,12 +341,19 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     )
     dataset = GeneratedSpectra(config, measured_psfs)
     best = out_dir / "best.weights.h5"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(best), save_best_only=True, save_weights_only=True)
+    history_file = out_dir / "history.csv"
+    if resume and history_file.exists() and best.exists():
+        # Only an epoch better than every earlier one may replace the best weights.
+        previous = np.genfromtxt(history_file, delimiter=",", names=True, ndmin=1)
+        if "val_loss" in previous.dtype.names and previous.size:
+            checkpoint.best = float(np.nanmin(previous["val_loss"]))
     callbacks = [
         EpochTracker(dataset),
-        keras.callbacks.BackupAndRestore(str(backup)),
-        keras.callbacks.ModelCheckpoint(str(best), save_best_only=True, save_weights_only=True),
+        ResumableBackup(str(backup)),
+        checkpoint,
         keras.callbacks.EarlyStopping(patience=config.early_stopping_patience),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=resume),
+        keras.callbacks.CSVLogger(str(history_file), append=resume and history_file.exists()),
         WallClockLimit(config.max_minutes),
     ]
     start = time.time()
@@ -357,7 +371,9 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     return export_model(config, best if best.exists() else core, out_dir, summary)
 
 
-def export_model(config: TrainConfig, weights, out_dir, summary: dict | None = None) -> Path:
+def export_model(
+    config: TrainConfig, weights, out_dir, summary: dict | None = None, filename: str = "eelspecnet.keras"
+) -> Path:
     """Write the deployable model, contract and card from trained core weights.
 
     The core is rebuilt uncompiled and wrapped with the intensity layers, so the file holds
@@ -372,6 +388,8 @@ def export_model(config: TrainConfig, weights, out_dir, summary: dict | None = N
     out_dir : path
     summary : dict, optional
         Training record (epochs, losses, wall time, hardware) for the contract and card.
+    filename : str
+        Name of the model file inside ``out_dir``.
     """
     out_dir = Path(out_dir)
     generator_config = config.generator_configs[0]
@@ -398,7 +416,7 @@ def export_model(config: TrainConfig, weights, out_dir, summary: dict | None = N
         preset="+".join(m.preset for m in config.mixture),
         training={"config": config.to_dict(), "parameters": int(core.count_params()), **(summary or {})},
     )
-    path = save_model(model, out_dir / "eelspecnet.keras", contract)
+    path = save_model(model, out_dir / filename, contract)
     _write_card(out_dir / "MODEL_CARD.md", contract)
     (out_dir / "training_summary.json").write_text(json.dumps(contract.training, indent=2, default=str))
     return path

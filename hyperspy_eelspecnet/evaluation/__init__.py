@@ -1,0 +1,27 @@
+"""Judge restorations: the protocol's metrics and the EELSpecNet-versus-Richardson-Lucy report."""
+
+from .metrics import (
+    fwhm,
+    fwtm,
+    mse,
+    noise_variance_reduction,
+    peak_position_error,
+    peak_width,
+    recovery_rate,
+    region_variance,
+    relative_error,
+    ssim_1d,
+)
+
+__all__ = [
+    "peak_width",
+    "fwhm",
+    "fwtm",
+    "recovery_rate",
+    "relative_error",
+    "region_variance",
+    "noise_variance_reduction",
+    "ssim_1d",
+    "mse",
+    "peak_position_error",
+]

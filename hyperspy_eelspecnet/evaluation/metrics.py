@@ -1,0 +1,267 @@
+"""Restoration metrics of the evaluation protocol (``docs/PROTOCOL.md``, section 3).
+
+Every function takes batched arrays of shape ``(n_spectra, n_channels)`` (one spectrum may be
+given as a 1-D array) and returns one value per spectrum. Widths and positions are in channels;
+spectra are compared on the same (unit-area) scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "peak_width",
+    "fwhm",
+    "fwtm",
+    "recovery_rate",
+    "relative_error",
+    "region_variance",
+    "noise_variance_reduction",
+    "ssim_1d",
+    "mse",
+    "peak_position_error",
+]
+
+
+def _as_batch(spectra) -> np.ndarray:
+    return np.atleast_2d(np.asarray(spectra, dtype=np.float64))
+
+
+def _channel_mask(region, shape) -> np.ndarray:
+    """A boolean mask of ``shape`` from a mask (one for all or one per spectrum) or a slice."""
+    if region is None:
+        return np.ones(shape, bool)
+    if isinstance(region, slice):
+        mask = np.zeros(shape[-1], bool)
+        mask[region] = True
+        region = mask
+    return np.broadcast_to(np.asarray(region, bool), shape)
+
+
+def peak_width(spectra, fraction: float, peak_channel=None, search_radius: int = 10) -> np.ndarray:
+    """Full width of a peak at ``fraction`` of its maximum.
+
+    From the peak, the first channel on each side that falls below ``fraction`` times the
+    peak height is found; each crossing is placed by linear interpolation between that channel
+    and its neighbour towards the peak.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (n_spectra, n_channels)
+    fraction : float
+        Height of the width, as a fraction of the peak height (0.5 for FWHM).
+    peak_channel : int or array_like of int, optional
+        Channel (one per spectrum, or one for all) near which the peak lies; the peak is the
+        highest channel within ``search_radius`` of it, so a distorted or restored peak that
+        moved by a few channels is still measured. Default: each spectrum's maximum.
+    search_radius : int
+        Half width, in channels, of the search around ``peak_channel``.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra,)
+        Widths in channels; NaN where the spectrum does not fall below the level on one side
+        or the peak is not positive.
+    """
+    spectra = _as_batch(spectra)
+    n_spectra, n_channels = spectra.shape
+    rows = np.arange(n_spectra)
+    if peak_channel is None:
+        peak = spectra.argmax(axis=1)
+    else:
+        centre = np.broadcast_to(np.asarray(peak_channel, int), (n_spectra,))
+        window = np.clip(centre[:, None] + np.arange(-search_radius, search_radius + 1), 0, n_channels - 1)
+        peak = window[rows, np.take_along_axis(spectra, window, axis=1).argmax(axis=1)]
+    height = spectra[rows, peak]
+    level = fraction * height
+    channels = np.arange(n_channels)
+    below = spectra < level[:, None]
+
+    left_mask = below & (channels < peak[:, None])
+    right_mask = below & (channels > peak[:, None])
+    found = left_mask.any(axis=1) & right_mask.any(axis=1) & (height > 0)
+    left = np.where(left_mask, channels, -1).max(axis=1).clip(0, n_channels - 2)
+    right = np.where(right_mask, channels, n_channels).min(axis=1).clip(1, n_channels - 1)
+
+    def crossing(outer, inner):
+        y_outer, y_inner = spectra[rows, outer], spectra[rows, inner]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return outer + (inner - outer) * (level - y_outer) / (y_inner - y_outer)
+
+    width = crossing(right, right - 1) - crossing(left, left + 1)
+    return np.where(found, width, np.nan)
+
+
+def fwhm(spectra, peak_channel=None, search_radius: int = 10) -> np.ndarray:
+    """Full width at half maximum in channels; see :func:`peak_width`."""
+    return peak_width(spectra, 0.5, peak_channel, search_radius)
+
+
+def fwtm(spectra, peak_channel=None, search_radius: int = 10) -> np.ndarray:
+    """Full width at tenth maximum in channels; see :func:`peak_width`."""
+    return peak_width(spectra, 0.1, peak_channel, search_radius)
+
+
+def recovery_rate(w_distorted, w_restored, w_original) -> np.ndarray:
+    """Width recovery ``(W_d - W_r) / (W_d - W_o) * 100`` in percent.
+
+    100 % is a perfect restoration, 0 % no narrowing at all; values above 100 % mean a peak
+    restored narrower than the truth. NaN (with a warning silenced) when ``W_d == W_o``.
+    """
+    w_distorted, w_restored, w_original = (np.asarray(w, float) for w in (w_distorted, w_restored, w_original))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (w_distorted - w_restored) / (w_distorted - w_original) * 100.0
+    return np.where(w_distorted == w_original, np.nan, rate)
+
+
+def relative_error(w_restored, w_original) -> np.ndarray:
+    """Relative width error ``|W_r - W_o| / W_o * 100`` in percent."""
+    w_restored, w_original = np.asarray(w_restored, float), np.asarray(w_original, float)
+    return np.abs(w_restored - w_original) / w_original * 100.0
+
+
+def region_variance(residual, region=None) -> np.ndarray:
+    """Variance (population, ``ddof=0``) of each spectrum over the channels in ``region``.
+
+    Parameters
+    ----------
+    residual : array_like, shape (n_spectra, n_channels)
+    region : slice or array_like of bool, optional
+        Channels to use: a slice, a mask of ``n_channels``, or one mask per spectrum.
+        Default: all channels.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra,)
+        NaN for a spectrum with no channel in the region.
+    """
+    residual = _as_batch(residual)
+    mask = _channel_mask(region, residual.shape)
+    count = mask.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(mask, residual, 0.0).sum(axis=1) / count
+        return np.where(mask, (residual - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+
+
+def noise_variance_reduction(distorted, noise_free, restored, ground_truth, region) -> np.ndarray:
+    """Factor by which a restoration reduces the noise variance.
+
+    ``var(distorted - noise_free) / var(restored - ground_truth)`` over the channels in
+    ``region``; the protocol uses the feature-less channels 1.5 eV and more above the ZLP of
+    ZLP-only spectra, so the residual there is noise (and, for the restoration, any artefact).
+
+    Parameters
+    ----------
+    distorted, noise_free, restored, ground_truth : array_like, shape (n_spectra, n_channels)
+        On the same scale (unit area).
+    region : slice or array_like of bool
+        See :func:`region_variance`.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra,)
+        Above 1 the restoration removed noise, below 1 it amplified it. ``inf`` where the
+        restoration is exact over the region (zero variance) but the input is noisy, NaN where
+        both variances are zero.
+    """
+    input_variance = region_variance(np.asarray(distorted, float) - noise_free, region)
+    output_variance = region_variance(np.asarray(restored, float) - ground_truth, region)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return input_variance / output_variance
+
+
+def ssim_1d(restored, reference, window: int = 7, data_range=None, mask=None) -> np.ndarray:
+    """Structural similarity of spectra, mean over all windows of ``window`` channels.
+
+    The definition of Wang et al., IEEE Trans. Image Process. 13, 600 (2004), with a uniform
+    window, ``K1 = 0.01``, ``K2 = 0.03`` and sample (``N - 1``) variances and covariance, as
+    ``skimage.metrics.structural_similarity`` computes it by default. Only windows that lie
+    entirely inside the spectrum (and inside ``mask``) are averaged.
+
+    Parameters
+    ----------
+    restored, reference : array_like, shape (n_spectra, n_channels)
+    window : int
+        Window length in channels (odd).
+    data_range : float or array_like, optional
+        Dynamic range ``L`` in the stabilising constants ``(K L)^2``. Default: ``max - min`` of
+        each reference spectrum (over ``mask``).
+    mask : array_like of bool, optional
+        Channels to compare (one mask for all or one per spectrum), e.g. the measured window.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra,)
+        1 for identical spectra; symmetric in its two arguments when ``data_range`` is given.
+    """
+    x, y = _as_batch(restored), _as_batch(reference)
+    mask = _channel_mask(mask, y.shape)
+    if data_range is None:
+        data_range = np.where(mask, y, -np.inf).max(axis=1) - np.where(mask, y, np.inf).min(axis=1)
+    c1 = (0.01 * np.asarray(data_range, float)) ** 2
+    c2 = (0.03 * np.asarray(data_range, float)) ** 2
+    c1, c2 = np.broadcast_to(c1, x.shape[:1])[:, None], np.broadcast_to(c2, x.shape[:1])[:, None]
+
+    def window_mean(values):
+        return np.lib.stride_tricks.sliding_window_view(values, window, axis=1).mean(axis=2)
+
+    mean_x, mean_y = window_mean(x), window_mean(y)
+    sample = window / (window - 1.0)
+    var_x = sample * (window_mean(x * x) - mean_x**2)
+    var_y = sample * (window_mean(y * y) - mean_y**2)
+    cov_xy = sample * (window_mean(x * y) - mean_x * mean_y)
+    similarity = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
+        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
+    )
+    inside = np.lib.stride_tricks.sliding_window_view(mask, window, axis=1).all(axis=2)
+    with np.errstate(invalid="ignore"):
+        return np.where(inside, similarity, 0.0).sum(axis=1) / inside.sum(axis=1)
+
+
+def mse(a, b, mask=None) -> np.ndarray:
+    """Mean squared difference of each pair of spectra over ``mask`` (default: all channels)."""
+    a, b = _as_batch(a), _as_batch(b)
+    mask = _channel_mask(mask, a.shape)
+    with np.errstate(invalid="ignore"):
+        return np.where(mask, (a - b) ** 2, 0.0).sum(axis=1) / mask.sum(axis=1)
+
+
+def peak_position_error(restored, true_centres, search_radius: float = 10.0) -> np.ndarray:
+    """Distance from each true feature centre to the nearest local maximum of the restoration.
+
+    A feature counts as resolved when the restored spectrum has a local maximum (a channel
+    higher than its left neighbour and not lower than its right one) within ``search_radius``
+    channels of its true centre. Noise makes local maxima too, so this measures position, not
+    detection; keep the radius below the feature widths of interest.
+
+    Parameters
+    ----------
+    restored : array_like, shape (n_spectra, n_channels)
+    true_centres : array_like, shape (n_spectra, k)
+        Feature centres in (fractional) channels, NaN-padded where a spectrum has fewer than
+        ``k`` features (as ``SpectrumBatch.parameters["peak_centres"]``).
+    search_radius : float
+        Largest distance, in channels, at which a maximum still counts.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra, k)
+        Absolute position errors in channels (integer maximum positions); NaN for padding and
+        for features with no local maximum within the radius.
+    """
+    spectra = _as_batch(restored)
+    centres = np.atleast_2d(np.asarray(true_centres, float))
+    n_spectra, n_channels = spectra.shape
+    channels = np.arange(n_channels)
+    is_max = np.zeros(spectra.shape, bool)
+    is_max[:, 1:-1] = (spectra[:, 1:-1] > spectra[:, :-2]) & (spectra[:, 1:-1] >= spectra[:, 2:])
+
+    # For every channel, the nearest maximum at or below it and at or above it.
+    previous = np.maximum.accumulate(np.where(is_max, channels, -n_channels * 2), axis=1)
+    following = np.minimum.accumulate(np.where(is_max, channels, n_channels * 3)[:, ::-1], axis=1)[:, ::-1]
+    nearest_channel = np.clip(np.round(np.nan_to_num(centres)), 0, n_channels - 1).astype(int)
+    rows = np.arange(n_spectra)[:, None]
+    distance = np.minimum(
+        np.abs(centres - previous[rows, nearest_channel]), np.abs(following[rows, nearest_channel] - centres)
+    )
+    return np.where(distance <= search_radius, distance, np.nan)

@@ -1,0 +1,484 @@
+"""EELSpecNet against Richardson-Lucy on generated spectra: ``eelspecnet evaluate``.
+
+The protocol (``docs/PROTOCOL.md``, section 3), for each generator preset:
+
+1. a ZLP-only set (no loss features, no continuum) gives the ZLP width rows (FWHM and FWTM
+   recovery and relative error) and the noise variance reduction;
+2. a set with loss features gives SSIM and MSE against the ground truth and the position error
+   of the features.
+
+Every method's output is brought to unit area over the measured channels before it is judged
+(the restoration conserves counts, and so does the ground truth). Richardson-Lucy gets the true
+blur of each spectrum (jitter and PSF combined) as its PSF: the best case for it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..model import load_model, predict_spectra
+from ..richardson_lucy import richardson_lucy
+from ..training.generator import generate_batch, preset
+from .metrics import (
+    fwhm,
+    fwtm,
+    mse,
+    noise_variance_reduction,
+    peak_position_error,
+    recovery_rate,
+    region_variance,
+    relative_error,
+    ssim_1d,
+)
+
+__all__ = ["evaluate", "write_report", "evaluate_command"]
+
+NETWORK = "EELSpecNet"
+INPUT = "input"
+NOISE_REGION_START_EV = 1.5
+
+# Table rows: key -> label. "input" (the distorted spectrum) is judged only where it means something.
+METRICS = {
+    "noise_variance_reduction": "Noise variance reduction (x)",
+    "fwhm_recovery": "ZLP FWHM recovery (%)",
+    "fwhm_relative_error": "ZLP FWHM relative error (%)",
+    "fwtm_recovery": "ZLP FWTM recovery (%)",
+    "fwtm_relative_error": "ZLP FWTM relative error (%)",
+    "ssim": "SSIM to ground truth",
+    "mse": "MSE to ground truth",
+    "peak_position_error": "Feature position error (channels)",
+}
+
+
+def _rl_name(iterations: int) -> str:
+    return f"RL-{iterations}"
+
+
+def _unit_area(spectra, measured):
+    area = np.where(measured, spectra, 0.0).sum(axis=1, keepdims=True)
+    return spectra / np.where(area != 0, area, 1.0)
+
+
+def _blocks(config, n_spectra, entropy, zlp_only, block_size):
+    """Generated batches (with their true blur) of at most ``block_size`` spectra."""
+    for index, start in enumerate(range(0, n_spectra, block_size)):
+        size = min(block_size, n_spectra - start)
+        yield generate_batch(
+            config, size, np.random.SeedSequence([*entropy, index]), zlp_only=zlp_only, return_psf=True
+        )
+
+
+def _restore(model, batch, rl_iterations, batch_size):
+    """Every method's restoration of a batch, unit area over the measured channels."""
+    restored = {NETWORK: predict_spectra(model, batch.distorted, batch_size)}
+    n_channels = batch.distorted.shape[1]
+    # The generator's kernels have their zero shift at n // 2, not at their (jittered) maximum.
+    deconvolved = richardson_lucy(batch.distorted, batch.psf, iterations=rl_iterations, origin=n_channels // 2)
+    restored.update({_rl_name(k): spectra for k, spectra in zip(rl_iterations, deconvolved)})
+    return {method: _unit_area(spectra, batch.measured) for method, spectra in restored.items()}
+
+
+def _zlp_metrics(config, batch, restored):
+    """Per-spectrum ZLP width and noise metrics of one ZLP-only batch."""
+    truth, distorted = batch.ground_truth, batch.distorted
+    peak = truth.argmax(axis=1)
+    original = {"fwhm": fwhm(truth, peak), "fwtm": fwtm(truth, peak)}
+    blurred = {"fwhm": fwhm(distorted, peak), "fwtm": fwtm(distorted, peak)}
+    zlp_centre = config.zlp_channel + batch.parameters["zlp_drift"]
+    first_channel = np.round(zlp_centre + NOISE_REGION_START_EV / config.dispersion)
+    region = (np.arange(config.n_channels) >= first_channel[:, None]) & batch.measured
+
+    values = {"noise_amplitude": {INPUT: batch.parameters["noise_amplitude"]}}
+    values["noise_variance"] = {INPUT: region_variance(distorted.astype(float) - batch.noise_free, region)}
+    values["noise_variance_reduction"] = {}
+    for key in ("fwhm", "fwtm"):
+        values[f"{key}_recovery"], values[f"{key}_relative_error"] = {}, {}
+    for method, spectra in restored.items():
+        values["noise_variance"][method] = region_variance(spectra - truth, region)
+        values["noise_variance_reduction"][method] = noise_variance_reduction(
+            distorted, batch.noise_free, spectra, truth, region
+        )
+        for key, width in (("fwhm", fwhm), ("fwtm", fwtm)):
+            restored_width = width(spectra, peak)
+            values[f"{key}_recovery"][method] = recovery_rate(blurred[key], restored_width, original[key])
+            values[f"{key}_relative_error"][method] = relative_error(restored_width, original[key])
+    return values
+
+
+def _feature_metrics(batch, restored, peak_search_radius):
+    """Per-spectrum fidelity metrics of one batch with loss features."""
+    truth, measured = batch.ground_truth, batch.measured
+    centres = batch.parameters["peak_centres"]
+    start, stop = batch.parameters["window_start"], batch.parameters["window_stop"]
+    centres = np.where((centres >= start[:, None]) & (centres < stop[:, None] - 1), centres, np.nan)
+    values = {"ssim": {}, "mse": {}, "peak_position_error": {}, "peak_resolved": {}}
+    for method, spectra in {INPUT: batch.distorted, **restored}.items():
+        values["ssim"][method] = ssim_1d(spectra, truth, mask=measured)
+        values["mse"][method] = mse(spectra, truth, mask=measured)
+        errors = peak_position_error(spectra, centres, peak_search_radius)
+        values["peak_position_error"][method] = errors[np.isfinite(centres)]
+        values["peak_resolved"][method] = np.isfinite(errors[np.isfinite(centres)])
+    return values
+
+
+def _append(store, values):
+    for metric, by_method in values.items():
+        for method, array in by_method.items():
+            store.setdefault(metric, {}).setdefault(method, []).append(np.asarray(array))
+
+
+def _concatenate(store):
+    return {metric: {m: np.concatenate(a) for m, a in by_method.items()} for metric, by_method in store.items()}
+
+
+def _statistics(values) -> dict:
+    """Median and 5-95 % range of the non-NaN values.
+
+    Percentiles are taken at the nearest sample, not interpolated, so an infinite noise
+    reduction (a restoration exact over the region) still gives a defined summary.
+    """
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return {"median": None, "p5": None, "p95": None, "n": 0}
+    p5, median, p95 = np.percentile(values, [5, 50, 95], method="nearest")
+    return {"median": float(median), "p5": float(p5), "p95": float(p95), "n": int(values.size)}
+
+
+def _summarise(per_spectrum) -> dict:
+    summary = {}
+    for metric in METRICS:
+        summary[metric] = {method: _statistics(v) for method, v in per_spectrum[metric].items()}
+    for method, resolved in per_spectrum["peak_resolved"].items():
+        fraction = float(resolved.mean()) if resolved.size else None
+        summary["peak_position_error"][method]["resolved_fraction"] = fraction
+    return summary
+
+
+def evaluate(
+    model,
+    presets=("reference", "instrument"),
+    n_spectra: int = 2000,
+    rl_iterations=(10, 25, 50, 100),
+    seed: int = 20221014,
+    batch_size: int = 256,
+    block_size: int = 500,
+    peak_search_radius: float = 10.0,
+    n_examples: int = 3,
+) -> dict:
+    """Judge a model and Richardson-Lucy on freshly generated evaluation sets.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Full EELSpecNet model (spectra in, restored spectra out), e.g. from
+        :func:`hyperspy_eelspecnet.model.load_model`.
+    presets : sequence of str
+        Generator presets to evaluate on.
+    n_spectra : int
+        Spectra in each set (two sets per preset: ZLP-only and with features).
+    rl_iterations : sequence of int
+        Richardson-Lucy iteration counts to report (one run to the largest).
+    seed : int
+        Root of the evaluation seeds: block ``b`` of set ``s`` (0 ZLP-only, 1 with features) of
+        the ``p``-th preset comes from ``SeedSequence([seed, p, s, b])``.
+    batch_size : int
+        Network batch size.
+    block_size : int
+        Spectra generated and restored at once (bounds memory).
+    peak_search_radius : float
+        Largest distance (channels) between a true feature and a restored maximum.
+    n_examples : int
+        Spectra of the first feature block kept for the example figure.
+
+    Returns
+    -------
+    dict
+        ``settings`` and, per preset, ``summary`` (per metric and method: median, 5 and 95 %
+        percentiles, count; JSON-ready), ``per_spectrum`` (the arrays behind it) and
+        ``examples`` (a few spectra and their restorations).
+    """
+    rl_iterations = tuple(int(k) for k in rl_iterations)
+    methods = [NETWORK, *(_rl_name(k) for k in rl_iterations)]
+    results = {
+        "settings": {
+            "presets": list(presets),
+            "n_spectra": int(n_spectra),
+            "rl_iterations": list(rl_iterations),
+            "seed": int(seed),
+            "methods": methods,
+            "model": {"name": model.name, "parameters": int(model.count_params())},
+            "noise_region_start_ev": NOISE_REGION_START_EV,
+            "peak_search_radius_channels": peak_search_radius,
+        },
+        "presets": {},
+    }
+    for preset_index, name in enumerate(presets):
+        config = preset(name)
+        if model.input_shape[-1] != config.n_channels:
+            raise ValueError(
+                f"The model takes {model.input_shape[-1]} channels; preset {name!r} makes {config.n_channels}."
+            )
+        started = time.time()
+        store, examples = {}, None
+        # Training draws from SeedSequence([train_seed, 0 or 1, ...]) with small training seeds
+        # (0 by default); rooted at 20221014 the evaluation streams are disjoint from them
+        # unless a model was trained with this very seed.
+        for set_index, zlp_only in enumerate((True, False)):
+            label = "ZLP-only set" if zlp_only else "feature set"
+            done = 0
+            for batch in _blocks(config, n_spectra, (seed, preset_index, set_index), zlp_only, block_size):
+                restored = _restore(model, batch, rl_iterations, batch_size)
+                if zlp_only:
+                    _append(store, _zlp_metrics(config, batch, restored))
+                else:
+                    _append(store, _feature_metrics(batch, restored, peak_search_radius))
+                    if examples is None:
+                        examples = _examples(config, batch, restored, n_examples)
+                done += batch.distorted.shape[0]
+                print(f"[{name}] {label}: {done}/{n_spectra} spectra ({time.time() - started:.0f} s)", flush=True)
+        per_spectrum = _concatenate(store)
+        results["presets"][name] = {
+            "summary": _summarise(per_spectrum),
+            "per_spectrum": per_spectrum,
+            "examples": examples,
+            "seconds": time.time() - started,
+        }
+    return results
+
+
+def _examples(config, batch, restored, n_examples):
+    rl_methods = [m for m in restored if m != NETWORK]
+    # RL-50 as in the paper's comparisons, or the count closest to it.
+    rl_method = min(rl_methods, key=lambda m: abs(int(m.split("-")[1]) - 50))
+    keep = slice(0, n_examples)
+    return {
+        "energy": config.energy_axis,
+        "measured": batch.measured[keep],
+        "distorted": batch.distorted[keep],
+        "ground_truth": batch.ground_truth[keep],
+        NETWORK: restored[NETWORK][keep],
+        rl_method: restored[rl_method][keep],
+    }
+
+
+def _format(stats, digits=4) -> str:
+    if stats is None or stats["median"] is None:
+        return "–"
+    return f"{stats['median']:.{digits}g} [{stats['p5']:.{digits}g}, {stats['p95']:.{digits}g}]"
+
+
+def _markdown(results) -> str:
+    settings = results["settings"]
+    columns = [INPUT, *settings["methods"]]
+    lines = [
+        "# EELSpecNet versus Richardson-Lucy",
+        "",
+        f"Model `{settings['model']['name']}` ({settings['model']['parameters']:,} parameters); "
+        f"{settings['n_spectra']} spectra per set; seed {settings['seed']}. Cells: median [5 %, 95 %]. "
+        "Richardson-Lucy uses each spectrum's true blur as its PSF. `input` is the distorted spectrum.",
+    ]
+    for name, result in results["presets"].items():
+        lines += ["", f"## Preset `{name}`", "", "| metric | " + " | ".join(columns) + " |"]
+        lines.append("|---" * (len(columns) + 1) + "|")
+        for metric, label in METRICS.items():
+            by_method = result["summary"][metric]
+            digits = 6 if metric == "ssim" else 4
+            lines.append(f"| {label} | " + " | ".join(_format(by_method.get(m), digits) for m in columns) + " |")
+        resolved = result["summary"]["peak_position_error"]
+        lines.append(
+            "| Features with a maximum within "
+            f"{settings['peak_search_radius_channels']:g} channels | "
+            + " | ".join(
+                "–" if resolved[m]["resolved_fraction"] is None else f"{100 * resolved[m]['resolved_fraction']:.1f} %"
+                for m in columns
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _json_ready(results) -> dict:
+    """Settings and summaries only; infinities become strings, as JSON has none."""
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, float) and not np.isfinite(value):
+            return str(value)
+        return value
+
+    return clean({
+        "settings": results["settings"],
+        "presets": {
+            name: {"summary": r["summary"], "seconds": r["seconds"]} for name, r in results["presets"].items()
+        },
+    })
+
+
+def _method_colours(methods):
+    from matplotlib import colormaps
+
+    ramp = colormaps["viridis"]
+    rl = [m for m in methods if m.startswith("RL-")]
+    colours = {INPUT: "0.55", NETWORK: "tab:red"}
+    colours.update({m: ramp(0.15 + 0.7 * i / max(len(rl) - 1, 1)) for i, m in enumerate(rl)})
+    return colours
+
+
+def _violins(ax, by_method, methods, colours, log=False):
+    """Violins of the finite values of each method, y range cut to the 1-99 % span."""
+    data, names = [], []
+    for method in methods:
+        values = np.asarray(by_method.get(method, []), float)
+        values = values[np.isfinite(values)]
+        if log:
+            values = values[values > 0]
+        if values.size > 1:
+            data.append(values)
+            names.append(method)
+    if not data:
+        return
+    parts = ax.violinplot(data, showmedians=True, showextrema=False)
+    for body, method in zip(parts["bodies"], names):
+        body.set_facecolor(colours[method])
+        body.set_alpha(0.7)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
+    if log:
+        ax.set_yscale("log")
+    low, high = np.percentile(np.concatenate(data), [1, 99])
+    if high > low:
+        margin = 0.05 * (high - low)
+        ax.set_ylim(low / 1.5 if log else low - margin, high * 1.5 if log else high + margin)
+    ax.grid(alpha=0.3)
+
+
+def _figure_noise(results, path):
+    from matplotlib.figure import Figure
+
+    names = list(results["presets"])
+    methods = [INPUT, *results["settings"]["methods"]]
+    colours = _method_colours(methods)
+    fig = Figure(figsize=(5.5 * len(names), 4.5), layout="constrained")
+    for ax, name in zip(np.atleast_1d(fig.subplots(1, len(names))), names):
+        per_spectrum = results["presets"][name]["per_spectrum"]
+        amplitude = per_spectrum["noise_amplitude"][INPUT]
+        for method in methods:
+            variance = per_spectrum["noise_variance"][method]
+            keep = np.isfinite(variance) & (variance > 0) & (amplitude > 0)
+            label = "distorted input" if method == INPUT else method
+            ax.scatter(amplitude[keep], variance[keep], s=4, alpha=0.5, color=colours[method], label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("noise amplitude (std / spectrum maximum)")
+        ax.set_ylabel("noise variance ≥ 1.5 eV above the ZLP")
+        ax.set_title(f"Noise variance, preset '{name}'")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(markerscale=3, fontsize="small")
+    fig.savefig(path, dpi=110)
+
+
+def _figure_zlp_width(results, path):
+    from matplotlib.figure import Figure
+
+    names = list(results["presets"])
+    methods = results["settings"]["methods"]
+    colours = _method_colours(methods)
+    panels = ["fwhm_recovery", "fwhm_relative_error", "fwtm_recovery", "fwtm_relative_error"]
+    fig = Figure(figsize=(16, 3.8 * len(names)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(names), len(panels)))
+    for row, name in zip(axes, names):
+        per_spectrum = results["presets"][name]["per_spectrum"]
+        for ax, metric in zip(row, panels):
+            log = metric.endswith("relative_error")
+            _violins(ax, per_spectrum[metric], methods, colours, log=log)
+            if not log:
+                ax.axhline(100.0, color="k", lw=0.8, ls="--")
+            ax.set_title(f"{METRICS[metric]} — {name}", fontsize="medium")
+    fig.savefig(path, dpi=110)
+
+
+def _figure_ssim(results, path):
+    from matplotlib.figure import Figure
+
+    names = list(results["presets"])
+    methods = [INPUT, *results["settings"]["methods"]]
+    colours = _method_colours(methods)
+    fig = Figure(figsize=(5.5 * len(names), 4.2), layout="constrained")
+    for ax, name in zip(np.atleast_1d(fig.subplots(1, len(names))), names):
+        _violins(ax, results["presets"][name]["per_spectrum"]["ssim"], methods, colours)
+        ax.set_title(f"SSIM to ground truth — {name}")
+    fig.savefig(path, dpi=110)
+
+
+def _figure_examples(results, path):
+    from matplotlib.figure import Figure
+
+    name = next(iter(results["presets"]))
+    examples = results["presets"][name]["examples"]
+    energy, measured = examples["energy"], examples["measured"]
+    curves = [k for k in examples if k not in ("energy", "measured")]
+    colours = {"distorted": "0.55", "ground_truth": "k", NETWORK: "tab:red"}
+    n_rows = examples["distorted"].shape[0]
+    fig = Figure(figsize=(10, 2.8 * n_rows), layout="constrained")
+    for index, ax in enumerate(np.atleast_1d(fig.subplots(n_rows, 1, sharex=True))):
+        inside = measured[index]
+        for curve in curves:
+            colour = colours.get(curve, "tab:blue")
+            label = curve.replace("_", " ")
+            ax.plot(energy[inside], examples[curve][index][inside], color=colour, lw=1.0, label=label)
+        top = examples["ground_truth"][index].max()
+        ax.set_yscale("log")
+        ax.set_ylim(1e-7 * top, 2 * top)
+        ax.set_ylabel("intensity (unit area)")
+        ax.grid(alpha=0.3)
+    ax.set_xlabel("energy loss (eV)")
+    fig.axes[0].legend(fontsize="small", ncols=len(curves))
+    fig.axes[0].set_title(f"Examples from preset '{name}'")
+    fig.savefig(path, dpi=110)
+
+
+def write_report(results, out_dir) -> dict:
+    """Write ``evaluation.json``, ``evaluation.md`` and the figures of :func:`evaluate`'s results.
+
+    Returns
+    -------
+    dict
+        Name -> path of every file written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in (
+        "evaluation.json", "evaluation.md", "fig4_noise_variance.png", "fig5_zlp_width.png", "fig6_ssim.png",
+        "examples.png",
+    )}
+    paths["evaluation.json"].write_text(json.dumps(_json_ready(results), indent=2))
+    paths["evaluation.md"].write_text(_markdown(results))
+    _figure_noise(results, paths["fig4_noise_variance.png"])
+    _figure_zlp_width(results, paths["fig5_zlp_width.png"])
+    _figure_ssim(results, paths["fig6_ssim.png"])
+    _figure_examples(results, paths["examples.png"])
+    return paths
+
+
+def evaluate_command(args) -> None:
+    """``eelspecnet evaluate``: load the model, evaluate it, write the report to ``args.out``."""
+    model, contract = load_model(args.model)
+    results = evaluate(
+        model,
+        presets=tuple(args.presets),
+        n_spectra=args.n_spectra,
+        rl_iterations=tuple(args.rl_iterations),
+        seed=args.seed,
+    )
+    results["settings"]["model"].update(
+        {"file": str(args.model or "bundled default"), "contract_name": contract.name, "version": contract.version}
+    )
+    paths = write_report(results, args.out)
+    print(f"Report written to {paths['evaluation.md'].parent}")

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from hyperspy_eelspecnet.evaluation import (
+    fwhm,
+    fwtm,
+    mse,
+    noise_variance_reduction,
+    peak_position_error,
+    peak_width,
+    recovery_rate,
+    relative_error,
+    ssim_1d,
+)
+
+CHANNELS = np.arange(2048)
+
+
+def gaussian(centre, sigma, height=1.0):
+    return height * np.exp(-0.5 * ((CHANNELS - np.asarray(centre, float)[..., None]) / sigma) ** 2)
+
+
+def test_fwhm_and_fwtm_of_sampled_gaussians():
+    spectra = gaussian([400.0, 400.3, 1000.7], 10.0)
+    np.testing.assert_allclose(fwhm(spectra), 2 * np.sqrt(2 * np.log(2)) * 10.0, atol=0.05)
+    np.testing.assert_allclose(fwtm(spectra), 2 * np.sqrt(2 * np.log(10)) * 10.0, atol=0.05)
+    assert fwhm(gaussian(400.0, 10.0)[0]).shape == (1,)
+
+
+def test_peak_width_around_a_given_channel():
+    # A higher second peak far away must not be measured when the channel is given.
+    spectra = gaussian(400.0, 10.0) + gaussian(1500.0, 3.0, height=5.0)
+    assert fwhm(spectra)[0] == pytest.approx(2 * np.sqrt(2 * np.log(2)) * 3.0, abs=0.1)
+    assert fwhm(spectra, peak_channel=405)[0] == pytest.approx(23.548, abs=0.05)
+
+
+def test_peak_width_is_nan_without_a_crossing():
+    spectra = gaussian(2, 10.0)
+    assert np.isnan(peak_width(spectra, 0.5))[0]
+    assert np.isnan(fwhm(np.zeros((1, 2048))))[0]
+
+
+def test_perfect_restoration_scores():
+    truth = gaussian([400.0, 420.0], 1.3)
+    distorted = gaussian([400.0, 420.0], 8.0)
+    w_original, w_distorted = fwhm(truth), fwhm(distorted)
+    np.testing.assert_allclose(recovery_rate(w_distorted, fwhm(truth), w_original), 100.0)
+    np.testing.assert_allclose(recovery_rate(w_distorted, w_distorted, w_original), 0.0)
+    np.testing.assert_allclose(relative_error(fwhm(truth), w_original), 0.0)
+    np.testing.assert_allclose(relative_error(1.5 * w_original, w_original), 50.0)
+    np.testing.assert_allclose(ssim_1d(truth, truth), 1.0)
+    np.testing.assert_allclose(mse(truth, truth), 0.0)
+
+
+def test_ssim_by_hand_on_one_window():
+    restored = np.array([[0, 0, 0, 0.5, 0, 0, 0]])
+    reference = np.array([[0, 0, 0, 1.0, 0, 0, 0]])
+    # Window means 1/14 and 1/7; sample variances 1/28 and 1/7, covariance 1/14; L = 1.
+    c1, c2 = 0.01**2, 0.03**2
+    expected = (2 * (1 / 14) * (1 / 7) + c1) * (2 * (1 / 14) + c2) / (
+        ((1 / 14) ** 2 + (1 / 7) ** 2 + c1) * (1 / 28 + 1 / 7 + c2)
+    )
+    assert ssim_1d(restored, reference)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_ssim_averages_valid_windows_and_is_symmetric():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 3, 40))
+    per_window = [ssim_1d(a[:, i: i + 7], b[:, i: i + 7], data_range=1.0) for i in range(34)]
+    np.testing.assert_allclose(ssim_1d(a, b, data_range=1.0), np.mean(per_window, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(ssim_1d(a, b, data_range=1.0), ssim_1d(b, a, data_range=1.0), rtol=1e-12)
+    assert np.all(ssim_1d(a, b) < 1.0)
+
+
+def test_ssim_and_mse_masks():
+    truth = gaussian([400.0], 2.0)
+    restored = truth.copy()
+    restored[0, 1500:] += 0.3
+    measured = CHANNELS < 1200
+    assert ssim_1d(restored, truth, mask=measured)[0] == pytest.approx(1.0)
+    assert mse(restored, truth, mask=measured)[0] == 0.0
+    assert ssim_1d(restored, truth)[0] < 1.0
+
+
+def test_noise_variance_reduction_of_half_the_noise_is_four():
+    rng = np.random.default_rng(1)
+    noise_free = gaussian(np.full(200, 400.0), 8.0)
+    truth = gaussian(np.full(200, 400.0), 1.3)
+    distorted = noise_free + 1e-3 * rng.standard_normal(noise_free.shape)
+    restored = truth + 0.5e-3 * rng.standard_normal(truth.shape)
+    reduction = noise_variance_reduction(distorted, noise_free, restored, truth, slice(700, None))
+    assert np.median(reduction) == pytest.approx(4.0, rel=0.1)
+    mask = CHANNELS >= 700
+    np.testing.assert_allclose(noise_variance_reduction(distorted, noise_free, restored, truth, mask), reduction)
+    assert np.isinf(noise_variance_reduction(distorted, noise_free, truth, truth, mask)).all()
+
+
+def test_peak_position_error():
+    restored = gaussian(400.0, 1.0) + gaussian(1002.0, 20.0, 0.01)
+    centres = np.array([[1000.0, 1500.0, np.nan], [400.4, np.nan, np.nan]])
+    errors = peak_position_error(np.vstack([restored, restored]), centres, search_radius=5)
+    np.testing.assert_allclose(errors, [[2.0, np.nan, np.nan], [0.4, np.nan, np.nan]])

@@ -1,0 +1,77 @@
+"""Network builder, intensity compression, saving with a contract and safe loading."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hyperspy_eelspecnet.model import (
+    ModelContract,
+    build_eelspecnet,
+    build_unet_core,
+    compress_intensity,
+    expand_intensity,
+    load_model,
+    predict_spectra,
+    save_model,
+)
+
+
+def test_compression_round_trip_and_weak_features_are_visible():
+    spectra = np.array([[0.0, 1e-6, 2.5e-4, 0.5, 1.0, -1e-5]], np.float32)
+    z, peak = compress_intensity(spectra)
+    np.testing.assert_allclose(expand_intensity(z, peak), spectra, rtol=1e-4, atol=1e-9)
+    # A feature at 1/4000 of the peak keeps a sixth of the compressed range (linear: 1/4000).
+    assert 0.15 < z[0, 2] < 0.2 and z[0, 4] == pytest.approx(1.0)
+
+
+def test_unet_shape_non_negative_output_and_size():
+    core = build_unet_core(256, filters=(4, 8, 8), kernel_size=5)
+    model = build_eelspecnet(core)
+    x = np.random.default_rng(0).normal(0.01, 0.01, (3, 256)).astype(np.float32)
+    y = predict_spectra(model, x, batch_size=2)
+    assert y.shape == (3, 256) and (y >= 0).all() and np.isfinite(y).all()
+
+
+def test_layers_of_the_compressed_model_match_numpy_twins():
+    core = build_unet_core(128, filters=(4, 4))
+    model = build_eelspecnet(core)
+    x = np.abs(np.random.default_rng(1).normal(0, 1, (2, 128))).astype(np.float32)
+    z, peak = compress_intensity(x)
+    expected = expand_intensity(core.predict(z, verbose=0), peak)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_channel_count_must_fit_the_depth():
+    with pytest.raises(ValueError, match="divisible"):
+        build_unet_core(100, filters=(4, 8, 8, 8))
+
+
+def test_save_and_load_safe_mode_with_contract(tmp_path):
+    core = build_unet_core(128, filters=(4, 4))
+    model = build_eelspecnet(core)
+    path = save_model(model, tmp_path / "m.keras", ModelContract(n_channels=128, zlp_channel=20))
+    loaded, contract = load_model(path)
+    assert contract.n_channels == 128 and contract.zlp_channel == 20
+    x = np.abs(np.random.default_rng(2).normal(0, 1, (2, 128))).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        load_model(tmp_path / "absent.keras")
+    bogus = tmp_path / "bogus.keras"
+    bogus.write_bytes(b"not a zip archive")
+    ModelContract(n_channels=128).to_json(tmp_path / "bogus.json")
+    with pytest.raises(ValueError, match="not a loadable Keras model"):
+        load_model(bogus)
+    core = build_unet_core(128, filters=(4, 4))
+    path = save_model(build_eelspecnet(core), tmp_path / "m.keras", ModelContract(n_channels=128))
+    contract = json.loads((tmp_path / "m.json").read_text())
+    contract["n_channels"] = 2048
+    (tmp_path / "m.json").write_text(json.dumps(contract))
+    with pytest.raises(ValueError, match="128 channels but its contract says 2048"):
+        load_model(path)
+    (tmp_path / "m.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no contract file"):
+        load_model(path)

@@ -1,0 +1,123 @@
+"""The spectrum generator: reproducibility, physics of each step, presets, YAML round trip."""
+
+import numpy as np
+import pytest
+
+from hyperspy_eelspecnet.evaluation.metrics import fwhm
+from hyperspy_eelspecnet.training import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
+
+
+def test_same_seed_same_batch_and_different_seed_differs():
+    config = preset("reference")
+    a = generate_batch(config, 16, seed=123)
+    b = generate_batch(config, 16, seed=123)
+    c = generate_batch(config, 16, seed=124)
+    np.testing.assert_array_equal(a.distorted, b.distorted)
+    np.testing.assert_array_equal(a.ground_truth, b.ground_truth)
+    assert not np.allclose(a.distorted, c.distorted)
+
+
+@pytest.mark.parametrize("name", ["reference", "instrument"])
+def test_batches_are_finite_and_unit_area(name):
+    batch = generate_batch(preset(name), 64, seed=1)
+    assert batch.distorted.shape == batch.ground_truth.shape == (64, 2048)
+    assert np.isfinite(batch.distorted).all() and np.isfinite(batch.ground_truth).all()
+    measured_area = np.where(batch.measured, batch.distorted, 0).sum(axis=1)
+    np.testing.assert_allclose(measured_area, 1.0, rtol=1e-4)
+    np.testing.assert_allclose(np.where(batch.measured, batch.ground_truth, 0).sum(axis=1), 1.0, rtol=1e-4)
+    assert (batch.ground_truth >= 0).all()
+
+
+def test_reference_ground_truth_zlp_is_the_quasi_dirac_at_channel_400():
+    batch = generate_batch(preset("reference"), 32, seed=2, zlp_only=True)
+    assert (np.argmax(batch.ground_truth, axis=1) == 400).all()
+    # Sampled Gaussian of FWHM 3 channels, widths measured with linear interpolation.
+    np.testing.assert_allclose(fwhm(batch.ground_truth), 3.056, atol=0.01)
+
+
+def test_blur_widens_the_zlp_by_at_least_the_psf_width():
+    batch = generate_batch(preset("reference"), 64, seed=3, zlp_only=True)
+    widths = fwhm(batch.noise_free)
+    assert (widths > 0.9 * batch.parameters["psf_fwhm"]).all()
+    # Blur conserves counts: the noise-free spectrum is as wide as the PSF convolved with jitter,
+    # and its area equals the truth's up to the noise's mean.
+    assert np.corrcoef(widths, batch.parameters["psf_fwhm"])[0, 1] > 0.8
+
+
+def test_reference_noise_is_gaussian_with_drawn_amplitude():
+    config = preset("reference")
+    batch = generate_batch(config, 64, seed=4, zlp_only=True)
+    noise = batch.distorted - batch.noise_free
+    peak = batch.noise_free.max(axis=1)
+    measured_std = noise.std(axis=1) / peak
+    np.testing.assert_allclose(measured_std, batch.parameters["noise_amplitude"], rtol=0.1)
+    assert (batch.parameters["noise_amplitude"] >= 1e-8).all()
+    assert (batch.parameters["noise_amplitude"] <= 1e-3).all()
+
+
+def test_zlp_only_switch():
+    config = preset("instrument")
+    empty = generate_batch(config, 32, seed=5, zlp_only=True)
+    assert empty.zlp_only.all() and (empty.parameters["n_peaks"] == 0).all()
+    full = generate_batch(config, 32, seed=5, zlp_only=False)
+    assert (full.parameters["n_peaks"] >= 1).all()
+
+
+def test_instrument_preset_has_counting_noise_continua_drift_and_windows():
+    batch = generate_batch(preset("instrument"), 256, seed=6)
+    p = batch.parameters
+    assert np.ptp(p["zlp_drift"]) > 20  # tens of channels around the nominal ZLP channel
+    assert (p["continuum_level"] > 0).mean() > 0.4
+    assert (p["window_stop"] < 2048).any()
+    # The true ZLP follows the drift, so the network learns an equivariant map.
+    shifted = np.argmax(batch.ground_truth, axis=1) - 400
+    np.testing.assert_allclose(shifted, np.round(p["zlp_drift"]), atol=1)
+    # Continua reach the far end of the window.
+    with_continuum = p["continuum_level"] > 0
+    assert (batch.ground_truth[with_continuum, -50:].mean(axis=1) > 0).all()
+    # Loss features vanish on the energy-gain side.
+    far_gain = batch.ground_truth[:, :300]
+    assert far_gain.max() < 1e-6
+
+
+def test_poisson_noise_scales_with_counts():
+    config = preset("instrument")
+    config.window_probability = 0.0
+    config.read_noise = (0.0, 0.0)
+    config.dark_level = (0.0, 0.0)
+    config.total_counts = (1e4, 1e4)
+    low = generate_batch(config, 16, seed=7, zlp_only=True)
+    config.total_counts = (1e8, 1e8)
+    high = generate_batch(config, 16, seed=7, zlp_only=True)
+    rel_noise = lambda b: np.abs(b.distorted - b.noise_free).mean() / b.noise_free.mean()
+    # Relative Poisson noise falls as 1/sqrt(counts): 100x for 1e4x the counts.
+    assert rel_noise(low) / rel_noise(high) > 30
+
+
+def test_measured_psfs_are_used_as_blur():
+    channels = np.arange(512)
+    vacuum = np.exp(-0.5 * ((channels - 100) / 12.0) ** 2) + 1e-3 / (1 + ((channels - 100) / 40.0) ** 2)
+    kernels = prepare_measured_psfs(vacuum * 1e6, 2048)
+    assert kernels.shape == (1, 2048) and np.argmax(kernels[0]) == 1024
+    np.testing.assert_allclose(kernels.sum(), 1.0)
+    config = preset("reference")
+    config.measured_psf_extra_fwhm = (0.0, 0.0)
+    config.jitter_amplitude = (0.0, 0.0)
+    batch = generate_batch(config, 8, seed=8, measured_psfs=vacuum, zlp_only=True)
+    assert batch.parameters["measured_psf"].all()
+    # Blurring the 3-channel quasi-Dirac with a 28-channel Gaussian gives ~28 channels.
+    np.testing.assert_allclose(fwhm(batch.noise_free), 2.3548 * np.hypot(12.0, 3 / 2.3548), rtol=0.03)
+
+
+def test_yaml_round_trip_and_bad_settings(tmp_path):
+    config = preset("instrument")
+    path = tmp_path / "gen.yaml"
+    config.to_yaml(path)
+    again = GeneratorConfig.from_yaml(path)
+    assert again == config
+    with pytest.raises(ValueError, match="Unknown generator setting"):
+        GeneratorConfig.from_dict({"psf_width": (1, 2)})
+    with pytest.raises(ValueError, match="psf_shape"):
+        GeneratorConfig(psf_shape="gaussian")
+    with pytest.raises(ValueError, match="Unknown preset"):
+        preset("paper")
