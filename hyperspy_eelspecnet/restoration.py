@@ -1,0 +1,589 @@
+"""Restore near-zero-loss EELS spectra with EELSpecNet: plain NumPy, no HyperSpy.
+
+The data path, one named function per step, every step vectorised over a batch of spectra
+``(batch, n)``:
+
+1. :func:`diagnose_spectra` measures each spectrum (non-finite values, area, zero-loss peak
+   position and width, channels either side of the ZLP) and :func:`check_spectra` refuses
+   what the network cannot restore, naming the spectra and the fix.
+2. :func:`locate_zlp` finds the zero-loss peak at sub-channel precision: the maximum, refined
+   by the vertex of the parabola through it and its two neighbours.
+3. :func:`to_model_window` shifts each spectrum by **linear interpolation** so its ZLP sits on
+   the model's ``zlp_channel`` and crops/pads it to the model's ``n_channels``. Linear
+   interpolation is a convex combination of two neighbours, so it never creates negative
+   intensities or ringing (a Fourier shift would); its cost is a slight smoothing, none for a
+   whole-channel shift and at most a ``[1/4, 1/2, 1/4]`` kernel for a half-channel shift once
+   the restored spectrum is shifted back. Window channels the data do not cover are padded
+   with the mean of the 8 nearest measured channels, exactly as the training generator pads
+   short acquisition windows (``_pad_outside_window``). Each spectrum is then scaled to unit
+   area over its measured channels, as in training.
+4. The network restores the window in batches (:func:`hyperspy_eelspecnet.model.predict_spectra`).
+5. :func:`from_model_window` undoes it all: it shifts the restored window back onto the
+   input's channels and scales it so that its area over the input channels the window covers
+   equals the input's area over those channels (counts are conserved). Input channels the
+   window cannot cover are NaN: nothing is invented there.
+
+:class:`EELSpecNetDeconvolution` holds a loaded model. Models are loaded once per process and
+cached by path, and an engine pickles as its path only, so dask ships a few bytes per task and
+each worker loads the model on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .model import file_sha256, load_model, predict_spectra
+from .training.generator import _pad_outside_window
+
+__all__ = [
+    "EELSpecNetDeconvolution",
+    "MIN_CHANNELS_BEFORE_ZLP",
+    "MIN_CHANNELS_AFTER_ZLP",
+    "DEFAULT_BATCH_SIZE",
+    "DIAGNOSTIC_FIELDS",
+    "diagnose_spectra",
+    "check_spectra",
+    "contract_warnings",
+    "locate_zlp",
+    "zlp_fwhm",
+    "to_model_window",
+    "from_model_window",
+    "own_zlp_psf",
+    "OWN_ZLP_PSF_THRESHOLD",
+]
+
+#: The network must see the ZLP's gain side: at least this many channels below the ZLP maximum.
+MIN_CHANNELS_BEFORE_ZLP = 32
+#: And some loss side: at least this many channels above it (the training generator always keeps
+#: 64 measured channels past the ZLP when it simulates short acquisition windows).
+MIN_CHANNELS_AFTER_ZLP = 64
+#: Spectra per network call in the eager path.
+DEFAULT_BATCH_SIZE = 256
+#: :func:`own_zlp_psf` keeps the ZLP down to this fraction of its maximum.
+OWN_ZLP_PSF_THRESHOLD = 1e-3
+#: Channels averaged to pad a window beyond the data (the generator's choice).
+PAD_EDGE_CHANNELS = 8
+
+#: Names of the per-spectrum measurements of :func:`diagnose_spectra`, in order.
+DIAGNOSTIC_FIELDS = (
+    "n_nonfinite", "area", "peak", "zlp_position", "zlp_fwhm", "channels_before", "channels_after",
+)
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def locate_zlp(spectra) -> np.ndarray:
+    """Sub-channel position of the zero-loss peak of each spectrum.
+
+    The maximum channel ``k`` is refined by the vertex of the parabola through channels
+    ``k - 1, k, k + 1``; the refinement is limited to half a channel and skipped at the ends
+    of the spectrum.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ZLP position in channels (float).
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    n = spectra.shape[-1]
+    peak_index = np.argmax(spectra, axis=-1)
+    inner = np.clip(peak_index, 1, n - 2)
+    left = np.take_along_axis(spectra, (inner - 1)[..., None], -1)[..., 0]
+    centre = np.take_along_axis(spectra, inner[..., None], -1)[..., 0]
+    right = np.take_along_axis(spectra, (inner + 1)[..., None], -1)[..., 0]
+    curvature = left - 2.0 * centre + right
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
+    offset = np.clip(np.nan_to_num(offset), -0.5, 0.5)
+    at_edge = (peak_index == 0) | (peak_index == n - 1)
+    return peak_index + np.where(at_edge, 0.0, offset)
+
+
+def zlp_fwhm(spectra) -> np.ndarray:
+    """Full width at half maximum (channels) of the peak at each spectrum's maximum.
+
+    The half-maximum crossings either side of the maximum are interpolated linearly. NaN where
+    the spectrum does not fall below half its maximum on one side (no complete peak).
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+
+    Returns
+    -------
+    ndarray, shape (...)
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    n = spectra.shape[-1]
+    channels = np.arange(n)
+    peak_index = np.argmax(spectra, axis=-1)[..., None]
+    half = 0.5 * np.take_along_axis(spectra, peak_index, -1)
+    below = spectra < half
+    left = np.where(below & (channels < peak_index), channels, -1).max(axis=-1)
+    right = np.where(below & (channels > peak_index), channels, n).min(axis=-1)
+    complete = (left >= 0) & (right < n)
+    left_c, right_c = np.clip(left, 0, n - 2), np.clip(right, 1, n - 1)
+    half = half[..., 0]
+
+    def crossing(low, high):
+        # Linear interpolation of the half-maximum crossing between channels low and high.
+        y_low = np.take_along_axis(spectra, low[..., None], -1)[..., 0]
+        y_high = np.take_along_axis(spectra, high[..., None], -1)[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.clip(np.nan_to_num((half - y_low) / (y_high - y_low)), 0.0, 1.0)
+        return low + fraction * (high - low)
+
+    width = crossing(right_c - 1, right_c) - crossing(left_c, left_c + 1)
+    return np.where(complete, width, np.nan)
+
+
+def diagnose_spectra(spectra) -> np.ndarray:
+    """Per-spectrum measurements used to validate input and to warn about the model contract.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+
+    Returns
+    -------
+    ndarray, shape (..., 7)
+        For each spectrum, in this order: number of non-finite values, area (sum), maximum,
+        ZLP position (channels, :func:`locate_zlp`), ZLP FWHM (channels, :func:`zlp_fwhm`),
+        channels below and channels above the ZLP position. Non-finite values count as zero
+        in the other measurements. A plain array (not a dict) so that dask can build it block
+        by block.
+    """
+    spectra = np.asarray(spectra)
+    if np.iscomplexobj(spectra):
+        raise TypeError(_COMPLEX_MESSAGE)
+    spectra = spectra.astype(float)
+    finite = np.isfinite(spectra)
+    clean = np.where(finite, spectra, 0.0)
+    position = locate_zlp(clean)
+    n = spectra.shape[-1]
+    return np.stack(
+        [
+            (~finite).sum(axis=-1).astype(float),
+            clean.sum(axis=-1),
+            clean.max(axis=-1),
+            position,
+            zlp_fwhm(clean),
+            position,
+            (n - 1) - position,
+        ],
+        axis=-1,
+    )
+
+
+_COMPLEX_MESSAGE = (
+    "The spectra are complex; EELSpecNet restores real intensities. Take the real part or the "
+    "modulus first (e.g. s.real or abs(s))."
+)
+
+
+def _describe_indices(mask, max_shown: int = 5) -> str:
+    """'3 spectra, at navigation indices (x, y) (0, 1), (2, 1), ...' in HyperSpy's inav order."""
+    mask = np.asarray(mask)
+    if mask.ndim == 0:
+        return "the spectrum"
+    flat = np.argwhere(mask)
+    count = len(flat)
+    shown = ", ".join(str(tuple(int(i) for i in index[::-1])) for index in flat[:max_shown])
+    more = ", ..." if count > max_shown else ""
+    noun = "spectrum" if count == 1 else "spectra"
+    return f"{count} {noun} (navigation indices in s.inav order: {shown}{more})"
+
+
+def check_spectra(diagnostics) -> None:
+    """Raise ``ValueError`` naming the spectra EELSpecNet cannot restore and the fix.
+
+    Parameters
+    ----------
+    diagnostics : ndarray, shape (..., 7)
+        Output of :func:`diagnose_spectra`.
+
+    Raises
+    ------
+    ValueError
+        Non-finite values; spectra without positive area or maximum (all zero or dominated by
+        negative values); no zero-loss peak (the maximum does not fall to half on both sides);
+        fewer than :data:`MIN_CHANNELS_BEFORE_ZLP` channels below or
+        :data:`MIN_CHANNELS_AFTER_ZLP` above the ZLP.
+    """
+    d = {name: diagnostics[..., i] for i, name in enumerate(DIAGNOSTIC_FIELDS)}
+    nonfinite = d["n_nonfinite"] > 0
+    if np.any(nonfinite):
+        raise ValueError(
+            f"The data contain {int(d['n_nonfinite'].sum())} NaN or infinite values in "
+            f"{_describe_indices(nonfinite)}. Replace them first (e.g. interpolate, or "
+            "s.data[~np.isfinite(s.data)] = 0 if they are dead channels) or crop them away."
+        )
+    not_positive = (d["area"] <= 0) | (d["peak"] <= 0)
+    if np.any(not_positive):
+        raise ValueError(
+            f"No positive area or maximum in {_describe_indices(not_positive)}: all zero or "
+            "dominated by negative values, so there is no zero-loss peak to restore. Check the "
+            "dark-reference subtraction, or crop these pixels away."
+        )
+    no_zlp = ~np.isfinite(d["zlp_fwhm"])
+    if np.any(no_zlp):
+        raise ValueError(
+            f"No zero-loss peak found in {_describe_indices(no_zlp)}: the maximum does not fall "
+            "to half its height on both sides within the spectrum. EELSpecNet restores "
+            "near-zero-loss (low-loss) spectra that contain the whole ZLP; core-loss spectra or "
+            "windows that cut the ZLP cannot be restored."
+        )
+    short = (d["channels_before"] < MIN_CHANNELS_BEFORE_ZLP) | (d["channels_after"] < MIN_CHANNELS_AFTER_ZLP)
+    if np.any(short):
+        before = float(np.min(d["channels_before"]))
+        after = float(np.min(d["channels_after"]))
+        raise ValueError(
+            f"Too few channels around the zero-loss peak in {_describe_indices(short)} (as few "
+            f"as {before:.0f} below and {after:.0f} above it). EELSpecNet needs at least "
+            f"{MIN_CHANNELS_BEFORE_ZLP} channels below and {MIN_CHANNELS_AFTER_ZLP} above the ZLP "
+            "maximum; acquire or crop a wider energy window around 0 eV."
+        )
+
+
+def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
+    """Texts of the warnings for input outside what the model was trained on.
+
+    Parameters
+    ----------
+    diagnostics : ndarray, shape (..., 7)
+        Output of :func:`diagnose_spectra` for input that passed :func:`check_spectra`.
+    contract : ModelContract
+    dispersion : float, optional
+        eV per channel of the input; skipped when None.
+
+    Returns
+    -------
+    list of str
+        One text per problem: ZLP FWHM outside ``contract.psf_fwhm_channels``; dispersion more
+        than a factor 2 from ``contract.dispersion``; input channels outside the model window
+        (set to NaN in the restored spectra).
+    """
+    texts = []
+    fwhm = diagnostics[..., 4].ravel()
+    low, high = contract.psf_fwhm_channels
+    outside = (fwhm < low) | (fwhm > high)
+    if np.any(outside):
+        texts.append(
+            f"The zero-loss peak FWHM of {int(outside.sum())} of {fwhm.size} spectra lies outside "
+            f"the {low:g}-{high:g} channels the model {contract.name!r} was trained on (measured "
+            f"{np.min(fwhm):.1f}-{np.max(fwhm):.1f} channels, median {np.median(fwhm):.1f}). "
+            "Results there are extrapolation: rebin the energy axis (s.rebin) so the ZLP spans "
+            "the trained range, or train a model on your own PSF with 'eelspecnet train'."
+        )
+    if dispersion is not None and contract.dispersion > 0:
+        ratio = abs(float(dispersion)) / contract.dispersion
+        if not 0.5 <= ratio <= 2.0:
+            texts.append(
+                f"The dispersion {abs(float(dispersion)):g} eV/channel differs by a factor "
+                f"{ratio:.2g} from the {contract.dispersion:g} eV/channel the model "
+                f"{contract.name!r} was trained at; its widths and ranges are in channels, so it "
+                "expects features of other widths in eV. Rebin the energy axis (s.rebin) towards "
+                f"{contract.dispersion:g} eV/channel, or train a model at your dispersion with "
+                "'eelspecnet train'."
+            )
+    # Whole input channels beyond the window (the tolerance absorbs round-off in the position).
+    below = int(max(np.ceil(np.max(diagnostics[..., 5] - contract.zlp_channel) - 1e-6), 0))
+    above = int(max(np.ceil(np.max(diagnostics[..., 6] - (contract.n_channels - 1 - contract.zlp_channel)) - 1e-6), 0))
+    if below or above:
+        where = " and ".join(
+            f"{count} channels {side}" for count, side in ((below, "below"), (above, "above")) if count
+        )
+        texts.append(
+            f"Up to {where} the zero-loss peak lie outside the model's {contract.n_channels}-channel window "
+            f"({contract.zlp_channel} channels below the ZLP, "
+            f"{contract.n_channels - 1 - contract.zlp_channel} above); the restored spectra are "
+            "NaN there (nothing is invented). Crop the input (s.isig[...]) to remove them."
+        )
+    return texts
+
+
+# --------------------------------------------------------------------------- window mapping
+
+
+def _linear_resample(spectra, positions):
+    """Values of ``spectra (batch, n)`` at fractional ``positions (batch, m)`` (linear).
+
+    Returns the values and a mask of positions inside ``[0, n - 1]``; values outside are those
+    of the nearest edge pair (callers pad or blank them).
+    """
+    n = spectra.shape[-1]
+    lower = np.clip(np.floor(positions).astype(np.int64), 0, n - 2)
+    weight = np.clip(positions - lower, 0.0, 1.0)
+    values = (1.0 - weight) * np.take_along_axis(spectra, lower, -1) + weight * np.take_along_axis(
+        spectra, lower + 1, -1
+    )
+    inside = (positions >= 0) & (positions <= n - 1)
+    return values, inside
+
+
+def to_model_window(spectra, zlp_position, n_channels: int, zlp_channel: int):
+    """Shift, crop/pad and normalise spectra into the model's window.
+
+    Parameters
+    ----------
+    spectra : ndarray, shape (batch, n)
+        Finite input spectra.
+    zlp_position : ndarray, shape (batch,)
+        ZLP position in input channels (sub-channel).
+    n_channels, zlp_channel : int
+        The model's window length and ZLP channel (:class:`ModelContract`).
+
+    Returns
+    -------
+    window : ndarray, shape (batch, n_channels), float32
+        Spectra with the ZLP at ``zlp_channel``, padded beyond the data with the mean of the 8
+        nearest measured channels, unit area over the measured channels.
+    measured : ndarray of bool, shape (batch, n_channels)
+        Window channels the data cover.
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    window_channels = np.arange(n_channels)[None, :]
+    source = window_channels - zlp_channel + np.asarray(zlp_position, dtype=float)[:, None]
+    window, measured = _linear_resample(spectra, source)
+    start = np.argmax(measured, axis=1)
+    stop = n_channels - np.argmax(measured[:, ::-1], axis=1)
+    window, measured = _pad_outside_window(window, start, stop)
+    area = np.where(measured, window, 0.0).sum(axis=1, keepdims=True)
+    return (window / area).astype(np.float32), measured
+
+
+def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int):
+    """Map restored windows back onto the input channels, conserving counts.
+
+    Parameters
+    ----------
+    restored_window : ndarray, shape (batch, n_channels)
+        Network output for :func:`to_model_window`'s windows.
+    spectra : ndarray, shape (batch, n)
+        The input spectra (for the area to restore).
+    zlp_position : ndarray, shape (batch,)
+        ZLP positions used by :func:`to_model_window`.
+    zlp_channel : int
+        The model's ZLP channel.
+
+    Returns
+    -------
+    ndarray, shape (batch, n), float64
+        Restored spectra whose sum over the channels the window covers equals the input's sum
+        over those channels; NaN on channels the window does not cover.
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    input_channels = np.arange(spectra.shape[-1])[None, :]
+    target = input_channels - np.asarray(zlp_position, dtype=float)[:, None] + zlp_channel
+    restored, covered = _linear_resample(np.asarray(restored_window, dtype=float), target)
+    input_area = np.where(covered, spectra, 0.0).sum(axis=1, keepdims=True)
+    restored_area = np.where(covered, restored, 0.0).sum(axis=1, keepdims=True)
+    scale = np.divide(input_area, restored_area, out=np.zeros_like(input_area), where=restored_area > 0)
+    return np.where(covered, restored * scale, np.nan)
+
+
+def own_zlp_psf(spectra, threshold: float = OWN_ZLP_PSF_THRESHOLD) -> np.ndarray:
+    """Each spectrum's own zero-loss peak, cut out for use as its Richardson-Lucy PSF.
+
+    From the maximum, the PSF extends on each side up to (not including) the first channel
+    where the spectrum falls below ``threshold`` times its maximum; it is the input spectrum
+    there and zero elsewhere (negative values clipped to zero), scaled to unit sum. It has the
+    input's length, so its maximum sits where the input's ZLP does.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+    threshold : float
+        Fraction of the maximum that ends the ZLP (default 1e-3).
+
+    Returns
+    -------
+    ndarray, shape (..., n)
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    n = spectra.shape[-1]
+    channels = np.arange(n)
+    peak_index = np.argmax(spectra, axis=-1)[..., None]
+    level = threshold * np.take_along_axis(spectra, peak_index, -1)
+    below = spectra < level
+    first_left = np.where(below & (channels < peak_index), channels, -1).max(axis=-1, keepdims=True)
+    first_right = np.where(below & (channels > peak_index), channels, n).min(axis=-1, keepdims=True)
+    inside = (channels > first_left) & (channels < first_right)
+    psf = np.where(inside, np.clip(spectra, 0.0, None), 0.0)
+    return psf / psf.sum(axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+_MODEL_CACHE: dict = {}
+_MODEL_CACHE_LOCK = threading.Lock()
+
+
+def _load_cached(path: Path):
+    """(model, contract, sha256) for a model file, loaded once per process and file version."""
+    stat = path.stat() if path.exists() else None
+    key = (str(path), stat.st_mtime_ns if stat else None, stat.st_size if stat else None)
+    with _MODEL_CACHE_LOCK:
+        if key not in _MODEL_CACHE:
+            model, contract = load_model(path)  # raises FileNotFoundError / ValueError
+            _MODEL_CACHE[key] = (model, contract, file_sha256(path))
+        return _MODEL_CACHE[key]
+
+
+class EELSpecNetDeconvolution:
+    """A loaded EELSpecNet model that restores spectra given as NumPy arrays.
+
+    Parameters
+    ----------
+    model : None, str, Path or (keras.Model, ModelContract)
+        ``None`` for the bundled default model, the path of a ``.keras`` file written by
+        ``eelspecnet train`` (with its ``.json`` contract beside it), or an already loaded
+        model and its contract.
+
+    Raises
+    ------
+    FileNotFoundError
+        The model file or its contract is missing.
+    ValueError
+        The file is not a Keras model, or it disagrees with its contract.
+
+    Notes
+    -----
+    Models given by path are loaded once per process and cached by path. The engine pickles
+    as its path only; an unpickled engine (e.g. in a dask worker) loads the model on first use.
+    An engine built from an in-memory model pickles the whole model (Keras 3 supports it), so
+    prefer paths with ``dask.distributed``.
+
+    Examples
+    --------
+    >>> engine = EELSpecNetDeconvolution()  # doctest: +SKIP
+    >>> restored = engine.restore(spectra, dispersion=0.005)  # doctest: +SKIP
+    """
+
+    def __init__(self, model=None):
+        if model is None or isinstance(model, (str, os.PathLike)):
+            self._path = Path(model if model is not None else _default_path()).expanduser().absolute()
+            self._loaded = _load_cached(self._path)
+        elif isinstance(model, tuple) and len(model) == 2:
+            keras_model, contract = model
+            self._path = None
+            self._loaded = (keras_model, contract, None)
+        else:
+            raise TypeError(
+                "model must be None (bundled default), the path of a '.keras' file, or a "
+                f"(keras.Model, ModelContract) pair as returned by load_model; got {type(model).__name__}."
+            )
+
+    # Pickled by path: dask tasks carry a few bytes and workers load the model once.
+    def __getstate__(self):
+        if self._path is not None:
+            return {"path": str(self._path)}
+        return {"path": None, "loaded": self._loaded}
+
+    def __setstate__(self, state):
+        self._path = Path(state["path"]) if state["path"] is not None else None
+        self._loaded = state.get("loaded")
+
+    def __dask_tokenize__(self):
+        if self._path is not None:
+            return ("EELSpecNetDeconvolution", str(self._path), self.sha256)
+        return ("EELSpecNetDeconvolution", id(self._loaded[0]))
+
+    def __repr__(self):
+        contract = self.contract
+        return f"<EELSpecNetDeconvolution {contract.name} v{contract.version} ({self._path or 'in memory'})>"
+
+    def _ensure_loaded(self):
+        if self._loaded is None:
+            self._loaded = _load_cached(self._path)
+        return self._loaded
+
+    @property
+    def model(self):
+        """The Keras model (spectra in, restored spectra out)."""
+        return self._ensure_loaded()[0]
+
+    @property
+    def contract(self):
+        """The model's :class:`~hyperspy_eelspecnet.model.ModelContract`."""
+        return self._ensure_loaded()[1]
+
+    @property
+    def path(self):
+        """Path of the model file, or None for an in-memory model."""
+        return self._path
+
+    @property
+    def sha256(self):
+        """SHA-256 of the model file, or None for an in-memory model."""
+        return self._ensure_loaded()[2]
+
+    def restore(self, spectra, dispersion=None, zlp_channel=None, batch_size: int = DEFAULT_BATCH_SIZE):
+        """Restore spectra given as a NumPy array.
+
+        Parameters
+        ----------
+        spectra : array_like, shape (..., n)
+            Near-zero-loss spectra (counts); integers are converted to float, complex values
+            are refused.
+        dispersion : float, optional
+            eV per channel, only to warn when it is far from the model's.
+        zlp_channel : float or array_like, shape (...), optional
+            ZLP position(s) in input channels; located with :func:`locate_zlp` when None.
+        batch_size : int
+            Spectra per network call.
+
+        Returns
+        -------
+        ndarray, shape (..., n), float64
+            Restored spectra on the input's channels; NaN where the model window does not reach
+            (with a warning); area over the covered channels equal to the input's.
+
+        Raises
+        ------
+        ValueError, TypeError
+            See :func:`check_spectra`; complex input.
+        """
+        spectra = np.asarray(spectra)
+        diagnostics = diagnose_spectra(spectra)
+        check_spectra(diagnostics)
+        for text in contract_warnings(diagnostics, self.contract, dispersion):
+            warnings.warn(text, UserWarning, stacklevel=2)
+        position = diagnostics[..., 3] if zlp_channel is None else np.broadcast_to(
+            np.asarray(zlp_channel, dtype=float), spectra.shape[:-1]
+        )
+        return self.restore_checked(spectra, position, batch_size)
+
+    def restore_checked(self, spectra, zlp_position=None, batch_size: int = DEFAULT_BATCH_SIZE):
+        """:meth:`restore` without validation or warnings, for input already checked.
+
+        This is what runs on every dask block.
+        """
+        spectra = np.asarray(spectra, dtype=float)
+        shape = spectra.shape
+        flat = spectra.reshape(-1, shape[-1])
+        if flat.shape[0] == 0:
+            return np.empty(shape)
+        position = locate_zlp(flat) if zlp_position is None else np.asarray(zlp_position, float).reshape(-1)
+        contract = self.contract
+        window, _ = to_model_window(flat, position, contract.n_channels, contract.zlp_channel)
+        restored_window = predict_spectra(self.model, window, batch_size=batch_size)
+        restored = from_model_window(restored_window, flat, position, contract.zlp_channel)
+        return restored.reshape(shape)
+
+
+def _default_path():
+    from .model import default_model_path
+
+    return default_model_path()
