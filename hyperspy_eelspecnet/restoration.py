@@ -15,7 +15,7 @@ The data path, one named function per step, every step vectorised over a batch o
    whole-channel shift and at most a ``[1/4, 1/2, 1/4]`` kernel for a half-channel shift once
    the restored spectrum is shifted back. Window channels the data do not cover are padded
    with the mean of the 8 nearest measured channels, exactly as the training generator pads
-   short acquisition windows (``_pad_outside_window``). Each spectrum is then scaled to unit
+   short acquisition windows (:func:`hyperspy_eelspecnet.spectral.pad_outside_window`). Each spectrum is then scaled to unit
    area over its measured channels, as in training.
 4. The network restores the window in batches (:func:`hyperspy_eelspecnet.model.predict_spectra`).
 5. :func:`from_model_window` undoes it all: it shifts the restored window back onto the
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import file_sha256, load_model, predict_spectra
-from .training.generator import _pad_outside_window
+from .spectral import linear_resample, locate_zlp, pad_outside_window
 
 __all__ = [
     "EELSpecNetDeconvolution",
@@ -76,37 +76,6 @@ DIAGNOSTIC_FIELDS = (
 
 
 # --------------------------------------------------------------------------- diagnostics
-
-
-def locate_zlp(spectra) -> np.ndarray:
-    """Sub-channel position of the zero-loss peak of each spectrum.
-
-    The maximum channel ``k`` is refined by the vertex of the parabola through channels
-    ``k - 1, k, k + 1``; the refinement is limited to half a channel and skipped at the ends
-    of the spectrum.
-
-    Parameters
-    ----------
-    spectra : array_like, shape (..., n)
-
-    Returns
-    -------
-    ndarray, shape (...)
-        ZLP position in channels (float).
-    """
-    spectra = np.asarray(spectra, dtype=float)
-    n = spectra.shape[-1]
-    peak_index = np.argmax(spectra, axis=-1)
-    inner = np.clip(peak_index, 1, n - 2)
-    left = np.take_along_axis(spectra, (inner - 1)[..., None], -1)[..., 0]
-    centre = np.take_along_axis(spectra, inner[..., None], -1)[..., 0]
-    right = np.take_along_axis(spectra, (inner + 1)[..., None], -1)[..., 0]
-    curvature = left - 2.0 * centre + right
-    with np.errstate(divide="ignore", invalid="ignore"):
-        offset = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    offset = np.clip(np.nan_to_num(offset), -0.5, 0.5)
-    at_edge = (peak_index == 0) | (peak_index == n - 1)
-    return peak_index + np.where(at_edge, 0.0, offset)
 
 
 def zlp_fwhm(spectra) -> np.ndarray:
@@ -315,22 +284,6 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
 # --------------------------------------------------------------------------- window mapping
 
 
-def _linear_resample(spectra, positions):
-    """Values of ``spectra (batch, n)`` at fractional ``positions (batch, m)`` (linear).
-
-    Returns the values and a mask of positions inside ``[0, n - 1]``; values outside are those
-    of the nearest edge pair (callers pad or blank them).
-    """
-    n = spectra.shape[-1]
-    lower = np.clip(np.floor(positions).astype(np.int64), 0, n - 2)
-    weight = np.clip(positions - lower, 0.0, 1.0)
-    values = (1.0 - weight) * np.take_along_axis(spectra, lower, -1) + weight * np.take_along_axis(
-        spectra, lower + 1, -1
-    )
-    inside = (positions >= 0) & (positions <= n - 1)
-    return values, inside
-
-
 def to_model_window(spectra, zlp_position, n_channels: int, zlp_channel: int):
     """Shift, crop/pad and normalise spectra into the model's window.
 
@@ -354,10 +307,10 @@ def to_model_window(spectra, zlp_position, n_channels: int, zlp_channel: int):
     spectra = np.asarray(spectra, dtype=float)
     window_channels = np.arange(n_channels)[None, :]
     source = window_channels - zlp_channel + np.asarray(zlp_position, dtype=float)[:, None]
-    window, measured = _linear_resample(spectra, source)
+    window, measured = linear_resample(spectra, source)
     start = np.argmax(measured, axis=1)
     stop = n_channels - np.argmax(measured[:, ::-1], axis=1)
-    window, measured = _pad_outside_window(window, start, stop)
+    window, measured = pad_outside_window(window, start, stop)
     area = np.where(measured, window, 0.0).sum(axis=1, keepdims=True)
     return (window / area).astype(np.float32), measured
 
@@ -385,7 +338,7 @@ def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int):
     spectra = np.asarray(spectra, dtype=float)
     input_channels = np.arange(spectra.shape[-1])[None, :]
     target = input_channels - np.asarray(zlp_position, dtype=float)[:, None] + zlp_channel
-    restored, covered = _linear_resample(np.asarray(restored_window, dtype=float), target)
+    restored, covered = linear_resample(np.asarray(restored_window, dtype=float), target)
     input_area = np.where(covered, spectra, 0.0).sum(axis=1, keepdims=True)
     restored_area = np.where(covered, restored, 0.0).sum(axis=1, keepdims=True)
     scale = np.divide(input_area, restored_area, out=np.zeros_like(input_area), where=restored_area > 0)

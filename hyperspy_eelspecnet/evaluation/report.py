@@ -88,7 +88,7 @@ def _zlp_metrics(config, batch, restored):
     peak = truth.argmax(axis=1)
     original = {"fwhm": fwhm(truth, peak), "fwtm": fwtm(truth, peak)}
     blurred = {"fwhm": fwhm(distorted, peak), "fwtm": fwtm(distorted, peak)}
-    zlp_centre = config.zlp_channel + batch.parameters["zlp_drift"]
+    zlp_centre = batch.parameters["zlp_position"]
     first_channel = np.round(zlp_centre + NOISE_REGION_START_EV / config.dispersion)
     region = (np.arange(config.n_channels) >= first_channel[:, None]) & batch.measured
 

@@ -32,6 +32,8 @@ from typing import Sequence
 import numpy as np
 import yaml
 
+from ..spectral import linear_resample, locate_zlp, pad_outside_window
+
 __all__ = [
     "GeneratorConfig",
     "SpectrumBatch",
@@ -103,6 +105,13 @@ class GeneratorConfig:
         Extra Gaussian broadening (FWHM, channels) applied to a measured PSF.
     zlp_drift : (float, float)
         Shift of the whole spectrum (ZLP and features, ground truth too), channels.
+    align_zlp : bool
+        Prepare each distorted spectrum as the restoration prepares real data: locate its ZLP
+        (:func:`hyperspy_eelspecnet.spectral.locate_zlp`), shift it by linear interpolation so
+        the located ZLP sits on ``zlp_channel``, and put the true ZLP exactly there, the loss
+        features keeping their energies relative to it. Energy zero is then where the measured
+        ZLP is, the convention of every low-loss analysis; without it, the true sub-channel
+        position is unknowable from the data and a network trained on it blurs the ZLP.
     noise_model : str
         ``gaussian`` (reference) or ``poisson`` (counting noise with read noise and dark level).
     gaussian_noise_std : (float, float)
@@ -146,6 +155,7 @@ class GeneratorConfig:
     measured_psf_probability: float = 0.0
     measured_psf_extra_fwhm: tuple[float, float] = (0.0, 6.0)
     zlp_drift: tuple[float, float] = (0.0, 0.0)
+    align_zlp: bool = False
     noise_model: str = "gaussian"
     gaussian_noise_std: tuple[float, float] = (1e-8, 1e-3)
     gaussian_noise_mean: tuple[float, float] = (0.0, 1e-7)
@@ -244,6 +254,7 @@ def _instrument() -> GeneratorConfig:
         psf_asymmetry=(0.8, 2.5),
         psf_lorentz_fraction=(0.0, 1.0),
         zlp_drift=(-30.0, 30.0),
+        align_zlp=True,
         noise_model="poisson",
         window_probability=0.4,
         window_start=(0, 300),
@@ -280,7 +291,8 @@ class SpectrumBatch:
     zlp_only : ndarray of bool, shape (batch,)
         Spectra with no loss feature and no continuum.
     parameters : dict of ndarray
-        Per-spectrum draws (``psf_fwhm``, ``noise_amplitude``, ``zlp_drift``, ``n_peaks``, ...).
+        Per-spectrum draws (``psf_fwhm``, ``noise_amplitude``, ``zlp_drift``, ``n_peaks``, ...);
+        ``zlp_position`` is the true ZLP's channel in the returned arrays.
     psf : ndarray or None
         With ``return_psf=True``: each spectrum's whole blur (jitter and PSF combined), unit
         sum, zero shift at channel ``n_channels // 2``; the true PSF a deconvolution needs.
@@ -484,19 +496,6 @@ def _fwhm_of_kernels(kernel):
     return (kernel >= 0.5 * peak).sum(axis=1).astype(float)
 
 
-def _pad_outside_window(spectra, start, stop):
-    """Pad outside ``[start, stop)`` with the mean of the 8 edge channels, as restoration does."""
-    n = spectra.shape[1]
-    channels = np.arange(n)[None, :]
-    out = spectra.copy()
-    for row in np.flatnonzero((start > 0) | (stop < n)):
-        s, e = int(start[row]), int(stop[row])
-        out[row, :s] = spectra[row, s: s + 8].mean()
-        out[row, e:] = spectra[row, e - 8: e].mean()
-    measured = (channels >= start[:, None]) & (channels < stop[:, None])
-    return out, measured
-
-
 def generate_batch(
     config: GeneratorConfig,
     batch_size: int,
@@ -614,8 +613,27 @@ def generate_batch(
         # Keep the ZLP and at least 64 channels past it inside the window.
         start = np.minimum(start, np.floor(zlp_centre - 4 * config.zlp_fwhm - 40).astype(int)).clip(0)
         stop = np.maximum(stop, np.ceil(zlp_centre + 64).astype(int)).clip(max=n)
-    noisy, measured = _pad_outside_window(noisy, start, stop)
-    noise_free, _ = _pad_outside_window(noise_free, start, stop)
+    zlp_position = zlp_centre
+    if config.align_zlp:
+        # As the restoration does: the located ZLP goes to zlp_channel, the data follow by
+        # linear interpolation, and the truth's ZLP is put exactly there (features keep their
+        # distance to it). Channels shifted in from beyond the acquisition are not measured.
+        located = locate_zlp(np.where((channels >= start[:, None]) & (channels < stop[:, None]), noisy, -np.inf))
+        source = channels[None, :] - config.zlp_channel + located[:, None]
+        noisy, _ = linear_resample(noisy, source)
+        noise_free, _ = linear_resample(noise_free, source)
+        loss_part, _ = linear_resample(truth - quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm), source)
+        zlp_position = np.full(batch_size, float(config.zlp_channel))
+        truth = quasi_dirac_zlp(channels, zlp_position, config.zlp_fwhm) + np.clip(loss_part, 0.0, None)
+        inside = (source >= start[:, None]) & (source <= stop[:, None] - 1)
+        start = np.argmax(inside, axis=1)
+        stop = n - np.argmax(inside[:, ::-1], axis=1)
+        centres = centres - located[:, None] + config.zlp_channel
+        if blur_kernel is not None:
+            # Relative to the aligned truth the blur is shifted by (true - located) position.
+            blur_kernel, _ = linear_resample(blur_kernel, channels[None, :] - (zlp_centre - located)[:, None])
+    noisy, measured = pad_outside_window(noisy, start, stop)
+    noise_free, _ = pad_outside_window(noise_free, start, stop)
 
     # Unit area over the measured channels: the distorted and the true spectrum carry the
     # same number of electrons, so the network has to move counts, not create them.
@@ -625,6 +643,7 @@ def generate_batch(
 
     parameters = {
         "zlp_drift": drift,
+        "zlp_position": zlp_position,
         "n_peaks": n_peaks,
         "peak_centres": np.where(active, centres, np.nan),
         "peak_fwhms": np.where(active, fwhms, np.nan),

@@ -69,15 +69,26 @@ def test_instrument_preset_has_counting_noise_continua_drift_and_windows():
     assert np.ptp(p["zlp_drift"]) > 20  # tens of channels around the nominal ZLP channel
     assert (p["continuum_level"] > 0).mean() > 0.4
     assert (p["window_stop"] < 2048).any()
-    # The true ZLP follows the drift, so the network learns an equivariant map.
-    shifted = np.argmax(batch.ground_truth, axis=1) - 400
-    np.testing.assert_allclose(shifted, np.round(p["zlp_drift"]), atol=1)
+    # Aligned as the restoration aligns data: the located ZLP of the recorded spectrum and the
+    # true ZLP both sit on channel 400, whatever the drift.
+    assert (np.argmax(batch.ground_truth, axis=1) == 400).all()
+    assert (np.abs(np.argmax(batch.distorted, axis=1) - 400) <= 1).all()
+    assert (p["zlp_position"] == 400).all()
     # Continua reach the far end of the window.
     with_continuum = p["continuum_level"] > 0
     assert (batch.ground_truth[with_continuum, -50:].mean(axis=1) > 0).all()
     # Loss features vanish on the energy-gain side.
     far_gain = batch.ground_truth[:, :300]
     assert far_gain.max() < 1e-6
+
+
+def test_unaligned_truth_follows_the_drift():
+    config = preset("instrument")
+    config.align_zlp = False
+    batch = generate_batch(config, 64, seed=6)
+    shifted = np.argmax(batch.ground_truth, axis=1) - 400
+    np.testing.assert_allclose(shifted, np.round(batch.parameters["zlp_drift"]), atol=1)
+    np.testing.assert_allclose(batch.parameters["zlp_position"], 400 + batch.parameters["zlp_drift"])
 
 
 def test_poisson_noise_scales_with_counts():

@@ -1,0 +1,88 @@
+"""Spectral primitives shared by the training generator and the restoration.
+
+Both must treat a spectrum identically (where its ZLP is, how it is shifted onto the model's
+channels, how channels the detector did not record are filled), or the network would be
+trained on data prepared differently from the data it restores. So these live here, once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["locate_zlp", "linear_resample", "pad_outside_window"]
+
+
+def locate_zlp(spectra) -> np.ndarray:
+    """Sub-channel position of the zero-loss peak of each spectrum.
+
+    The maximum channel ``k`` is refined by the vertex of the parabola through channels
+    ``k - 1, k, k + 1``; the refinement is limited to half a channel and skipped at the ends
+    of the spectrum.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ZLP position in channels (float).
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    n = spectra.shape[-1]
+    peak_index = np.argmax(spectra, axis=-1)
+    inner = np.clip(peak_index, 1, n - 2)
+    left = np.take_along_axis(spectra, (inner - 1)[..., None], -1)[..., 0]
+    centre = np.take_along_axis(spectra, inner[..., None], -1)[..., 0]
+    right = np.take_along_axis(spectra, (inner + 1)[..., None], -1)[..., 0]
+    curvature = left - 2.0 * centre + right
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
+    offset = np.clip(np.nan_to_num(offset), -0.5, 0.5)
+    at_edge = (peak_index == 0) | (peak_index == n - 1)
+    return peak_index + np.where(at_edge, 0.0, offset)
+
+
+def linear_resample(spectra, positions):
+    """Values of ``spectra (batch, n)`` at fractional ``positions (batch, m)`` (linear).
+
+    Returns the values and a mask of positions inside ``[0, n - 1]``; values outside are those
+    of the nearest edge pair (callers pad or blank them).
+    """
+    n = spectra.shape[-1]
+    lower = np.clip(np.floor(positions).astype(np.int64), 0, n - 2)
+    weight = np.clip(positions - lower, 0.0, 1.0)
+    values = (1.0 - weight) * np.take_along_axis(spectra, lower, -1) + weight * np.take_along_axis(
+        spectra, lower + 1, -1
+    )
+    inside = (positions >= 0) & (positions <= n - 1)
+    return values, inside
+
+
+def pad_outside_window(spectra, start, stop):
+    """Fill channels outside ``[start, stop)`` with the mean of the 8 nearest measured channels.
+
+    A constant continuation of the recorded level neither invents a feature nor a cliff at the
+    edge of the acquisition window (zeros would put a step there that a network reads as an
+    edge of a peak).
+
+    Parameters
+    ----------
+    spectra : ndarray, shape (batch, n)
+    start, stop : ndarray of int, shape (batch,)
+        First measured channel and one past the last.
+
+    Returns
+    -------
+    padded : ndarray, shape (batch, n)
+    measured : ndarray of bool, shape (batch, n)
+    """
+    n = spectra.shape[1]
+    channels = np.arange(n)[None, :]
+    out = spectra.copy()
+    for row in np.flatnonzero((start > 0) | (stop < n)):
+        s, e = int(start[row]), int(stop[row])
+        out[row, :s] = spectra[row, s: s + 8].mean()
+        out[row, e:] = spectra[row, e - 8: e].mean()
+    measured = (channels >= start[:, None]) & (channels < stop[:, None])
+    return out, measured
