@@ -532,7 +532,12 @@ def generate_batch(
     rng = np.random.default_rng(seed)
     n = config.n_channels
     channels = np.arange(n, dtype=float)
-    fft_length = 2 * n
+    # PSF kernels span +-n channels, so a ZLP anywhere in the window keeps its whole tail out
+    # to the far end (an n-channel kernel would cut the tail n/2 channels from the ZLP and leave
+    # a step of ~1e-4 of the peak, the size of the weakest loss features). A linear
+    # convolution of n channels with 2n needs 3n - 1 points: 4n, never wrapping.
+    kernel_length = 2 * n
+    fft_length = 4 * n
 
     drift = _uniform(rng, config.zlp_drift, batch_size)
     zlp_centre = config.zlp_channel + drift
@@ -562,11 +567,11 @@ def generate_batch(
     if has_continuum.any():
         truth += continuum_level[:, None] * _continuum(rng, channels, zlp_centre, config, batch_size)
 
-    offsets = (np.arange(n) - n // 2)[None, :].astype(float)
+    offsets = (np.arange(kernel_length) - n)[None, :].astype(float)
     psf, psf_fwhm = _analytic_psfs(rng, config, batch_size, offsets)
     use_measured = np.zeros(batch_size, bool)
     if measured_psfs is not None:
-        measured_psfs = prepare_measured_psfs(measured_psfs, n)
+        measured_psfs = prepare_measured_psfs(measured_psfs, kernel_length)
         probability = config.measured_psf_probability or 1.0
         use_measured = rng.random(batch_size) < probability
         if use_measured.any():
@@ -574,12 +579,11 @@ def generate_batch(
             psf[use_measured] = kernels
             psf_fwhm[use_measured] = _fwhm_of_kernels(kernels)
 
-    # Linear ('same') convolution of truth with jitter and PSF in one FFT product, zero-padded
-    # to twice the length so nothing wraps around.
+    # Linear ('same') convolution of truth with jitter and PSF in one zero-padded FFT product.
     jitter_ft, jitter_amplitude = _jitter_kernels(rng, config, batch_size, fft_length)
     psf_padded = np.zeros((batch_size, fft_length))
-    psf_padded[:, :n] = psf
-    psf_ft = np.fft.rfft(np.roll(psf_padded, -(n // 2), axis=1), axis=1)
+    psf_padded[:, :kernel_length] = psf
+    psf_ft = np.fft.rfft(np.roll(psf_padded, -n, axis=1), axis=1)
     blurred = np.fft.irfft(np.fft.rfft(truth, fft_length, axis=1) * jitter_ft * psf_ft, fft_length, axis=1)[:, :n]
     blurred = np.clip(blurred, 0.0, None)
     blur_kernel = None
