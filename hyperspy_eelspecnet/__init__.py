@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from exspy.signals import EELSSpectrum as _EELSSpectrum
 
+from . import analysis, data, plotting
 from .restoration import EELSpecNetDeconvolution
 from .signals import EELSpecNetResult, EELSpecNetSpectrum, LazyEELSpecNetSpectrum, eelspecnet_deconvolve
 
@@ -19,4 +20,7 @@ __all__ = [
     "EELSpecNetSpectrum",
     "LazyEELSpecNetSpectrum",
     "__version__",
+    "analysis",
+    "data",
+    "plotting",
 ]

@@ -35,7 +35,7 @@ from .metrics import (
     ssim_1d,
 )
 
-__all__ = ["evaluate", "write_report", "evaluate_command"]
+__all__ = ["evaluate", "write_report", "evaluate_command", "update_model_card"]
 
 NETWORK = "EELSpecNet"
 INPUT = "input"
@@ -482,3 +482,31 @@ def evaluate_command(args) -> None:
     )
     paths = write_report(results, args.out)
     print(f"Report written to {paths['evaluation.md'].parent}")
+    if getattr(args, "card", None):
+        command = "eelspecnet evaluate " + " ".join(getattr(args, "argv", []) or [])
+        update_model_card(args.card, paths["evaluation.md"].read_text(), command.strip())
+        print(f"Evaluation table written into {args.card}")
+
+
+CARD_SECTION = "## Evaluation"
+
+
+def update_model_card(card_path, evaluation_markdown: str, command: str) -> None:
+    """Replace (or add) the ``## Evaluation`` section of a model card.
+
+    The section holds the command that produced the numbers and the report's tables, with the
+    report's headings moved one level down, so the card never shows numbers without their source.
+    """
+    card_path = Path(card_path)
+    text = card_path.read_text() if card_path.exists() else ""
+    if CARD_SECTION in text:
+        start = text.index(CARD_SECTION)
+        following = text.find("\n## ", start + len(CARD_SECTION))
+        text = text[:start] + (text[following + 1:] if following >= 0 else "")
+    body = "\n".join(
+        ("#" + line) if line.startswith("#") else line
+        for line in evaluation_markdown.splitlines()
+        if not line.startswith("# ")
+    ).strip()
+    section = f"{CARD_SECTION}\n\nProduced by `{command}`.\n\n{body}\n"
+    card_path.write_text(text.rstrip() + "\n\n" + section)

@@ -18,14 +18,54 @@ from .. import restoration
 
 __all__ = ["EELSpecNetSpectrum", "LazyEELSpecNetSpectrum", "EELSpecNetResult", "eelspecnet_deconvolve"]
 
-EELSpecNetResult = namedtuple("EELSpecNetResult", ["restored", "richardson_lucy"])
-EELSpecNetResult.__doc__ = """Signals returned by ``eelspecnet_deconvolve``.
+class EELSpecNetResult(namedtuple("EELSpecNetResult", ["restored", "richardson_lucy"])):
+    """Signals returned by ``eelspecnet_deconvolve``: ``restored, rl = s.eelspecnet_deconvolve()``.
 
-restored : EELSSpectrum
-    The EELSpecNet restoration.
-richardson_lucy : EELSSpectrum or None
-    Richardson-Lucy deconvolution of the same input, None when ``rl_iterations=0``.
-"""
+    Attributes
+    ----------
+    restored : EELSSpectrum
+        The EELSpecNet restoration.
+    richardson_lucy : EELSSpectrum or None
+        Richardson-Lucy deconvolution of the same input, None when ``rl_iterations=0``.
+    input : EELSSpectrum or None
+        The signal that was restored, kept (outside the tuple, so that two-name unpacking
+        works) for :meth:`plot`.
+    """
+
+    input = None
+
+    def __new__(cls, restored, richardson_lucy=None, input=None):
+        result = super().__new__(cls, restored, richardson_lucy)
+        result.input = input
+        return result
+
+    def plot(self, **kwargs):
+        """Compare input, restored and Richardson-Lucy spectra.
+
+        A single spectrum gives a static figure (linear and log intensity,
+        :func:`hyperspy_eelspecnet.plotting.plot_comparison`); a spectrum image or line scan
+        gives HyperSpy's interactive plot of the input with the restored and Richardson-Lucy
+        spectra of the navigator's pixel overlaid
+        (:func:`hyperspy_eelspecnet.plotting.plot_interactive_comparison`).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to the function above (e.g. ``energy_range`` for a spectrum, ``norm="log"``
+            for a spectrum image).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .. import plotting
+
+        if self.input is None:
+            raise ValueError("This result does not know its input; use hyperspy_eelspecnet.plotting directly.")
+        if self.input.axes_manager.navigation_dimension == 0:
+            return plotting.plot_comparison(self, **kwargs)
+        return plotting.plot_interactive_comparison(self.input, self.restored, self.richardson_lucy, **kwargs)
+
 
 #: eV per unit of the energy axis, for the dispersion check; other units skip it.
 _EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
@@ -161,7 +201,7 @@ def eelspecnet_deconvolve(
             f"{self.metadata.General.title} after Richardson-Lucy deconvolution {rl_iterations} iterations"
         )
         rl.metadata.set_item("Signal.EELSpecNet", {**record, "result": "Richardson-Lucy deconvolution"})
-    return EELSpecNetResult(restored, rl)
+    return EELSpecNetResult(restored, rl, input=self)
 
 
 eelspecnet_deconvolve.__doc__ %= (SHOW_PROGRESSBAR_ARG, LAZY_OUTPUT_ARG)

@@ -51,3 +51,16 @@ def test_evaluate_command(tiny_model_path, tmp_path):
     assert report["settings"]["model"]["file"] == str(tiny_model_path)
     for name in ("evaluation.md", *FIGURES):
         assert (out / name).stat().st_size > 0
+
+
+def test_evaluation_table_replaces_the_card_section(tiny_model_path, tmp_path):
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# Model card\n\n## Evaluation\n\nold numbers\n\n## Limits\n\nkeep me\n")
+    args = ["evaluate", "--model", str(tiny_model_path), "--out", str(tmp_path / "r"), "--n-spectra", "8",
+            "--presets", "reference", "--rl-iterations", "2", "--card", str(card)]
+    main(args)
+    text = card.read_text()
+    assert "old numbers" not in text and "keep me" in text
+    assert text.count("## Evaluation") == 1
+    assert f"Produced by `eelspecnet evaluate {' '.join(args[1:])}`" in text
+    assert "### Preset `reference`" in text and "| ZLP FWHM recovery (%) |" in text

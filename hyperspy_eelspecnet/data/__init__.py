@@ -1,0 +1,9 @@
+"""Example data sets, synthesised on the fly (no data files are shipped).
+
+>>> from hyperspy_eelspecnet.data import silver_nanowire
+>>> s = silver_nanowire()  # doctest: +SKIP
+"""
+
+from ._silver_nanowire import silver_nanowire
+
+__all__ = ["silver_nanowire"]

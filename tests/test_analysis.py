@@ -1,0 +1,160 @@
+"""hyperspy_eelspecnet.analysis: energy-filtered maps and modal evolution along a line."""
+
+import numpy as np
+import pytest
+
+import exspy
+import hyperspy.api as hs
+
+from hyperspy_eelspecnet.analysis import energy_filtered_maps, modal_evolution
+
+
+def spectrum_image(data, nav_scale=2.0, nav_offset=10.0):
+    """EELS signal over ``data (ny, nx, n)``: x, y in nm, energy from -0.5 eV at 10 meV/ch."""
+    signal = exspy.signals.EELSSpectrum(np.asarray(data, dtype=float))
+    navigation = signal.axes_manager.navigation_axes
+    for axis, name in zip(navigation, "xy"):
+        axis.name, axis.scale, axis.offset, axis.units = name, nav_scale, nav_offset, "nm"
+    energy = signal.axes_manager.signal_axes[0]
+    energy.name, energy.scale, energy.offset, energy.units = "Energy loss", 0.01, -0.5, "eV"
+    signal.metadata.General.title = "test"
+    return signal
+
+
+@pytest.fixture
+def random_image():
+    return spectrum_image(np.random.default_rng(0).random((4, 5, 100)))
+
+
+WINDOWS = {
+    "inside": (0.1, 0.2),
+    "between centres": (0.013, 0.087),
+    "one channel": (0.0, 0.01),
+    "below the axis": (-1.0, -0.3),
+    "above the axis": (0.3, 2.0),
+}
+
+
+def test_maps_equal_isig_sums(random_image):
+    maps = energy_filtered_maps(random_image, WINDOWS)
+    assert isinstance(maps, hs.signals.Signal2D)
+    assert maps.data.shape == (len(WINDOWS), 4, 5)
+    for index, (low, high) in enumerate(WINDOWS.values()):
+        np.testing.assert_allclose(maps.data[index], random_image.isig[low:high].sum(-1).data, rtol=1e-12)
+
+
+def test_maps_axes_and_metadata(random_image):
+    maps = energy_filtered_maps(random_image, WINDOWS)
+    x_axis, y_axis = maps.axes_manager.signal_axes
+    assert (x_axis.name, x_axis.scale, x_axis.offset, x_axis.units, x_axis.size) == ("x", 2.0, 10.0, "nm", 5)
+    assert (y_axis.name, y_axis.size) == ("y", 4)
+    assert maps.axes_manager.navigation_axes[0].name == "Energy window"
+    assert maps.metadata.Signal.window_names == list(WINDOWS)
+    assert maps.metadata.Signal.window_ranges == [list(pair) for pair in WINDOWS.values()]
+    assert maps.metadata.Signal.window_units == "eV"
+
+
+def test_maps_ignore_nan_channels(random_image):
+    random_image.data[..., 60:] = np.nan  # a restoration's uncovered channels
+    maps = energy_filtered_maps(random_image, {"edge": (0.05, 0.2)})
+    expected = np.nansum(random_image.isig[0.05:0.2].data, axis=-1)
+    assert np.all(np.isfinite(maps.data))
+    np.testing.assert_allclose(maps.data[0], expected)
+
+
+def test_line_scan_gives_profiles():
+    line = exspy.signals.EELSSpectrum(np.ones((7, 50)))
+    maps = energy_filtered_maps(line, {"a": (3.0, 8.0)})
+    assert isinstance(maps, hs.signals.Signal1D)
+    np.testing.assert_array_equal(maps.data, np.full((1, 7), 5.0))
+
+
+@pytest.mark.parametrize("windows", [{}, {"reversed": (0.2, 0.1)}])
+def test_maps_refuse_bad_windows(random_image, windows):
+    with pytest.raises(ValueError, match="window"):
+        energy_filtered_maps(random_image, windows)
+
+
+def coordinate_image(ny=9, nx=12, n=20):
+    """Spectra that encode their pixel: channel 0 = x index, channel 1 = y index, rest 1."""
+    data = np.ones((ny, nx, n))
+    data[..., 0] = np.arange(nx)[None, :]
+    data[..., 1] = np.arange(ny)[:, None]
+    return spectrum_image(data)
+
+
+def test_horizontal_line_profile_and_axes():
+    signal = coordinate_image()
+    # From pixel (2, 4) to pixel (10, 4), in nm (offset 10, 2 nm per pixel).
+    profile = modal_evolution(signal, start=(14.0, 18.0), end=(30.0, 18.0), width=1)
+    assert isinstance(profile, hs.signals.Signal2D)
+    assert profile.data.shape == (20, 9)  # (energy, position)
+    np.testing.assert_array_equal(profile.data[0], np.arange(2, 11))
+    np.testing.assert_array_equal(profile.data[1], np.full(9, 4.0))
+    position, energy = profile.axes_manager.signal_axes
+    assert (position.name, position.units, position.scale, position.offset) == ("Position", "nm", 2.0, 0.0)
+    assert (energy.units, energy.scale, energy.offset) == ("eV", 0.01, -0.5)
+
+
+def test_width_averages_across_the_line_only():
+    signal = coordinate_image()
+    profile = modal_evolution(signal, start=(14.0, 18.0), end=(30.0, 18.0), width=5)
+    np.testing.assert_array_equal(profile.data[0], np.arange(2, 11))  # not averaged along it
+    np.testing.assert_array_equal(profile.data[1], np.full(9, 4.0))  # rows 2..6 averaged
+    # Near the edge the strip leaves the map: only the pixels inside count.
+    edge = modal_evolution(signal, start=(14.0, 12.0), end=(30.0, 12.0), width=5)  # row 1: rows -1..3
+    np.testing.assert_allclose(edge.data[1], np.full(9, 1.5))
+    # An even width centred between rows takes each row once.
+    between = modal_evolution(signal, start=(14.0, 19.0), end=(30.0, 19.0), width=2)  # y = 4.5 px
+    np.testing.assert_array_equal(between.data[1], np.full(9, 4.5))
+
+
+def test_vertical_and_diagonal_lines():
+    signal = coordinate_image()
+    vertical = modal_evolution(signal, start=(16.0, 10.0), end=(16.0, 26.0), width=3)
+    np.testing.assert_array_equal(vertical.data[1], np.arange(0, 9))
+    np.testing.assert_array_equal(vertical.data[0], np.full(9, 3.0))  # columns 2..4
+    # A 3-4-5 triangle in pixels: 5 pixels long, 6 samples.
+    diagonal = modal_evolution(signal, start=(10.0, 10.0), end=(16.0, 18.0), width=1)
+    assert diagonal.data.shape[1] == 6
+    np.testing.assert_array_equal(diagonal.data[0], [0, 1, 1, 2, 2, 3])
+    np.testing.assert_array_equal(diagonal.data[1], [0, 1, 2, 2, 3, 4])
+    assert diagonal.axes_manager.signal_axes[0].scale == pytest.approx(2.0)
+
+
+def test_line_roi_gives_the_same_profile():
+    signal = coordinate_image()
+    roi = hs.roi.Line2DROI(14.0, 18.0, 30.0, 18.0, linewidth=0)
+    np.testing.assert_array_equal(
+        modal_evolution(signal, roi, width=3).data,
+        modal_evolution(signal, (14.0, 18.0), (30.0, 18.0), width=3).data,
+    )
+    with pytest.raises(ValueError, match="not both"):
+        modal_evolution(signal, roi, (30.0, 18.0))
+
+
+def test_nan_channels_ignored_and_outside_points_nan():
+    signal = coordinate_image()
+    signal.data[:, :6, 5] = np.nan
+    profile = modal_evolution(signal, start=(14.0, 18.0), end=(30.0, 18.0), width=1)
+    assert np.isnan(profile.data[5, :4]).all() and np.isfinite(profile.data[5, 4:]).all()
+    outside = modal_evolution(coordinate_image(), start=(0.0, 18.0), end=(14.0, 18.0), width=1)  # x from -5 to 2 px
+    assert np.isnan(outside.data[:, :5]).all() and np.isfinite(outside.data[:, 5:]).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"start": (14.0, 18.0), "end": (14.0, 18.0)}, "zero length"),
+        ({"start": (14.0, 18.0)}, "end point"),
+        ({"start": (14.0, 18.0), "end": (30.0, 18.0), "width": 0}, "width"),
+    ],
+)
+def test_modal_evolution_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        modal_evolution(coordinate_image(), **kwargs)
+
+
+def test_modal_evolution_needs_a_spectrum_image():
+    with pytest.raises(ValueError, match="2 navigation"):
+        modal_evolution(exspy.signals.EELSSpectrum(np.ones((4, 30))), (0, 0), (3, 0))

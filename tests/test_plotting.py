@@ -1,0 +1,178 @@
+"""hyperspy_eelspecnet.plotting and EELSpecNetResult.plot, under the Agg backend."""
+
+import matplotlib
+import numpy as np
+import pytest
+from conftest import gaussian_zlp_spectra
+
+matplotlib.use("Agg")
+
+import exspy
+from matplotlib.figure import Figure
+
+from hyperspy_eelspecnet import EELSpecNetResult
+from hyperspy_eelspecnet.analysis import energy_filtered_maps, modal_evolution
+from hyperspy_eelspecnet.plotting import (
+    plot_comparison,
+    plot_interactive_comparison,
+    plot_maps_side_by_side,
+    plot_modal_evolution,
+)
+
+
+def eels(data, title):
+    signal = exspy.signals.EELSSpectrum(np.asarray(data, dtype=float))
+    for axis, name in zip(signal.axes_manager.navigation_axes, "xy"):
+        axis.name, axis.scale, axis.units = name, 5.0, "nm"
+    energy = signal.axes_manager.signal_axes[0]
+    energy.name, energy.scale, energy.offset, energy.units = "Energy loss", 0.005, -0.5, "eV"
+    signal.metadata.General.title = title
+    return signal
+
+
+@pytest.fixture
+def triple():
+    """Input, 'restored' and 'RL' spectrum images (3 x 4 pixels, 300 channels), RL with metadata."""
+    rng = np.random.default_rng(1)
+    raw = gaussian_zlp_spectra(300, 100 + rng.uniform(-1, 1, 12), fwhm=12).reshape(3, 4, 300)
+    restored = gaussian_zlp_spectra(300, np.full(12, 100.0), fwhm=3).reshape(3, 4, 300)
+    restored[..., 250:] = np.nan  # as outside a model window
+    rl = 0.5 * (raw + restored)
+    signals = eels(raw, "raw"), eels(restored, "restored"), eels(rl, "rl")
+    signals[2].metadata.set_item("Signal.EELSpecNet.richardson_lucy.iterations", 50)
+    return signals
+
+
+def line_data(ax):
+    return [line.get_ydata() for line in ax.get_lines()]
+
+
+def test_single_spectrum_comparison(triple):
+    raw, restored, rl = (s.inav[1, 2] for s in triple)
+    figure = plot_comparison((raw, restored, rl), energy_range=(-0.2, 0.5))
+    assert isinstance(figure, Figure)
+    linear, log = figure.axes
+    for ax in (linear, log):
+        for drawn, signal in zip(line_data(ax), (raw, restored, rl)):
+            np.testing.assert_array_equal(drawn, signal.data)
+        np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), raw.axes_manager.signal_axes[0].axis)
+        assert ax.get_xlim() == (-0.2, 0.5)
+    assert linear.get_yscale() == "linear" and log.get_yscale() == "log"
+    legend = [text.get_text() for text in linear.get_legend().get_texts()]
+    assert legend == ["input", "EELSpecNet", "Richardson-Lucy (50 it.)"]
+    assert len(plot_comparison((raw, restored)).axes[0].get_lines()) == 2
+
+
+def test_pixel_of_a_spectrum_image_and_truth(triple):
+    truth = triple[1].deepcopy()
+    figure = plot_comparison(triple, index=(3, 1), truth=truth)
+    assert len(figure.axes) == 2
+    drawn = line_data(figure.axes[0])
+    assert len(drawn) == 4
+    np.testing.assert_array_equal(drawn[0], triple[0].inav[3, 1].data)
+    np.testing.assert_array_equal(drawn[3], truth.inav[3, 1].data)
+    assert figure.axes[0].get_lines()[3].get_linestyle() == "--"
+
+
+def test_spectrum_image_means_and_navigator(triple):
+    figure = plot_comparison(EELSpecNetResult(triple[1], triple[2], input=triple[0]))
+    navigator, linear, log = figure.axes[:3]
+    np.testing.assert_allclose(navigator.get_images()[0].get_array(), triple[0].data.sum(-1))
+    drawn = line_data(linear)
+    np.testing.assert_allclose(drawn[0], triple[0].data.mean(axis=(0, 1)))
+    np.testing.assert_allclose(drawn[1][:250], triple[1].data[..., :250].mean(axis=(0, 1)))
+    assert np.isnan(drawn[1][250:]).all()  # NaN channels stay NaN, not zero
+
+
+def test_result_keeps_input_outside_the_tuple(triple):
+    raw, restored, rl = triple
+    result = EELSpecNetResult(restored, rl, input=raw)
+    first, second = result
+    assert first is restored and second is rl and result.input is raw
+    assert len(result) == 2 and result == (restored, rl)
+    assert EELSpecNetResult(restored, None).input is None
+    with pytest.raises(ValueError, match="input"):
+        EELSpecNetResult(restored, rl).plot()
+    with pytest.raises(ValueError, match="input"):
+        plot_comparison(EELSpecNetResult(restored, rl))
+
+
+def test_result_plot_single_spectrum_is_static(triple):
+    raw, restored, rl = (s.inav[0, 0] for s in triple)
+    figure = EELSpecNetResult(restored, rl, input=raw).plot(energy_range=(-0.1, 0.1))
+    assert isinstance(figure, Figure) and len(figure.axes) == 2
+
+
+def test_result_plot_spectrum_image_follows_the_navigator(triple):
+    raw, restored, rl = triple
+    figure = EELSpecNetResult(restored, rl, input=raw).plot()
+    try:
+        ax = raw._plot.signal_plot.ax
+        assert figure is ax.figure
+        assert [line.get_label() for line in ax.get_lines()] == ["input", "EELSpecNet", "Richardson-Lucy (50 it.)"]
+        raw.axes_manager.indices = (2, 1)
+        for drawn, signal in zip(line_data(ax), triple):
+            np.testing.assert_array_equal(drawn, signal.inav[2, 1].data)
+    finally:
+        raw._plot.close()
+
+
+def test_interactive_comparison_without_rl(triple):
+    raw, restored, _ = triple
+    plot_interactive_comparison(raw, restored)
+    try:
+        assert len(raw._plot.signal_plot.ax.get_lines()) == 2
+    finally:
+        raw._plot.close()
+
+
+WINDOWS = {"ZLP": (-0.02, 0.02), "loss": (0.1, 0.4)}
+
+
+@pytest.mark.parametrize("shared_scale", [True, False])
+def test_maps_side_by_side(triple, shared_scale):
+    raw_maps, restored_maps, truth_maps = (energy_filtered_maps(s, WINDOWS) for s in triple)
+    figure = plot_maps_side_by_side(raw_maps, restored_maps, shared_scale=shared_scale)
+    images = [ax.get_images()[0] for ax in figure.axes if ax.get_images()]
+    assert len(images) == 4  # 2 windows x (raw, restored)
+    assert len(figure.axes) == 4 + (2 if shared_scale else 4)  # colour bars
+    for row in range(2):
+        left, right = images[2 * row], images[2 * row + 1]
+        np.testing.assert_allclose(left.get_array(), raw_maps.data[row])
+        np.testing.assert_allclose(right.get_array(), restored_maps.data[row])
+        assert (left.get_clim() == right.get_clim()) == shared_scale
+    three = plot_maps_side_by_side(raw_maps, restored_maps, truth_maps)
+    assert sum(bool(ax.get_images()) for ax in three.axes) == 6
+
+
+def test_maps_side_by_side_needs_the_same_windows(triple):
+    with pytest.raises(ValueError, match="same energy windows"):
+        plot_maps_side_by_side(energy_filtered_maps(triple[0], WINDOWS), energy_filtered_maps(triple[1], {"a": (0, 1)}))
+
+
+def test_modal_evolution_side_by_side(triple):
+    profiles = [modal_evolution(s, (0.0, 5.0), (15.0, 5.0), width=3) for s in triple[:2]]
+    figure = plot_modal_evolution(*profiles, energy_range=(-0.1, 0.2), mode_energies={"ZLP": 0.0}, log_intensity=True)
+    images = [ax.get_images()[0] for ax in figure.axes if ax.get_images()]
+    assert len(images) == 2 and len(figure.axes) == 4  # two images, two colour bars
+    energy = profiles[0].axes_manager.signal_axes[1].axis
+    rows = (energy >= -0.1) & (energy <= 0.2)
+    for image, profile in zip(images, profiles):
+        np.testing.assert_allclose(image.get_array().filled(np.nan), profile.data[rows])
+        left, right, bottom, top = image.get_extent()
+        assert (left, right) == (-2.5, 17.5)  # 4 positions, 5 nm apart, pixel edges
+        assert bottom == pytest.approx(energy[rows][0] - 0.0025) and top == pytest.approx(energy[rows][-1] + 0.0025)
+    assert figure.axes[0].texts[0].get_text().strip() == "ZLP"
+    assert len(plot_modal_evolution(*profiles, profiles[1]).axes) == 6
+
+
+def test_eelspecnet_deconvolve_result_knows_its_input(identity_model):
+    signal = eels(gaussian_zlp_spectra(400, np.full(4, 120.0), fwhm=12).reshape(2, 2, 400), "synthetic")
+    result = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=5)
+    restored, rl = result
+    assert result.input is signal
+    figure = result.plot()
+    try:
+        assert len(figure.axes[0].get_lines()) == 3
+    finally:
+        signal._plot.close()
