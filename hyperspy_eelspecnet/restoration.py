@@ -346,12 +346,15 @@ def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int):
 
 
 def own_zlp_psf(spectra, threshold: float = OWN_ZLP_PSF_THRESHOLD) -> np.ndarray:
-    """Each spectrum's own zero-loss peak, cut out for use as its Richardson-Lucy PSF.
+    """Each spectrum's own zero-loss peak, modelled for use as its Richardson-Lucy PSF.
 
-    From the maximum, the PSF extends on each side up to (not including) the first channel
-    where the spectrum falls below ``threshold`` times its maximum; it is the input spectrum
-    there and zero elsewhere (negative values clipped to zero), scaled to unit sum. It has the
-    input's length, so its maximum sits where the input's ZLP does.
+    The energy-gain side of the spectrum (channels up to the maximum) holds the ZLP and nothing
+    else, while its loss side also holds the loss features that RL must restore, not divide
+    out. So the PSF is the gain side as recorded and, on the loss side, its mirror image about
+    the maximum channel; it ends on each side before the first channel below ``threshold``
+    times the maximum, negative values are clipped to zero, and it is scaled to unit sum. It
+    has the input's length, so its maximum sits where the input's ZLP does. A ZLP whose loss
+    tail is heavier than its gain tail is under-estimated there (RL then leaves some tail).
 
     Parameters
     ----------
@@ -367,12 +370,16 @@ def own_zlp_psf(spectra, threshold: float = OWN_ZLP_PSF_THRESHOLD) -> np.ndarray
     n = spectra.shape[-1]
     channels = np.arange(n)
     peak_index = np.argmax(spectra, axis=-1)[..., None]
+    mirrored_source = np.where(channels > peak_index, 2 * peak_index - channels, channels)
+    profile = np.where(
+        mirrored_source >= 0, np.take_along_axis(spectra, np.clip(mirrored_source, 0, n - 1), -1), 0.0
+    )
     level = threshold * np.take_along_axis(spectra, peak_index, -1)
-    below = spectra < level
+    below = profile < level
     first_left = np.where(below & (channels < peak_index), channels, -1).max(axis=-1, keepdims=True)
     first_right = np.where(below & (channels > peak_index), channels, n).min(axis=-1, keepdims=True)
     inside = (channels > first_left) & (channels < first_right)
-    psf = np.where(inside, np.clip(spectra, 0.0, None), 0.0)
+    psf = np.where(inside, np.clip(profile, 0.0, None), 0.0)
     return psf / psf.sum(axis=-1, keepdims=True)
 
 

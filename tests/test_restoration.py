@@ -154,14 +154,18 @@ def test_window_round_trip_conserves_counts_and_blanks_uncovered_channels():
     assert np.nanmin(back) >= 0
 
 
-def test_own_zlp_psf_cut():
+def test_own_zlp_psf_is_the_mirrored_gain_side():
     spectra = gaussian_zlp_spectra(400, [100.0], fwhm=12.0, loss_level=0.0)[0]
-    spectra[250:] += 5e-4 * spectra.max()  # a loss plateau below the 1e-3 threshold
+    spectra[150:] += 5e-3 * spectra.max()  # a loss plateau above the 1e-3 threshold
     psf = own_zlp_psf(spectra)
-    inside = spectra >= 1e-3 * spectra.max()
-    np.testing.assert_array_equal(psf > 0, inside)
+    peak = spectra.argmax()
+    # The loss plateau is not part of the PSF; the PSF is symmetric about the ZLP maximum.
+    assert psf[150:].max() < 1e-3 * psf.max()
+    np.testing.assert_allclose(psf[peak + 1: peak + 40], psf[peak - 1: peak - 40: -1])
+    inside = spectra[: peak + 1] >= 1e-3 * spectra.max()
+    np.testing.assert_array_equal(psf[: peak + 1] > 0, inside)
     assert psf.sum() == pytest.approx(1.0)
-    assert psf.argmax() == spectra.argmax()
+    assert psf.argmax() == peak
 
 
 # --------------------------------------------------------------------------- engine

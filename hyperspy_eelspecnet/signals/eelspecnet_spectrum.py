@@ -71,9 +71,10 @@ class EELSpecNetResult(namedtuple("EELSpecNetResult", ["restored", "richardson_l
 _EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
 
 _OWN_ZLP_PSF = (
-    "each spectrum's own zero-loss peak: the input from its maximum out to (not including) the "
-    f"first channel below {restoration.OWN_ZLP_PSF_THRESHOLD:g} of the maximum on each side, "
-    "negative values clipped, zero elsewhere, unit sum"
+    "each spectrum's own zero-loss peak: its energy-gain side up to the maximum, mirrored about "
+    "the maximum onto the loss side, out to (not including) the first channel below "
+    f"{restoration.OWN_ZLP_PSF_THRESHOLD:g} of the maximum on each side, negative values "
+    "clipped, zero elsewhere, unit sum"
 )
 
 
