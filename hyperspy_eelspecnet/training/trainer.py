@@ -422,10 +422,49 @@ def export_model(
     return path
 
 
+def _coverage_rows(config: TrainConfig) -> list[str]:
+    """Markdown rows describing what each generator component of the mixture covers."""
+    rows = ["| | " + " | ".join(f"`{m.preset}` (weight {m.weight:g})" for m in config.mixture) + " |"]
+    rows.append("|---|" + "---|" * len(config.mixture))
+    generators = config.generator_configs
+
+    def row(label, cell):
+        rows.append(f"| {label} | " + " | ".join(cell(g) for g in generators) + " |")
+
+    def channels(pair, g, digits=3):
+        low, high = pair
+        return (f"{low:.{digits}g}-{high:.{digits}g} ch "
+                f"({low * g.dispersion * 1000:.{digits}g}-{high * g.dispersion * 1000:.{digits}g} meV at {g.dispersion * 1000:g} meV/ch)")
+
+    row("distorted ZLP / PSF FWHM", lambda g: f"{g.psf_shape}, " + channels(g.psf_fwhm, g))
+    row("PSF loss/gain half-width ratio", lambda g: f"{g.psf_asymmetry[0]:g}-{g.psf_asymmetry[1]:g}")
+    row("jitter half-amplitude", lambda g: f"{g.jitter_amplitude[0]:g}-{g.jitter_amplitude[1]:g} ch, "
+        + ", ".join(g.jitter_distributions))
+    row("loss features", lambda g: f"{g.n_peaks[0]}-{g.n_peaks[1]} Lorentzians, FWHM " + channels(g.peak_fwhm, g)
+        + f", 1/{g.peak_ratio[1]:g} to 1/{g.peak_ratio[0]:g} of the ZLP")
+    row("continuum", lambda g: "none" if g.continuum_probability == 0 else
+        f"{g.continuum_probability:.0%} of spectra, 1/{g.continuum_ratio[1]:g} to 1/{g.continuum_ratio[0]:g} of the ZLP")
+    row("noise", lambda g: f"Gaussian, std {g.gaussian_noise_std[0]:g}-{g.gaussian_noise_std[1]:g} x max"
+        if g.noise_model == "gaussian" else
+        f"Poisson, {g.total_counts[0]:.0e}-{g.total_counts[1]:.0e} counts, read noise "
+        f"{g.read_noise[0]:g}-{g.read_noise[1]:g}, dark {g.dark_level[0]:g}-{g.dark_level[1]:g} counts/ch")
+    row("ZLP drift, alignment", lambda g: f"{g.zlp_drift[0]:g} to {g.zlp_drift[1]:g} ch, "
+        + ("aligned on the located ZLP" if g.align_zlp else "not aligned"))
+    row("short windows", lambda g: "none" if g.window_probability == 0 else
+        f"{g.window_probability:.0%} of spectra, start {g.window_start[0]}-{g.window_start[1]}, "
+        f"stop {g.window_stop[0]}-{g.window_stop[1]}")
+    return rows
+
+
 def _write_card(path: Path, contract: ModelContract) -> None:
     t = contract.training
+    config = TrainConfig(**t["config"])
     lines = [
         f"# Model card: {contract.name} {contract.version}",
+        "",
+        "A compact EELSpecNet (1-D U-shaped CNN) that restores near-zero-loss EELS spectra: it",
+        "removes the instrument's blur (PSF and energy jitter) and noise and returns a quasi-Dirac",
+        "zero-loss peak with the loss features, counts conserved. Trained on generated spectra only.",
         "",
         "## Contract",
         f"- channels: {contract.n_channels}, ZLP at channel {contract.zlp_channel}, "
@@ -434,11 +473,24 @@ def _write_card(path: Path, contract: ModelContract) -> None:
         f"{contract.psf_fwhm_channels[1]:g} channels; restored ZLP FWHM {contract.zlp_fwhm_channels:g} channels",
         f"- generator preset(s): {contract.preset}",
         "",
+        "## What it was trained on",
+        *_coverage_rows(config),
+        "",
+        "## Limits",
+        "- Outside these ranges (a ZLP wider or narrower in channels, features narrower than about",
+        "  3 channels, fewer counts) the network has seen nothing: `eelspecnet_deconvolve` warns",
+        "  with the numbers; rebin, or train on your own measured PSFs (`measured_psfs:`).",
+        "- The restored ZLP is the quasi-Dirac of the training truth, not a measurement of the",
+        "  source's energy spread; energy zero is the located ZLP maximum.",
+        "- Generated training data only: features unlike Lorentzians or the continua listed above may",
+        "  be restored with the shape of what the network knows.",
+        "",
         "## Training",
         f"- parameters: {t['parameters']:,}",
         f"- epochs run: {t.get('epochs_run', '?')}, best validation loss {t.get('best_val_loss', float('nan')):.3e}",
         f"- wall time: {t.get('wall_time_s', float('nan')) / 60:.1f} min on {t.get('hardware', '?')}",
-        f"- seed: {t['config']['seed']}",
+        f"- seed: {config.seed} (training batch i of epoch e: SeedSequence([seed, 0, e, i]); "
+        "validation: SeedSequence([seed, 1]))",
         "",
         "## Configuration",
         "```yaml",
