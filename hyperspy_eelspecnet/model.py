@@ -13,8 +13,8 @@ where ``peak`` is the maximum of the input spectrum. ``z`` is linear for intensi
 root whose slope diverges at zero) and logarithmic above: a feature at 1/4000 of the recorded
 ZLP maximum has ``z ~ 0.17`` while the ZLP has ``z = 1`` (a 670-fold boost over the linear
 scale), so both matter to the loss. The restored spectrum is
-``epsilon * peak * sinh(z_out * asinh(1 / epsilon))`` with ``z_out >= 0`` from a ReLU, so the
-output is non-negative by construction and exactly zero where the network says so.
+``epsilon * peak * sinh(z_out * asinh(1 / epsilon))`` with ``z_out > 0`` from a softplus, so the
+output is non-negative by construction (and below 1e-7 of the peak where the network says "nothing").
 
 The two scalings are layers of the saved model (:class:`IntensityCompression`,
 :class:`IntensityExpansion`), so a ``.keras`` file maps spectra of any scale to restored spectra
@@ -141,7 +141,7 @@ def build_unet_core(
     convolutions (a receptive field wide enough for the ZLP's Lorentzian tails); each decoder
     level doubles the length with a transposed convolution, concatenates the encoder's output
     of the same length (skip connection) and convolves again. The last layer is a 1x1
-    convolution with ReLU, so ``z_out >= 0``.
+    convolution with softplus, so ``z_out > 0``.
 
     Parameters
     ----------
@@ -186,7 +186,9 @@ def build_unet_core(
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         for i in range(convs_per_level):
             x = conv(x, filters[level], label=f"dec{level}_conv{i}")
-    x = layers.Conv1D(1, 1, activation="relu", name="z_out")(x)
+    # Softplus, not ReLU: non-negative like it, but a ReLU output can die early in training
+    # (seen: the whole spectrum stuck at zero) while softplus keeps a gradient everywhere.
+    x = layers.Conv1D(1, 1, activation="softplus", name="z_out")(x)
     z_out = layers.Reshape((n_channels,))(x)
     return keras.Model(z_in, z_out, name=name)
 
