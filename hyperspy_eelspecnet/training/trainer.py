@@ -62,6 +62,9 @@ class TrainConfig:
         Optimisation length.
     learning_rate, final_learning_rate_fraction, warmup_steps : float, float, int
         Cosine schedule with linear warm-up.
+    clipnorm : float or None
+        Gradient-norm clipping: the linear ZLP term makes early gradients large enough to blow
+        the weights up (seen: a loss spike, then a network stuck at a constant output).
     validation_size : int
         Spectra in the held-apart validation set.
     early_stopping_patience : int
@@ -88,6 +91,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     final_learning_rate_fraction: float = 0.01
     warmup_steps: int = 200
+    clipnorm: float | None = 1.0
     validation_size: int = 512
     early_stopping_patience: int = 20
     max_minutes: float | None = None
@@ -332,7 +336,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         warmup_target=config.learning_rate,
         warmup_steps=config.warmup_steps,
     )
-    core.compile(optimizer=keras.optimizers.Adam(schedule), loss=Loss(config.epsilon, config.linear_weight))
+    core.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm), loss=Loss(config.epsilon, config.linear_weight))
 
     weights = np.array([m.weight for m in config.mixture], float)
     validation = make_training_batch(
