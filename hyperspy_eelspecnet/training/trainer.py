@@ -442,6 +442,8 @@ def _coverage_rows(config: TrainConfig) -> list[str]:
 
     row("distorted ZLP / PSF FWHM", lambda g: f"{g.psf_shape}, " + channels(g.psf_fwhm, g))
     row("PSF loss/gain half-width ratio", lambda g: f"{g.psf_asymmetry[0]:g}-{g.psf_asymmetry[1]:g}")
+    row("PSF Lorentzian fraction (tails)", lambda g: f"{g.psf_lorentz_fraction[0]:g}-{g.psf_lorentz_fraction[1]:g}"
+        + (" (log-uniform)" if g.psf_lorentz_fraction_log else ""))
     row("jitter half-amplitude", lambda g: f"{g.jitter_amplitude[0]:g}-{g.jitter_amplitude[1]:g} ch, "
         + ", ".join(g.jitter_distributions))
     row("loss features", lambda g: f"{g.n_peaks[0]}-{g.n_peaks[1]} Lorentzians, FWHM " + channels(g.peak_fwhm, g)
