@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluation.metrics import fwhm
 from .model import file_sha256, load_model, predict_spectra
 from .spectral import linear_resample, locate_zlp, pad_outside_window
 
@@ -81,8 +82,9 @@ DIAGNOSTIC_FIELDS = (
 def zlp_fwhm(spectra) -> np.ndarray:
     """Full width at half maximum (channels) of the peak at each spectrum's maximum.
 
-    The half-maximum crossings either side of the maximum are interpolated linearly. NaN where
-    the spectrum does not fall below half its maximum on one side (no complete peak).
+    The half-maximum crossings either side of the maximum are interpolated linearly (the
+    evaluation's :func:`~hyperspy_eelspecnet.evaluation.metrics.fwhm`, for any leading shape).
+    NaN where the spectrum does not fall below half its maximum on one side (no complete peak).
 
     Parameters
     ----------
@@ -93,27 +95,7 @@ def zlp_fwhm(spectra) -> np.ndarray:
     ndarray, shape (...)
     """
     spectra = np.asarray(spectra, dtype=float)
-    n = spectra.shape[-1]
-    channels = np.arange(n)
-    peak_index = np.argmax(spectra, axis=-1)[..., None]
-    half = 0.5 * np.take_along_axis(spectra, peak_index, -1)
-    below = spectra < half
-    left = np.where(below & (channels < peak_index), channels, -1).max(axis=-1)
-    right = np.where(below & (channels > peak_index), channels, n).min(axis=-1)
-    complete = (left >= 0) & (right < n)
-    left_c, right_c = np.clip(left, 0, n - 2), np.clip(right, 1, n - 1)
-    half = half[..., 0]
-
-    def crossing(low, high):
-        # Linear interpolation of the half-maximum crossing between channels low and high.
-        y_low = np.take_along_axis(spectra, low[..., None], -1)[..., 0]
-        y_high = np.take_along_axis(spectra, high[..., None], -1)[..., 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fraction = np.clip(np.nan_to_num((half - y_low) / (y_high - y_low)), 0.0, 1.0)
-        return low + fraction * (high - low)
-
-    width = crossing(right_c - 1, right_c) - crossing(left_c, left_c + 1)
-    return np.where(complete, width, np.nan)
+    return fwhm(spectra.reshape(-1, spectra.shape[-1])).reshape(spectra.shape[:-1])
 
 
 def diagnose_spectra(spectra) -> np.ndarray:
