@@ -58,6 +58,13 @@ __all__ = [
     "OWN_ZLP_PSF_THRESHOLD",
 ]
 
+#: Channels at each end of the model window that are never returned: like any CNN with
+#: 'same' padding, the network's outermost outputs see zeros beyond the window; measured on the
+#: WS2 spectra, the last 4 channels spiked to 15x the continuum and the next 12 dipped to 0.4x
+#: where the data ran on past the window. Input channels that land there are NaN, like those
+#: beyond the window.
+MODEL_EDGE_CHANNELS = 16
+
 #: The network must see the ZLP's gain side: at least this many channels below the ZLP maximum.
 MIN_CHANNELS_BEFORE_ZLP = 32
 #: And some loss side: at least this many channels above it (the training generator always keeps
@@ -248,16 +255,18 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
                 "'eelspecnet train'."
             )
     # Whole input channels beyond the window (the tolerance absorbs round-off in the position).
-    below = int(max(np.ceil(np.max(diagnostics[..., 5] - contract.zlp_channel) - 1e-6), 0))
-    above = int(max(np.ceil(np.max(diagnostics[..., 6] - (contract.n_channels - 1 - contract.zlp_channel)) - 1e-6), 0))
+    reach_below = contract.zlp_channel - MODEL_EDGE_CHANNELS
+    reach_above = contract.n_channels - 1 - contract.zlp_channel - MODEL_EDGE_CHANNELS
+    below = int(max(np.ceil(np.max(diagnostics[..., 5] - reach_below) - 1e-6), 0))
+    above = int(max(np.ceil(np.max(diagnostics[..., 6] - reach_above) - 1e-6), 0))
     if below or above:
         where = " and ".join(
             f"{count} channels {side}" for count, side in ((below, "below"), (above, "above")) if count
         )
         texts.append(
             f"Up to {where} the zero-loss peak lie outside the model's {contract.n_channels}-channel window "
-            f"({contract.zlp_channel} channels below the ZLP, "
-            f"{contract.n_channels - 1 - contract.zlp_channel} above); the restored spectra are "
+            f"(usable: {reach_below} channels below the ZLP, {reach_above} above, the outermost "
+            f"{MODEL_EDGE_CHANNELS} at each end being unreliable); the restored spectra are "
             "NaN there (nothing is invented). Crop the input (s.isig[...]) to remove them."
         )
     return texts
@@ -315,12 +324,15 @@ def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int):
     -------
     ndarray, shape (batch, n), float64
         Restored spectra whose sum over the channels the window covers equals the input's sum
-        over those channels; NaN on channels the window does not cover.
+        over those channels; NaN on channels the window does not cover, and on those that land
+        in its outermost :data:`MODEL_EDGE_CHANNELS` channels.
     """
     spectra = np.asarray(spectra, dtype=float)
     input_channels = np.arange(spectra.shape[-1])[None, :]
     target = input_channels - np.asarray(zlp_position, dtype=float)[:, None] + zlp_channel
     restored, covered = linear_resample(np.asarray(restored_window, dtype=float), target)
+    n_window = np.shape(restored_window)[-1]
+    covered &= (target >= MODEL_EDGE_CHANNELS) & (target <= n_window - 1 - MODEL_EDGE_CHANNELS)
     input_area = np.where(covered, spectra, 0.0).sum(axis=1, keepdims=True)
     restored_area = np.where(covered, restored, 0.0).sum(axis=1, keepdims=True)
     scale = np.divide(input_area, restored_area, out=np.zeros_like(input_area), where=restored_area > 0)

@@ -108,9 +108,9 @@ def test_contract_warnings_fwhm_dispersion_and_coverage():
     assert len(texts) == 3
     assert "FWHM of 2 of 2 spectra" in texts[0] and "7-40 channels" in texts[0] and "eelspecnet train" in texts[0]
     assert "factor 4" in texts[1] and "rebin" in texts[1].lower()
-    # ZLP at 160 -> 32 channels below the window; 699 - 150 - 383 = 166 above it.
-    assert "32 channels below" in texts[2] and "166 channels above" in texts[2] and "NaN" in texts[2]
-    d = diagnose_spectra(gaussian_zlp_spectra(400, [120.0], fwhm=12.0))
+    # ZLP at 160 -> 32 + 16 edge channels below the window; 699 - 150 - 367 = 182 above it.
+    assert "48 channels below" in texts[2] and "182 channels above" in texts[2] and "NaN" in texts[2]
+    d = diagnose_spectra(gaussian_zlp_spectra(400, [100.0], fwhm=12.0))
     assert contract_warnings(d, contract, dispersion=0.005) == []
 
 
@@ -132,8 +132,8 @@ def test_window_puts_zlp_on_model_channel_pads_and_normalises():
 
 
 def test_window_round_trip_is_exact_for_whole_channel_shifts():
-    spectra = gaussian_zlp_spectra(400, [100.0, 128.0])
-    positions = np.array([100.0, 128.0])
+    spectra = gaussian_zlp_spectra(400, [100.0, 112.0])
+    positions = np.array([100.0, 112.0])
     window, _ = to_model_window(spectra, positions, 512, 128)
     back = from_model_window(window, spectra, positions, 128)
     np.testing.assert_allclose(back, spectra, rtol=1e-5, atol=1e-9 * spectra.max())  # float32 window
@@ -145,10 +145,10 @@ def test_window_round_trip_conserves_counts_and_blanks_uncovered_channels():
     window, _ = to_model_window(spectra, positions, 512, 128)
     back = from_model_window(window, spectra, positions, 128)
     covered = np.isfinite(back)
-    # Channels below ZLP - 128 and above ZLP + 383 are outside the window.
+    # Channels below ZLP - 112 and above ZLP + 367 are outside the window's usable part.
     for row, position in enumerate(positions):
         channels = np.arange(700)
-        expected = (channels >= position - 128) & (channels <= position + 383)
+        expected = (channels >= position - 112) & (channels <= position + 367)
         np.testing.assert_array_equal(covered[row], expected)
     np.testing.assert_allclose(np.nansum(back, axis=1), np.where(covered, spectra, 0).sum(axis=1), rtol=1e-9)
     assert np.nanmin(back) >= 0
@@ -173,7 +173,7 @@ def test_own_zlp_psf_is_the_mirrored_gain_side():
 
 def test_engine_identity_model_returns_input_and_conserves_counts(identity_model):
     engine = EELSpecNetDeconvolution(identity_model)
-    spectra = gaussian_zlp_spectra(400, np.array([[100.0, 120.0, 127.0], [110.0, 125.0, 127.0]]))
+    spectra = gaussian_zlp_spectra(400, np.array([[90.0, 100.0, 111.0], [95.0, 105.0, 111.0]]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # fully covered, in range: no warning
         restored = engine.restore(spectra, dispersion=0.005, zlp_channel=np.round(locate_zlp(spectra)))
@@ -185,16 +185,16 @@ def test_engine_identity_model_returns_input_and_conserves_counts(identity_model
 def test_engine_warns_and_blanks_channels_beyond_window(identity_model):
     engine = EELSpecNetDeconvolution(identity_model)
     spectra = gaussian_zlp_spectra(700, [150.0, 150.0], loss_level=0.0)
-    with pytest.warns(UserWarning, match="22 channels below and 166 channels above"):
+    with pytest.warns(UserWarning, match="38 channels below and 182 channels above"):
         restored = engine.restore(spectra, dispersion=0.005)
-    assert np.isnan(restored[:, :22]).all() and np.isnan(restored[:, -166:]).all()
-    assert np.isfinite(restored[:, 22:-166]).all()
-    np.testing.assert_allclose(np.nansum(restored, -1), spectra[:, 22:-166].sum(-1), rtol=1e-3)
+    assert np.isnan(restored[:, :38]).all() and np.isnan(restored[:, -182:]).all()
+    assert np.isfinite(restored[:, 38:-182]).all()
+    np.testing.assert_allclose(np.nansum(restored, -1), spectra[:, 38:-182].sum(-1), rtol=1e-3)
 
 
 def test_engine_converts_integers_and_refuses_complex(identity_model):
     engine = EELSpecNetDeconvolution(identity_model)
-    counts = np.round(gaussian_zlp_spectra(400, [120.0, 125.0])).astype(np.int32)
+    counts = np.round(gaussian_zlp_spectra(400, [100.0, 105.0])).astype(np.int32)
     restored = engine.restore(counts)
     assert restored.dtype == np.float64
     np.testing.assert_allclose(restored.sum(-1), counts.sum(-1), rtol=1e-3)

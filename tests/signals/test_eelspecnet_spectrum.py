@@ -19,7 +19,7 @@ from hyperspy_eelspecnet.restoration import own_zlp_psf, zlp_fwhm
 REGISTERED = yaml.safe_load((files("hyperspy_eelspecnet") / "hyperspy_extension.yaml").read_text())["signals"]
 
 
-def synthetic_signal(nav_shape=(3, 4), n_channels=400, zlp=120.0, signal_type="EELS"):
+def synthetic_signal(nav_shape=(3, 4), n_channels=400, zlp=100.0, signal_type="EELS"):
     """An EELS signal of synthetic low-loss spectra (ZLP FWHM 12 channels, drifting a little)."""
     positions = zlp + np.linspace(-2.3, 2.7, int(np.prod(nav_shape))).reshape(nav_shape)
     signal = hs.signals.Signal1D(gaussian_zlp_spectra(n_channels, positions))
@@ -107,8 +107,8 @@ def test_result_signals_identity_model(identity_model):
         assert "linear interpolation" in record.preprocessing.shift
     assert restored.metadata.General.title == "synthetic after EELSpecNet restoration (identity-test vtest)"
     assert rl.metadata.General.title == "synthetic after Richardson-Lucy deconvolution 5 iterations"
-    # The identity network gives back the input, with counts conserved (ZLP at 117.7-122.7 and
-    # 400 channels: every channel lies inside the 128 + 383 channel window).
+    # The identity network gives back the input, with counts conserved (ZLP at 97.7-102.7 and
+    # 400 channels: every channel lies inside the window's usable 112 + 367 channels).
     assert np.isfinite(restored.data).all()
     np.testing.assert_allclose(restored.data.sum(-1), signal.data.sum(-1), rtol=1e-3)
     np.testing.assert_allclose(restored.data, signal.data, atol=0.02 * signal.data.max())
@@ -371,12 +371,12 @@ def ws2_map():
 def test_ws2_restored_with_default_model(default_model):
     signal = load_ws2()
     before = signal.deepcopy()
-    with pytest.warns(UserWarning, match="166 channels above"):  # 2000 channels, window to +1647
+    with pytest.warns(UserWarning, match="182 channels above"):  # 2000 channels, window to +1631
         restored, rl = signal.eelspecnet_deconvolve(rl_iterations=20)
     assert_unchanged(signal, before)
     data = restored.data
     covered = np.isfinite(data)
-    assert covered[:, :1833].all() and not covered[:, 1834:].any()
+    assert covered[:, :1817].all() and not covered[:, 1818:].any()
     assert np.all(data[covered] >= 0)
     assert np.isfinite(rl.data).all() and np.all(rl.data >= 0)
     # ZLP at least three times narrower than measured (16-17 channels).
