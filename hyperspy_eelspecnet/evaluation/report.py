@@ -291,8 +291,8 @@ def _markdown(results) -> str:
             lines.append(f"| {label} | " + " | ".join(_format(by_method.get(m), digits) for m in columns) + " |")
         resolved = result["summary"]["peak_position_error"]
         lines.append(
-            "| Features with a maximum within "
-            f"{settings['peak_search_radius_channels']:g} channels | "
+            "| Features peaking within +-"
+            f"{settings['peak_search_radius_channels']:g} channels of the truth | "
             + " | ".join(
                 "–" if resolved[m]["resolved_fraction"] is None else f"{100 * resolved[m]['resolved_fraction']:.1f} %"
                 for m in columns

@@ -100,3 +100,11 @@ def test_peak_position_error():
     centres = np.array([[1000.0, 1500.0, np.nan], [400.4, np.nan, np.nan]])
     errors = peak_position_error(np.vstack([restored, restored]), centres, search_radius=5)
     np.testing.assert_allclose(errors, [[2.0, np.nan, np.nan], [0.4, np.nan, np.nan]])
+    # Noise does not help: next to every centre it makes a local maximum, but the highest
+    # channel of the window lands on the largest spike, on average far from the true centre.
+    rng = np.random.default_rng(0)
+    centres = np.full((200, 1), 1000.0)
+    clean = np.vstack([gaussian(1000.0, 20.0, 0.01)] * 200)
+    noisy = clean + rng.normal(0, 0.01, clean.shape)
+    assert np.nanmedian(peak_position_error(clean, centres)) == 0
+    assert np.nanmedian(peak_position_error(noisy, centres)) >= 3
