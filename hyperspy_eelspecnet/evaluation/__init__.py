@@ -10,6 +10,7 @@ from .metrics import (
     recovery_rate,
     region_variance,
     relative_error,
+    resolvable_features,
     ssim_1d,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "fwtm",
     "recovery_rate",
     "relative_error",
+    "resolvable_features",
     "region_variance",
     "noise_variance_reduction",
     "ssim_1d",

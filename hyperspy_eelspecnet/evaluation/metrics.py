@@ -226,15 +226,34 @@ def mse(a, b, mask=None) -> np.ndarray:
         return np.where(mask, (a - b) ** 2, 0.0).sum(axis=1) / mask.sum(axis=1)
 
 
-def peak_position_error(restored, true_centres, search_radius: float = 10.0) -> np.ndarray:
-    """Distance from each true feature centre to where the restoration puts its maximum.
+def _window_maximum(spectra, centres, radius):
+    """Highest channel of each spectrum within +-radius of each centre, and whether it is a peak.
 
-    For each true feature, the restoration's highest channel within ``search_radius`` channels
-    of the true centre is taken as the feature's restored position. The feature counts as
-    resolved when that channel lies inside the search window, not on its edge (on the edge the
-    restoration only slopes through the window: no peak there). Unlike "the nearest local
-    maximum", this does not reward noise: a noisy spectrum has a local maximum next to every
-    centre, but its highest channel in the window lands wherever the largest spike is.
+    Returns positions (n, k) and a mask that is True where the maximum lies strictly inside the
+    window (on its edge the spectrum only slopes through the window).
+    """
+    n_spectra, n_channels = spectra.shape
+    offsets = np.arange(-radius, radius + 1)
+    window = np.round(np.nan_to_num(centres)).astype(int)[..., None] + offsets  # (n, k, w)
+    inside = (window >= 0) & (window < n_channels)
+    rows = np.arange(n_spectra)[:, None, None]
+    values = np.where(inside, spectra[rows, np.clip(window, 0, n_channels - 1)], -np.inf)
+    best = np.argmax(values, axis=-1)
+    position = np.take_along_axis(window, best[..., None], -1)[..., 0]
+    interior = (best > 0) & (best < offsets.size - 1) & (position > 0) & (position < n_channels - 1)
+    return position, interior & np.isfinite(centres)
+
+
+def peak_position_error(restored, true_centres, search_radius: float = 10.0, reference=None) -> np.ndarray:
+    """Distance between where the restoration and the truth put each feature's maximum.
+
+    For each true feature, the highest channel within ``search_radius`` channels of its centre
+    is its position, in the restoration and in ``reference`` (the ground truth). A feature is
+    *resolvable* when the reference's maximum lies strictly inside that window (overlapping
+    Lorentzians can shift or swallow a feature's maximum: then there is no peak to find), and
+    *resolved* when the restoration's does too. Unlike "the nearest local maximum", this does
+    not reward noise: a noisy spectrum has a local maximum next to every centre, but its
+    highest channel in the window lands wherever its largest spike is.
 
     Parameters
     ----------
@@ -244,24 +263,28 @@ def peak_position_error(restored, true_centres, search_radius: float = 10.0) -> 
         ``k`` features (as ``SpectrumBatch.parameters["peak_centres"]``).
     search_radius : float
         Half width, in channels, of the window searched around each true centre.
+    reference : array_like, shape (n_spectra, n_channels), optional
+        The ground truth. Without it, positions are compared with the centres themselves.
 
     Returns
     -------
     ndarray, shape (n_spectra, k)
-        Absolute position errors in channels (integer maximum positions); NaN for padding and
-        for features whose window holds no interior maximum.
+        Absolute position errors in channels; NaN for padding, for features the reference does
+        not show as a peak, and for features the restoration does not.
     """
     spectra = _as_batch(restored)
     centres = np.atleast_2d(np.asarray(true_centres, float))
-    n_spectra, n_channels = spectra.shape
     radius = int(np.floor(search_radius))
-    offsets = np.arange(-radius, radius + 1)
-    window = np.round(np.nan_to_num(centres)).astype(int)[..., None] + offsets  # (n, k, w)
-    inside = (window >= 0) & (window < n_channels)
-    rows = np.arange(n_spectra)[:, None, None]
-    values = np.where(inside, spectra[rows, np.clip(window, 0, n_channels - 1)], -np.inf)
-    best = np.argmax(values, axis=-1)
-    position = np.take_along_axis(window, best[..., None], -1)[..., 0]
-    on_edge = (best == 0) | (best == offsets.size - 1) | (position == 0) | (position == n_channels - 1)
-    error = np.abs(position - centres)
-    return np.where(np.isfinite(centres) & ~on_edge & (error <= search_radius), error, np.nan)
+    position, resolved = _window_maximum(spectra, centres, radius)
+    if reference is None:
+        target, resolvable = centres, np.isfinite(centres)
+    else:
+        target, resolvable = _window_maximum(_as_batch(reference), centres, radius)
+    error = np.abs(position - target).astype(float)
+    return np.where(resolvable & resolved, error, np.nan)
+
+
+def resolvable_features(reference, true_centres, search_radius: float = 10.0) -> np.ndarray:
+    """True where the ground truth shows a feature as a maximum inside its search window."""
+    centres = np.atleast_2d(np.asarray(true_centres, float))
+    return _window_maximum(_as_batch(reference), centres, int(np.floor(search_radius)))[1]

@@ -10,6 +10,7 @@ from hyperspy_eelspecnet.evaluation import (
     peak_width,
     recovery_rate,
     relative_error,
+    resolvable_features,
     ssim_1d,
 )
 
@@ -108,3 +109,12 @@ def test_peak_position_error():
     noisy = clean + rng.normal(0, 0.01, clean.shape)
     assert np.nanmedian(peak_position_error(clean, centres)) == 0
     assert np.nanmedian(peak_position_error(noisy, centres)) >= 3
+    # With the truth as reference, overlap shifts count against neither: a restoration equal
+    # to the truth scores 0 even where a neighbour's tail moves the maximum off the centre.
+    truth = gaussian(1000.0, 8.0, 0.02) + gaussian(1030.0, 20.0, 0.03)  # maximum moved to 1003
+    shifted_centre = np.array([[1000.0]])
+    assert peak_position_error(truth, shifted_centre, reference=truth)[0, 0] == 0
+    assert peak_position_error(truth, shifted_centre)[0, 0] == 3
+    # A feature swallowed by a stronger neighbour shows no peak of its own: not resolvable.
+    swallowing = gaussian(1000.0, 20.0, 0.01) + gaussian(1040.0, 20.0, 0.02)
+    assert not resolvable_features(swallowing, shifted_centre)[0, 0]
