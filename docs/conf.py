@@ -35,7 +35,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "**/.gitkeep"]
+exclude_patterns = ["_static/**", "_build", "**/.gitkeep"]
 templates_path = ["_templates"]
 
 # API reference: one generated page per module (docs/api/, not tracked), members from __all__.

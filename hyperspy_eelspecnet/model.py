@@ -232,6 +232,9 @@ class ModelContract:
         FWHM (channels) of the restored quasi-Dirac ZLP.
     epsilon : float
         Intensity-compression constant.
+    edge_channels : int
+        Channels at each end of the window whose output is not used: near the window's ends
+        the network sees its zero padding. Measured per model (see the model card).
     name, version : str
         Identification recorded in the metadata of restored signals.
     preset : str
@@ -246,6 +249,7 @@ class ModelContract:
     psf_fwhm_channels: tuple = (7.0, 40.0)
     zlp_fwhm_channels: float = 3.0
     epsilon: float = DEFAULT_EPSILON
+    edge_channels: int = 16
     name: str = "eelspecnet"
     version: str = "0"
     preset: str = "reference"

@@ -58,11 +58,10 @@ __all__ = [
     "OWN_ZLP_PSF_THRESHOLD",
 ]
 
-#: Channels at each end of the model window that are never returned: like any CNN with
-#: 'same' padding, the network's outermost outputs see zeros beyond the window; measured on the
-#: WS2 spectra, the last 4 channels spiked to 15x the continuum and the next 12 dipped to 0.4x
-#: where the data ran on past the window. Input channels that land there are NaN, like those
-#: beyond the window.
+#: Default number of channels at each end of the model window that are never returned (models
+#: state their own in ``ModelContract.edge_channels``): like any CNN with 'same' padding, the
+#: network's outermost outputs see zeros beyond the window. Input channels that land there are
+#: NaN, like those beyond the window.
 MODEL_EDGE_CHANNELS = 16
 
 #: The network must see the ZLP's gain side: at least this many channels below the ZLP maximum.
@@ -255,8 +254,9 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
                 "'eelspecnet train'."
             )
     # Whole input channels beyond the window (the tolerance absorbs round-off in the position).
-    reach_below = contract.zlp_channel - MODEL_EDGE_CHANNELS
-    reach_above = contract.n_channels - 1 - contract.zlp_channel - MODEL_EDGE_CHANNELS
+    edge = contract.edge_channels
+    reach_below = contract.zlp_channel - edge
+    reach_above = contract.n_channels - 1 - contract.zlp_channel - edge
     below = int(max(np.ceil(np.max(diagnostics[..., 5] - reach_below) - 1e-6), 0))
     above = int(max(np.ceil(np.max(diagnostics[..., 6] - reach_above) - 1e-6), 0))
     if below or above:
@@ -266,7 +266,7 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
         texts.append(
             f"Up to {where} the zero-loss peak lie outside the model's {contract.n_channels}-channel window "
             f"(usable: {reach_below} channels below the ZLP, {reach_above} above, the outermost "
-            f"{MODEL_EDGE_CHANNELS} at each end being unreliable); the restored spectra are "
+            f"{edge} at each end being unreliable); the restored spectra are "
             "NaN there (nothing is invented). Crop the input (s.isig[...]) to remove them."
         )
     return texts
@@ -306,7 +306,7 @@ def to_model_window(spectra, zlp_position, n_channels: int, zlp_channel: int):
     return (window / area).astype(np.float32), measured
 
 
-def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int):
+def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int, edge_channels: int = MODEL_EDGE_CHANNELS):
     """Map restored windows back onto the input channels, conserving counts.
 
     Parameters
@@ -319,20 +319,22 @@ def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int):
         ZLP positions used by :func:`to_model_window`.
     zlp_channel : int
         The model's ZLP channel.
+    edge_channels : int
+        Channels at each end of the window that are not returned (``ModelContract.edge_channels``).
 
     Returns
     -------
     ndarray, shape (batch, n), float64
         Restored spectra whose sum over the channels the window covers equals the input's sum
         over those channels; NaN on channels the window does not cover, and on those that land
-        in its outermost :data:`MODEL_EDGE_CHANNELS` channels.
+        in its outermost ``edge_channels`` channels.
     """
     spectra = np.asarray(spectra, dtype=float)
     input_channels = np.arange(spectra.shape[-1])[None, :]
     target = input_channels - np.asarray(zlp_position, dtype=float)[:, None] + zlp_channel
     restored, covered = linear_resample(np.asarray(restored_window, dtype=float), target)
     n_window = np.shape(restored_window)[-1]
-    covered &= (target >= MODEL_EDGE_CHANNELS) & (target <= n_window - 1 - MODEL_EDGE_CHANNELS)
+    covered &= (target >= edge_channels) & (target <= n_window - 1 - edge_channels)
     input_area = np.where(covered, spectra, 0.0).sum(axis=1, keepdims=True)
     restored_area = np.where(covered, restored, 0.0).sum(axis=1, keepdims=True)
     scale = np.divide(input_area, restored_area, out=np.zeros_like(input_area), where=restored_area > 0)
@@ -533,7 +535,7 @@ class EELSpecNetDeconvolution:
         contract = self.contract
         window, _ = to_model_window(flat, position, contract.n_channels, contract.zlp_channel)
         restored_window = predict_spectra(self.model, window, batch_size=batch_size)
-        restored = from_model_window(restored_window, flat, position, contract.zlp_channel)
+        restored = from_model_window(restored_window, flat, position, contract.zlp_channel, contract.edge_channels)
         return restored.reshape(shape)
 
 

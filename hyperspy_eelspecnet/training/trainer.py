@@ -75,6 +75,9 @@ class TrainConfig:
         Root of all training and validation seeds.
     name, version : str
         Written to the model contract.
+    edge_channels : int
+        Written to the model contract: channels at each end of the window the restoration does
+        not return (measure them on real data whose spectrum runs past the window).
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -98,6 +101,7 @@ class TrainConfig:
     seed: int = 0
     name: str = "eelspecnet"
     version: str = "0"
+    edge_channels: int = 16
 
     def __post_init__(self):
         self.mixture = [
@@ -415,6 +419,7 @@ def export_model(
         psf_fwhm_channels=(psf_low, psf_high),
         zlp_fwhm_channels=generator_config.zlp_fwhm,
         epsilon=config.epsilon,
+        edge_channels=config.edge_channels,
         name=config.name,
         version=config.version,
         preset="+".join(m.preset for m in config.mixture),
@@ -477,6 +482,8 @@ def _write_card(path: Path, contract: ModelContract) -> None:
         f"trained at {contract.dispersion * 1000:g} meV/channel (ranges below are in channels)",
         f"- distorted ZLP FWHM seen in training: {contract.psf_fwhm_channels[0]:g}-"
         f"{contract.psf_fwhm_channels[1]:g} channels; restored ZLP FWHM {contract.zlp_fwhm_channels:g} channels",
+        f"- outputs used: window channels {contract.edge_channels}-{contract.n_channels - 1 - contract.edge_channels} "
+        f"(the outermost {contract.edge_channels} at each end are not returned)",
         f"- generator preset(s): {contract.preset}",
         "",
         "## What it was trained on",
