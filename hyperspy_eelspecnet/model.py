@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -287,15 +288,9 @@ def save_model(model, path, contract: ModelContract) -> Path:
             f"The model takes {model.input_shape[-1]} channels but the contract says {contract.n_channels}."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path, include_optimizer=False) if _accepts_include_optimizer(model) else model.save(path)
+    model.save(path)  # exported models are never compiled: no optimizer state is written
     contract.to_json(_sidecar(path))
     return path
-
-
-def _accepts_include_optimizer(model) -> bool:
-    import inspect
-
-    return "include_optimizer" in inspect.signature(model.save).parameters
 
 
 def default_model_path() -> Path:
@@ -379,13 +374,16 @@ def predict_spectra(model, spectra, batch_size: int = 256) -> np.ndarray:
     return out
 
 
-_INFERENCE_CACHE: dict = {}
+_INFERENCE_CACHE = weakref.WeakKeyDictionary()
 
 
 def _inference_function(model):
-    key = id(model)
-    if key not in _INFERENCE_CACHE:
+    """One traced inference function per model, dropped with the model (weak references)."""
+    if model not in _INFERENCE_CACHE:
         import tensorflow as tf
 
-        _INFERENCE_CACHE[key] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return _INFERENCE_CACHE[key]
+        model_ref = weakref.ref(model)
+        _INFERENCE_CACHE[model] = tf.function(
+            lambda x: model_ref()(x, training=False), reduce_retracing=True
+        )
+    return _INFERENCE_CACHE[model]

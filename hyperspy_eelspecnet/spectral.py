@@ -79,10 +79,12 @@ def pad_outside_window(spectra, start, stop):
     """
     n = spectra.shape[1]
     channels = np.arange(n)[None, :]
-    out = spectra.copy()
-    for row in np.flatnonzero((start > 0) | (stop < n)):
-        s, e = int(start[row]), int(stop[row])
-        out[row, :s] = spectra[row, s: s + 8].mean()
-        out[row, e:] = spectra[row, e - 8: e].mean()
-    measured = (channels >= start[:, None]) & (channels < stop[:, None])
-    return out, measured
+    start = np.asarray(start)[:, None]
+    stop = np.asarray(stop)[:, None]
+    edge = np.arange(8)[None, :]
+    # Means of the first and last 8 measured channels of every spectrum at once.
+    first = np.take_along_axis(spectra, np.clip(start + edge, 0, n - 1), 1).mean(axis=1, keepdims=True)
+    last = np.take_along_axis(spectra, np.clip(stop - 8 + edge, 0, n - 1), 1).mean(axis=1, keepdims=True)
+    measured = (channels >= start) & (channels < stop)
+    padded = np.where(channels < start, first, np.where(channels >= stop, last, spectra))
+    return padded, measured

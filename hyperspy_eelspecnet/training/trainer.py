@@ -157,7 +157,8 @@ def _load_measured_psfs(paths):
         else:
             import hyperspy.api as hs
 
-            rows.append(np.asarray(hs.load(path).data).reshape(-1, hs.load(path).data.shape[-1]))
+            data = np.asarray(hs.load(path).data)
+            rows.append(data.reshape(-1, data.shape[-1]))
     width = min(r.shape[-1] for r in rows)
     return np.concatenate([r[:, :width] for r in rows])
 
