@@ -1,6 +1,6 @@
 """Benchmark EELSpecNet restoration: throughput, memory of lazy maps, dask.distributed.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--model PATH] [--batch-size 256]
+    python benchmarks/run.py [--quick] [--json OUT] [--model PATH] [--batch-size N]
 
 One run on one synthetic spectrum image (benchmarks/_lazy_map.py) measures
 
@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 
 from _lazy_map import N_CHANNELS, eels_signal, lazy_spectrum_image, vacuum_psf  # noqa: E402
 from hyperspy_eelspecnet.model import predict_spectra  # noqa: E402
-from hyperspy_eelspecnet.restoration import DEFAULT_BATCH_SIZE, EELSpecNetDeconvolution, to_model_window  # noqa: E402
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution, default_batch_size, to_model_window  # noqa: E402
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
 from hyperspy_eelspecnet.spectral import locate_zlp  # noqa: E402
 
@@ -168,8 +168,22 @@ def measure_throughput(engine, psf, scale: Scale, batch_size: int) -> dict:
 
 
 def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process (MiB).
+
+    On Linux, ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` keeps, across ``exec``, the
+    resident size of the forked parent, so a child started by a parent of 2.3 GiB reports
+    2.3 GiB whatever it does (seen in the first recorded runs). Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    # ru_maxrss is in KiB on Linux, bytes on macOS.
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def child_memory(side: int, chunk_side: int, batch_size: int, model) -> dict:
@@ -398,7 +412,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes on 2 CPU cores)")
     parser.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
     parser.add_argument("--model", default=None, help="model file (default: bundled)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="spectra per network call (default: the package's choice for this device)")
     sizes = parser.add_argument_group("size overrides, for developing this script")
     sizes.add_argument("--throughput-side", type=int)
     sizes.add_argument("--exspy-spectra", type=int)
@@ -407,6 +422,8 @@ def main():
     sizes.add_argument("--distributed-side", type=int)
     parser.add_argument("--child-memory", type=int, metavar="SIDE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.batch_size is None:
+        args.batch_size = default_batch_size()
 
     scale = QUICK if args.quick else FULL
     overrides = {

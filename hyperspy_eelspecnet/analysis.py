@@ -1,4 +1,5 @@
-"""Maps and profiles of spectrum images: energy-filtered maps and modal evolution along a line.
+"""Maps and profiles of spectrum images: energy-filtered maps, modal evolution along a line, and
+the energy (or width, area) of one loss feature along that line.
 
 Plain functions over HyperSpy signals; the arithmetic is NumPy on the signal's data. They
 work on any EELS spectrum image, raw or restored (restored spectra are NaN outside the model
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["energy_filtered_maps", "modal_evolution"]
+__all__ = ["energy_filtered_maps", "modal_evolution", "feature_along_line"]
 
 
 def _axis_dictionary(axis, navigate):
@@ -203,3 +204,54 @@ def modal_evolution(signal, start, end=None, width=7):
     )
     return out
 
+
+
+def feature_along_line(profile, energy_window, quantity: str = "energy", **kwargs):
+    """One quantity of the strongest loss feature in an energy window, along a modal profile.
+
+    At every position of a :func:`modal_evolution` profile (spectra already averaged across
+    the line's width, so less noisy than single pixels) the loss features are found by
+    :func:`hyperspy_eelspecnet.features.find_loss_features` and the most prominent one inside
+    ``energy_window`` is kept (:func:`hyperspy_eelspecnet.features.strongest_in_window`):
+    e.g. the phonon energy along a nanowire, which shifts where the phonon couples to a
+    surface plasmon.
+
+    Parameters
+    ----------
+    profile : Signal2D
+        Output of :func:`modal_evolution` (energy x position).
+    energy_window : (float, float)
+        Inclusive energy range, in the units of the energy axis.
+    quantity : str
+        ``energy`` (default), ``fwhm``, ``area``, ``height`` or ``prominence``.
+    **kwargs
+        Passed to :func:`~hyperspy_eelspecnet.features.find_loss_features`.
+
+    Returns
+    -------
+    Signal1D
+        The quantity against the profile's position axis; NaN where no feature lies in the
+        window.
+    """
+    from .features import find_loss_features, strongest_in_window
+
+    if profile.axes_manager.signal_dimension != 2 or profile.metadata.get_item("Signal.line") is None:
+        raise ValueError(
+            "feature_along_line needs the energy-vs-position profile returned by modal_evolution."
+        )
+    position_axis, energy_axis = profile.axes_manager.signal_axes
+    spectra = np.asarray(profile.data, dtype=float).T  # (n_positions, n_energy)
+    table = find_loss_features(spectra, energy_axis.axis, **kwargs)
+    values = strongest_in_window(table, energy_window, quantity)
+
+    import hyperspy.api as hs
+
+    out = hs.signals.Signal1D(values, axes=[_axis_dictionary(position_axis, False)])
+    units = energy_axis.units if isinstance(energy_axis.units, str) else ""
+    low, high = energy_window
+    out.metadata.General.title = (
+        f"{profile.metadata.General.title}: {quantity} of the strongest feature in "
+        f"{low:g}-{high:g} {units}".rstrip()
+    )
+    out.metadata.set_item("Signal.line", profile.metadata.Signal.line.as_dictionary())
+    return out

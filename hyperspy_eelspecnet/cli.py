@@ -90,9 +90,9 @@ def _deconvolve(args):
 
 
 def _demo(args):
-    from .analysis import energy_filtered_maps, modal_evolution
+    from .analysis import energy_filtered_maps, feature_along_line, modal_evolution
     from .data import silver_nanowire
-    from .plotting import plot_comparison, plot_maps_side_by_side, plot_modal_evolution
+    from .plotting import plot_comparison, plot_feature_along_line, plot_maps_side_by_side, plot_modal_evolution
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,11 +116,17 @@ def _demo(args):
     start, end = (x_axis.low_value, y_axis.axis[row]), (x_axis.high_value, y_axis.axis[row])
     tip = (x_axis.value2index(ground_truth.wire.start_nm[0]), row)
     compared = (signal, restored, truth)
+    profiles = {
+        label: modal_evolution(spectra, start, end, width=7)
+        for label, spectra in (("input", signal), ("EELSpecNet", restored),
+                               ("Richardson-Lucy (50 it.)", rl), ("ground truth", truth))
+    }
+    phonon_energy = ground_truth.mode_energies_eV.Ph
     figures = {
         "modal_evolution.png": (
             "modal evolution along the wire (input, restored, truth)",
             plot_modal_evolution(
-                *(modal_evolution(spectra, start, end, width=7) for spectra in compared),
+                profiles["input"], profiles["EELSpecNet"], profiles["ground truth"],
                 energy_range=(0.03, DEMO_ENERGY_RANGE[1]),
                 mode_energies=ground_truth.mode_energies_eV.as_dictionary(),
                 log_intensity=True,
@@ -131,6 +137,15 @@ def _demo(args):
         "energy_filtered_maps.png": (
             "Ph and SP1 energy-filtered maps (input, restored, truth)",
             plot_maps_side_by_side(*(energy_filtered_maps(s, DEMO_WINDOWS) for s in compared), shared_scale=False),
+        ),
+        "phonon_along_wire.png": (
+            "phonon energy along the wire (7-pixel averages)",
+            plot_feature_along_line(
+                {label: feature_along_line(profile, DEMO_WINDOWS["Ph"]) for label, profile in profiles.items()},
+                expected=phonon_energy,
+                ylabel="Phonon energy (eV)",
+                title=f"Strongest feature in {DEMO_WINDOWS['Ph'][0]:g}-{DEMO_WINDOWS['Ph'][1]:g} eV along the wire",
+            ),
         ),
         "single_pixel.png": (
             f"spectra at the wire tip, pixel {tip}",

@@ -16,6 +16,7 @@ __all__ = [
     "plot_interactive_comparison",
     "plot_maps_side_by_side",
     "plot_modal_evolution",
+    "plot_feature_along_line",
 ]
 
 #: Colours of input, EELSpecNet, Richardson-Lucy and a ground truth (the paper's red and green).
@@ -296,4 +297,45 @@ def plot_modal_evolution(raw_profile, restored_profile, truth_profile=None, ener
             ax.axhline(mode_energy, color="white", lw=0.6, ls=":")
             ax.text(extent[0], mode_energy, f" {name}", color="white", va="bottom", fontsize="small")
     axes[0].set_ylabel(_axis_label(raw_profile.axes_manager.signal_axes[1]))
+    return figure
+
+
+def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsize=(7, 4)):
+    """A feature's energy (or width, area) along a line, one curve per spectrum image.
+
+    Parameters
+    ----------
+    lines : dict of str to Signal1D
+        Label -> output of :func:`hyperspy_eelspecnet.analysis.feature_along_line`, all on
+        the same line; labels ``"input"``, ``"EELSpecNet"``, ``"Richardson-Lucy..."`` and
+        ``"ground truth"`` get the colours of the other figures.
+    expected : float, optional
+        A horizontal dotted line, e.g. the true phonon energy.
+    ylabel, title : str, optional
+    figsize : (float, float)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Positions without a feature in the window are gaps in the curve.
+    """
+    from matplotlib.figure import Figure
+
+    colours = {"input": COLOURS["input"], "eelspecnet": COLOURS["restored"],
+               "richardson-lucy": COLOURS["richardson_lucy"], "ground truth": COLOURS["truth"]}
+    figure = Figure(figsize=figsize, layout="constrained")
+    ax = figure.subplots()
+    for label, line in lines.items():
+        axis = line.axes_manager.signal_axes[0]
+        colour = next((c for key, c in colours.items() if label.lower().startswith(key)), None)
+        found = np.isfinite(line.data).mean()
+        ax.plot(axis.axis, line.data, ".-", color=colour, lw=1, ms=4,
+                label=f"{label} (found at {100 * found:.0f} % of positions)")
+    if expected is not None:
+        ax.axhline(expected, color="grey", ls=":", lw=1)
+    first = next(iter(lines.values()))
+    ax.set_xlabel(f"Position along the line ({first.axes_manager.signal_axes[0].units})")
+    ax.set_ylabel(ylabel or "Feature energy")
+    ax.set_title(title or first.metadata.General.title, fontsize="medium")
+    ax.legend(fontsize="small")
     return figure

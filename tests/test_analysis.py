@@ -6,7 +6,7 @@ import pytest
 import exspy
 import hyperspy.api as hs
 
-from hyperspy_eelspecnet.analysis import energy_filtered_maps, modal_evolution
+from hyperspy_eelspecnet.analysis import energy_filtered_maps, feature_along_line, modal_evolution
 
 
 def spectrum_image(data, nav_scale=2.0, nav_offset=10.0):
@@ -158,3 +158,35 @@ def test_modal_evolution_errors(kwargs, match):
 def test_modal_evolution_needs_a_spectrum_image():
     with pytest.raises(ValueError, match="2 navigation"):
         modal_evolution(exspy.signals.EELSSpectrum(np.ones((4, 30))), (0, 0), (3, 0))
+
+
+def test_feature_energy_along_a_line_follows_a_shifting_phonon():
+    # 6 x 9 map, energy from -0.5 eV at 10 meV/channel: Gaussian ZLP + a phonon whose energy
+    # rises by 0.3 channel per column, only in columns 2..7 (none in columns 0, 1 and 8).
+    ny, nx, n = 6, 9, 200
+    energy = -0.5 + 0.01 * np.arange(n)
+    columns = np.arange(nx)
+    phonon = 0.9 + 0.003 * columns
+    present = (columns >= 2) & (columns <= 7)
+    spectra = np.exp(-0.5 * (energy / 0.02) ** 2) + np.where(
+        present[:, None], 0.01 * 0.03**2 / ((energy - phonon[:, None]) ** 2 + 0.03**2), 0.0
+    )
+    signal = spectrum_image(np.broadcast_to(spectra, (ny, nx, n)))
+    # Along row 3 from column 0 to column 8 (nm: offset 10, 2 nm per pixel), 3 rows averaged.
+    profile = modal_evolution(signal, start=(10.0, 16.0), end=(26.0, 16.0), width=3)
+
+    line = feature_along_line(profile, (0.8, 1.1))
+
+    assert isinstance(line, hs.signals.Signal1D) and line.data.shape == (nx,)
+    position = line.axes_manager.signal_axes[0]
+    assert (position.name, position.units, position.scale) == ("Position", "nm", 2.0)
+    np.testing.assert_allclose(line.data[present], phonon[present], atol=0.2 * 0.01)
+    assert np.all(np.isnan(line.data[~present]))
+    widths = feature_along_line(profile, (0.8, 1.1), "fwhm").data[present]
+    np.testing.assert_allclose(widths, 0.06, rtol=0.1)
+    assert np.all(np.isnan(feature_along_line(profile, (1.5, 1.8)).data))  # empty window
+
+
+def test_feature_along_line_needs_a_modal_profile(random_image):
+    with pytest.raises(ValueError, match="modal_evolution"):
+        feature_along_line(random_image, (0.1, 0.2))

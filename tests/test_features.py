@@ -80,7 +80,6 @@ def true_displacement_of_maxima(centres, fwhms, heights):
 def test_hit_rate_on_generator_ground_truth():
     config = preset("reference")
     batch = generate_batch(config, 300, seed=20261121, zlp_only=False)
-    table = find_loss_features(batch.ground_truth, config.energy_axis)
 
     centres = batch.parameters["peak_centres"]  # channels, NaN-padded (n, k)
     fwhms = batch.parameters["peak_fwhms"]
@@ -91,22 +90,63 @@ def test_hit_rate_on_generator_ground_truth():
     half_widest = 0.5 * np.maximum(fwhms[:, :, None], fwhms[:, None, :])
     # Two Lorentzians closer than half the wider FWHM merge into one maximum: not resolvable.
     resolvable = ~np.any(distance <= half_widest, axis=2)
+    # The issue's rule: at least 1/1000 of the ZLP, farther than 0.2 eV from it, resolvable.
     detectable = (heights >= 1e-3) & (np.abs(centres - config.zlp_channel) > 0.2 / config.dispersion) & resolvable
-    # Even when resolved, a neighbour's sloping tail moves a feature's maximum away from its
-    # centre; a peak finder measures maxima, so the 1-channel claim is for features whose
-    # neighbours move their maximum by less than half a channel.
+    # Features whose neighbours' sloping tails move their maximum by less than half a channel:
+    # the only ones the maxima method can place within a channel.
     isolated = detectable & (np.abs(true_displacement_of_maxima(centres, fwhms, heights)) < 0.5)
-
     true_energy = (centres - config.zlp_channel) * config.dispersion
-    error = np.abs(table["energy"][:, None, :] - true_energy[:, :, None])
-    nearest = np.nanmin(np.where(table["valid"][:, None, :], error, np.inf), axis=2) / config.dispersion
-    hit = nearest <= 1.0
-    print(
-        f"\nhit rate (within 1 channel): {hit[isolated].mean():.3f} of {isolated.sum()} isolated "
-        f"features; {hit[detectable].mean():.3f} of {detectable.sum()} resolvable ones"
-    )
-    assert isolated.sum() >= 50
-    assert hit[isolated].mean() >= 0.95
+
+    hits = {}
+    for method in ("maxima", "lorentzian"):
+        table = find_loss_features(batch.ground_truth, config.energy_axis, method=method)
+        error = np.abs(table["energy"][:, None, :] - true_energy[:, :, None])
+        with np.errstate(invalid="ignore"):
+            nearest = np.min(np.where(table["valid"][:, None, :], error, np.inf), axis=2) / config.dispersion
+        hits[method] = nearest <= 1.0
+        print(
+            f"\n{method}: hit rate (within 1 channel) {hits[method][isolated].mean():.3f} of "
+            f"{isolated.sum()} isolated features; {hits[method][detectable].mean():.3f} of "
+            f"{detectable.sum()} resolvable ones"
+        )
+    assert detectable.sum() >= 100 and isolated.sum() >= 50
+    assert hits["lorentzian"][detectable].mean() >= 0.95  # the issue's rule: all resolvable
+    assert hits["maxima"][isolated].mean() >= 0.95
+
+
+def test_fit_separates_overlapping_lorentzians_that_move_each_others_maxima():
+    # A weak broad feature on the flank of a strong one: the strong one's sloping tail moves
+    # the weak one's maximum by several channels; the fit recovers both centres.
+    centres, fwhms, heights = np.array([1.0, 1.45]), np.array([0.25, 0.6]), np.array([0.01, 0.002])
+    spectrum = gaussian_zlp() + lorentzian(ENERGY[:, None], centres, fwhms, heights).sum(axis=1)
+    shift = true_displacement_of_maxima(centres[None] / DISPERSION, fwhms[None] / DISPERSION, heights[None])[0]
+    assert np.abs(shift[1]) > 1.0  # the maximum of the sum is off the weak feature's centre
+
+    fitted = find_loss_features(spectrum, ENERGY, method="lorentzian")
+    maxima = find_loss_features(spectrum, ENERGY)  # the default
+    fitted, maxima = fitted[fitted["valid"]], maxima[maxima["valid"]]
+
+    assert fitted.size == 2
+    np.testing.assert_allclose(fitted["energy"], centres, atol=0.2 * DISPERSION)
+    np.testing.assert_allclose(fitted["fwhm"], fwhms, rtol=0.01)
+    np.testing.assert_allclose(fitted["prominence"], heights, rtol=0.01)  # the component's own height
+    weak_found_by_maxima = np.abs(maxima["energy"] - centres[1])
+    assert weak_found_by_maxima.min() > 1.0 * DISPERSION
+
+
+def test_poisson_noise_keeps_the_strong_features():
+    rng = np.random.default_rng(7)
+    centres, fwhms, heights = np.array([0.8, 2.5, 5.0]), np.array([0.1, 0.3, 0.5]), np.array([0.02, 0.01, 0.005])
+    clean = gaussian_zlp() + lorentzian(ENERGY[:, None], centres, fwhms, heights).sum(axis=1)
+    counts = 1e6
+    noisy = rng.poisson(clean * counts) / counts
+
+    fitted = find_loss_features(noisy, ENERGY, min_height_ratio=1e-3, method="lorentzian")
+    found = fitted["energy"][fitted["valid"]]
+    assert np.all(np.abs(found[None, :] - centres[:, None]).min(axis=1) <= 2.0 * DISPERSION), found
+    # Noise moves the maxima of the broad features; the narrow strong one stays in place.
+    maxima = find_loss_features(noisy, ENERGY, method="maxima", min_height_ratio=1e-3)
+    assert np.abs(maxima["energy"][maxima["valid"]] - centres[0]).min() <= 2.0 * DISPERSION
 
 
 def eels_map(phonon_energy):
@@ -122,8 +162,9 @@ def eels_map(phonon_energy):
     return signal
 
 
+@pytest.mark.parametrize("method", ["maxima", "lorentzian"])
 @pytest.mark.parametrize("lazy", [False, True])
-def test_feature_map_follows_a_phonon_shift(lazy):
+def test_feature_map_follows_a_phonon_shift(lazy, method):
     import hyperspy.api as hs
 
     x = np.arange(5)
@@ -132,10 +173,10 @@ def test_feature_map_follows_a_phonon_shift(lazy):
     if lazy:
         signal = signal.as_lazy()
 
-    energy = feature_map(signal, (0.4, 1.0))
+    energy = feature_map(signal, (0.4, 1.0), method=method)
     assert isinstance(energy, hs.signals.Signal2D) and energy.data.shape == (3, 5)
     np.testing.assert_allclose(energy.data, phonon_energy, atol=0.2 * DISPERSION)
-    np.testing.assert_allclose(feature_map(signal, (0.4, 1.0), "fwhm").data, 0.04, rtol=0.05)
+    np.testing.assert_allclose(feature_map(signal, (0.4, 1.0), "fwhm", method=method).data, 0.04, rtol=0.05)
     assert np.all(np.isnan(feature_map(signal, (1.5, 2.0)).data))  # no feature in the window
 
 
@@ -185,5 +226,7 @@ def test_invalid_arguments():
         find_loss_features(spectrum, ENERGY, dispersion=DISPERSION)
     with pytest.raises(ValueError, match="increase"):
         find_loss_features(spectrum, ENERGY[::-1])
+    with pytest.raises(ValueError, match="method"):
+        find_loss_features(spectrum, ENERGY, method="gauss")
     with pytest.raises(ValueError, match="quantity"):
         strongest_in_window(find_loss_features(spectrum), (0, 1), "position")

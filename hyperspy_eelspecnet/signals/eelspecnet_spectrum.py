@@ -112,7 +112,8 @@ def eelspecnet_deconvolve(
         PSF is scaled to unit sum (counts are conserved; exspy's method leaves the scale to
         the user) and its maximum is taken as zero energy shift, as in exspy.
     batch_size : int, optional
-        Spectra per network call (default 256).
+        Spectra per network call; by default 4096 when TensorFlow sees a GPU, 256 otherwise
+        (:func:`~hyperspy_eelspecnet.restoration.default_batch_size`).
     %s
     %s
 
@@ -161,7 +162,7 @@ def eelspecnet_deconvolve(
         raise TypeError(restoration._COMPLEX_MESSAGE)
     if isinstance(rl_iterations, bool) or not isinstance(rl_iterations, (int, np.integer)) or rl_iterations < 0:
         raise ValueError(f"rl_iterations must be a non-negative integer (0 skips Richardson-Lucy), got {rl_iterations!r}.")
-    batch_size = restoration.DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    batch_size = restoration.default_batch_size() if batch_size is None else batch_size
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if show_progressbar is None:

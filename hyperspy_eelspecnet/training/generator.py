@@ -68,6 +68,13 @@ class GeneratorConfig:
         Inclusive range of the number of Lorentzian loss features.
     peak_channel : (int, int)
         Inclusive range of feature centres (channel index, integer draw as in the reference).
+    peak_near_zlp_fraction : float
+        Fraction of the features whose centre is drawn instead at a log-uniform distance
+        ``peak_near_zlp_distance`` (channels) above the ZLP: phonons and low-energy plasmons sit
+        within tens of channels of the ZLP, on its tail, where a uniform draw over the window
+        rarely puts a feature. 0 (the presets) draws no extra random numbers.
+    peak_near_zlp_distance : (float, float)
+        Distance range, channels, of those features from the ZLP.
     peak_fwhm : (float, float)
         Feature FWHM range in channels.
     peak_fwhm_log : bool
@@ -143,6 +150,8 @@ class GeneratorConfig:
     zlp_fwhm: float = 3.0
     n_peaks: tuple[int, int] = (0, 15)
     peak_channel: tuple[int, int] = (400, 2046)
+    peak_near_zlp_fraction: float = 0.0
+    peak_near_zlp_distance: tuple[float, float] = (8.0, 300.0)
     peak_fwhm: tuple[float, float] = (10.0, 300.0)
     peak_fwhm_log: bool = False
     peak_ratio: tuple[float, float] = (300.0, 4000.0)
@@ -196,6 +205,10 @@ class GeneratorConfig:
             raise ValueError(
                 f"Unknown jitter distribution(s) {sorted(unknown)}; choose from {sorted(_JITTER_SAMPLERS)}."
             )
+        if not 0.0 <= self.peak_near_zlp_fraction <= 1.0:
+            raise ValueError(f"peak_near_zlp_fraction={self.peak_near_zlp_fraction} must lie in [0, 1].")
+        if not 0 < self.peak_near_zlp_distance[0] <= self.peak_near_zlp_distance[1]:
+            raise ValueError(f"peak_near_zlp_distance={self.peak_near_zlp_distance} must be (low, high) with 0 < low <= high.")
         if self.n_jitter_copies < 1:
             raise ValueError("n_jitter_copies must be at least 1.")
 
@@ -559,6 +572,10 @@ def generate_batch(
     k_max = max(int(n_peaks.max(initial=0)), 1)
     active = np.arange(k_max)[None, :] < n_peaks[:, None]
     centres = rng.integers(config.peak_channel[0], config.peak_channel[1] + 1, (batch_size, k_max))
+    if config.peak_near_zlp_fraction > 0:  # no draws otherwise: older configurations replay exactly
+        near = rng.random((batch_size, k_max)) < config.peak_near_zlp_fraction
+        distance = _uniform(rng, config.peak_near_zlp_distance, (batch_size, k_max), log=True)
+        centres = np.where(near, config.zlp_channel + distance, centres)
     centres = centres + drift[:, None]
     fwhms = _uniform(rng, config.peak_fwhm, (batch_size, k_max), log=config.peak_fwhm_log)
     heights = active / _uniform(rng, config.peak_ratio, (batch_size, k_max))

@@ -78,6 +78,12 @@ class TrainConfig:
     edge_channels : int
         Written to the model contract: channels at each end of the window the restoration does
         not return (measure them on real data whose spectrum runs past the window).
+    initialise_from : str or None
+        Another training configuration (YAML; a relative path is relative to this file) whose
+        best weights start this run: a second stage with its own schedule, mixture and seeds.
+        :func:`train` first trains that configuration into ``OUT/initial`` unless a finished
+        run is already there, so one command reproduces every stage. The network shapes must
+        match.
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -102,6 +108,7 @@ class TrainConfig:
     name: str = "eelspecnet"
     version: str = "0"
     edge_channels: int = 16
+    initialise_from: str | None = None
 
     def __post_init__(self):
         self.mixture = [
@@ -135,6 +142,9 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"Unknown training setting(s) in {path}: {sorted(unknown)}.")
+        if values.get("initialise_from"):
+            stage = Path(values["initialise_from"])
+            values["initialise_from"] = str(stage if stage.is_absolute() else Path(path).parent / stage)
         return cls(**values)
 
     def to_yaml(self, path=None) -> str:
@@ -298,6 +308,24 @@ def _hardware() -> str:
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
+def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> Path:
+    """Best weights of the earlier stage ``config.initialise_from``, trained first if needed."""
+    earlier = TrainConfig.from_yaml(config.initialise_from)
+    shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
+    different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
+    if different or earlier.generator_configs[0].n_channels != config.generator_configs[0].n_channels:
+        raise ValueError(
+            f"{config.initialise_from} builds another network ({', '.join(different) or 'n_channels'} "
+            "differ); a later stage must keep the network's shape."
+        )
+    weights = stage_dir / "best.weights.h5"
+    finished = stage_dir / "training_summary.json"
+    if not (weights.exists() and finished.exists()):
+        print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
+        train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
+    return weights
+
+
 def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str = "auto") -> Path:
     """Train a model and write ``eelspecnet.keras``, its contract and ``MODEL_CARD.md`` to ``out_dir``.
 
@@ -341,6 +369,8 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         warmup_target=config.learning_rate,
         warmup_steps=config.warmup_steps,
     )
+    if config.initialise_from:
+        core.load_weights(_initial_weights(config, out_dir / "initial", verbose))
     core.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm), loss=Loss(config.epsilon, config.linear_weight))
 
     weights = np.array([m.weight for m in config.mixture], float)
@@ -377,6 +407,12 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         "wall_time_s": round(wall_time, 1),
         "hardware": _hardware(),
     }
+    if config.initialise_from:
+        earlier = json.loads((out_dir / "initial" / "training_summary.json").read_text())
+        summary["initial_stage"] = {
+            "config": Path(config.initialise_from).name,
+            **{key: earlier.get(key) for key in ("epochs_run", "best_val_loss", "wall_time_s", "hardware")},
+        }
     return export_model(config, best if best.exists() else core, out_dir, summary)
 
 
@@ -454,6 +490,9 @@ def _coverage_rows(config: TrainConfig) -> list[str]:
         + ", ".join(g.jitter_distributions))
     row("loss features", lambda g: f"{g.n_peaks[0]}-{g.n_peaks[1]} Lorentzians, FWHM " + channels(g.peak_fwhm, g)
         + f", 1/{g.peak_ratio[1]:g} to 1/{g.peak_ratio[0]:g} of the ZLP")
+    row("feature centres", lambda g: f"uniform over channels {g.peak_channel[0]}-{g.peak_channel[1]}" + (
+        "" if g.peak_near_zlp_fraction == 0 else f"; {g.peak_near_zlp_fraction:.0%} instead "
+        f"{g.peak_near_zlp_distance[0]:g}-{g.peak_near_zlp_distance[1]:g} ch above the ZLP (log-uniform)"))
     row("continuum", lambda g: "none" if g.continuum_probability == 0 else
         f"{g.continuum_probability:.0%} of spectra, 1/{g.continuum_ratio[1]:g} to 1/{g.continuum_ratio[0]:g} of the ZLP")
     row("noise", lambda g: f"Gaussian, std {g.gaussian_noise_std[0]:g}-{g.gaussian_noise_std[1]:g} x max"
@@ -466,6 +505,17 @@ def _coverage_rows(config: TrainConfig) -> list[str]:
         f"{g.window_probability:.0%} of spectra, start {g.window_start[0]}-{g.window_start[1]}, "
         f"stop {g.window_stop[0]}-{g.window_stop[1]}")
     return rows
+
+
+def _initial_stage_lines(stage) -> list[str]:
+    if not stage:
+        return []
+    minutes = (stage.get("wall_time_s") or float("nan")) / 60
+    return [
+        f"- started from the best weights of the earlier stage `{stage['config']}` "
+        f"({stage.get('epochs_run', '?')} epochs from random weights, {minutes:.1f} min on "
+        f"{stage.get('hardware', '?')}); the epochs and wall time above are this stage's",
+    ]
 
 
 def _write_card(path: Path, contract: ModelContract) -> None:
@@ -503,6 +553,7 @@ def _write_card(path: Path, contract: ModelContract) -> None:
         f"- parameters: {t['parameters']:,}",
         f"- epochs run: {t.get('epochs_run', '?')}, best validation loss {t.get('best_val_loss', float('nan')):.3e}",
         f"- wall time: {t.get('wall_time_s', float('nan')) / 60:.1f} min on {t.get('hardware', '?')}",
+        *_initial_stage_lines(t.get("initial_stage")),
         f"- seed: {config.seed} (training batch i of epoch e: SeedSequence([seed, 0, e, i]); "
         "validation: SeedSequence([seed, 1]))",
         "",

@@ -132,3 +132,22 @@ def test_yaml_round_trip_and_bad_settings(tmp_path):
         GeneratorConfig(psf_shape="gaussian")
     with pytest.raises(ValueError, match="Unknown preset"):
         preset("paper")
+
+
+def test_features_near_the_zlp():
+    import dataclasses
+
+    config = preset("instrument")
+    near = dataclasses.replace(config, peak_near_zlp_fraction=0.5, peak_near_zlp_distance=(8.0, 100.0))
+    # Off by default, and then the random stream is the one of earlier versions (same batch).
+    plain = generate_batch(config, 256, seed=5)
+    distance = plain.parameters["peak_centres"] - config.zlp_channel
+    assert np.nanmean(distance <= 100) < 0.1
+    moved = generate_batch(near, 256, seed=5)
+    distance = moved.parameters["peak_centres"] - config.zlp_channel
+    close = distance[np.isfinite(distance)] <= 100.0
+    assert 0.45 < close.mean() < 0.6  # half drawn near, plus the few uniform draws there
+    # Log-uniform over 8-100 channels: median ~28 (a uniform draw there would give ~54).
+    assert 20 < np.median(distance[np.isfinite(distance) & (distance <= 100)]) < 36
+    with pytest.raises(ValueError, match="peak_near_zlp_fraction"):
+        dataclasses.replace(config, peak_near_zlp_fraction=1.5)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import yaml
 
 from hyperspy_eelspecnet.cli import main as cli_main
 from hyperspy_eelspecnet.model import load_model, predict_spectra
@@ -66,3 +67,37 @@ def test_config_yaml_round_trip_and_validation(tmp_path):
         TrainConfig.from_yaml(tmp_path / "bad.yaml")
     with pytest.raises(ValueError, match="share n_channels"):
         TrainConfig(mixture=[MixtureComponent("reference"), MixtureComponent("reference", 1, {"zlp_channel": 300})])
+
+
+def test_second_stage_trains_its_first_stage_and_starts_from_its_weights(tmp_path):
+    (tmp_path / "configs").mkdir()
+    TrainConfig(epochs=2, **TINY).to_yaml(tmp_path / "configs" / "stage1.yaml")
+    stage2 = TrainConfig(epochs=1, **{**TINY, "learning_rate": 1e-6, "warmup_steps": 1}).to_dict()
+    stage2["initialise_from"] = "stage1.yaml"  # relative to the stage-2 file
+    (tmp_path / "configs" / "stage2.yaml").write_text(yaml.safe_dump(stage2))
+
+    cli_main(["train", "--config", str(tmp_path / "configs" / "stage2.yaml"), "--out", str(tmp_path / "run")])
+
+    first = np.genfromtxt(tmp_path / "run" / "initial" / "history.csv", delimiter=",", names=True)
+    second = np.genfromtxt(tmp_path / "run" / "history.csv", delimiter=",", names=True)
+    assert first.size == 2 and second.size == 1
+    # With a learning rate of 1e-6 the second stage barely moves the first stage's weights: its
+    # validation loss (other seeds, same generator) is close to the first stage's, far below an
+    # untrained network's (the first epoch of stage 1 started from random weights).
+    untrained = TrainConfig(epochs=1, **{**TINY, "learning_rate": 1e-6, "warmup_steps": 1})
+    train(untrained, tmp_path / "untrained", verbose=0)
+    random_loss = float(np.genfromtxt(tmp_path / "untrained" / "history.csv", delimiter=",", names=True)["val_loss"])
+    assert float(second["val_loss"]) < 0.5 * random_loss
+    assert float(second["val_loss"]) < 2.0 * float(first["val_loss"][-1])
+    contract = load_model(tmp_path / "run" / "eelspecnet.keras")[1]
+    assert contract.training["initial_stage"]["epochs_run"] == 2
+    assert "earlier stage `stage1.yaml`" in (tmp_path / "run" / "MODEL_CARD.md").read_text()
+
+
+def test_second_stage_must_keep_the_network_shape(tmp_path):
+    TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
+    other = TrainConfig(epochs=1, **{**TINY, "kernel_size": 3}).to_dict()
+    other["initialise_from"] = str(tmp_path / "stage1.yaml")
+    (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(ValueError, match="kernel_size"):
+        train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)

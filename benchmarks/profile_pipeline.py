@@ -1,0 +1,118 @@
+"""Where the time of ``eelspecnet_deconvolve`` goes: each stage of the pipeline, timed alone.
+
+    python benchmarks/profile_pipeline.py [--spectra 2048] [--batch N] [--model PATH]
+
+Stages, in the order the eager path runs them on the same spectra (``instrument`` preset,
+1e6 counts, 2048 channels): validation (``diagnose_spectra``), shift into the model window
+(``to_model_window``), the network (``predict_spectra``; also traced with XLA,
+``jit_compile=True``, to see whether it pays), back to the input's channels
+(``from_model_window``), the PSF for Richardson-Lucy (``own_zlp_psf``) and 50 RL iterations.
+It also counts the network's floating-point operations per spectrum (multiply-adds of every
+convolution, x2), so a throughput converts into FLOP/s and a fraction of a device's peak.
+"""
+
+import argparse
+import os
+import platform
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from hyperspy_eelspecnet.model import core_of, load_model, predict_spectra  # noqa: E402
+from hyperspy_eelspecnet.restoration import (  # noqa: E402
+    default_batch_size,
+    diagnose_spectra,
+    from_model_window,
+    own_zlp_psf,
+    to_model_window,
+)
+from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
+from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
+
+COUNTS = 1e6
+RL_ITERATIONS = 50
+
+
+def network_flops_per_spectrum(model) -> float:
+    """2 x multiply-adds of every (transposed) convolution of the network, per spectrum."""
+    import keras
+
+    flops = 0.0
+    for layer in core_of(model).layers:
+        if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv1DTranspose)):
+            kernel = layer.kernel.shape  # (width, in, out)
+            length = layer.output.shape[1]
+            if isinstance(layer, keras.layers.Conv1DTranspose):
+                length = layer.input.shape[1]  # each input position writes width outputs
+            flops += 2.0 * kernel[0] * kernel[1] * kernel[2] * length
+    return flops
+
+
+def timed(function, repeats=3):
+    """Best wall time of ``repeats`` calls (after one warm-up call) and the last result."""
+    result = function()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spectra", type=int, default=2048)
+    parser.add_argument("--batch", type=int, default=None, help="default: the package's choice for the device")
+    parser.add_argument("--model", default=None, help="model file (default: bundled)")
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    batch = args.batch or default_batch_size()
+    model, contract = load_model(args.model)
+    spectra = (generate_batch(preset("instrument"), args.spectra, seed=7).distorted * COUNTS).astype(np.float64)
+
+    rows = []
+    seconds, diagnostics = timed(lambda: diagnose_spectra(spectra))
+    rows.append(("validation (diagnose_spectra)", seconds))
+    position = diagnostics[..., 3]
+    seconds, (window, _) = timed(lambda: to_model_window(spectra, position, contract.n_channels, contract.zlp_channel))
+    rows.append(("to_model_window (shift, pad, unit area)", seconds))
+    seconds, restored_window = timed(lambda: predict_spectra(model, window, batch))
+    rows.append((f"network (predict_spectra, batch {batch})", seconds))
+    network_seconds = seconds
+
+    xla = tf.function(lambda x: model(x, training=False), jit_compile=True)
+    window32 = window.astype(np.float32)
+
+    def run_xla():
+        return np.concatenate([np.asarray(xla(window32[i: i + batch])) for i in range(0, len(window32), batch)])
+
+    xla_seconds, xla_out = timed(run_xla)
+    rows.append(("  the same network traced with XLA (jit_compile)", xla_seconds))
+    seconds, _ = timed(lambda: from_model_window(restored_window, spectra, position, contract.zlp_channel,
+                                                 contract.edge_channels))
+    rows.append(("from_model_window (shift back, NaN edges)", seconds))
+    seconds, psf = timed(lambda: own_zlp_psf(spectra))
+    rows.append(("own_zlp_psf (RL's PSF)", seconds))
+    seconds, _ = timed(lambda: richardson_lucy(spectra, psf, RL_ITERATIONS), repeats=1)
+    rows.append((f"richardson_lucy ({RL_ITERATIONS} iterations, batched FFT)", seconds))
+
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"GPU {gpus[0].name}" if gpus else f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    flops = network_flops_per_spectrum(model)
+    print(f"device: {device}; TensorFlow {tf.__version__}; model {contract.name} {contract.version}")
+    print(f"{args.spectra} spectra of 2048 channels; best of 3 runs (RL: 1 run)\n")
+    print(f"  {'stage':<52}{'ms/spectrum':>12}{'spectra/s':>12}{'share':>8}")
+    pipeline = sum(s for name, s in rows if not name.startswith("  "))
+    for name, seconds in rows:
+        share = "" if name.startswith("  ") else f"{100 * seconds / pipeline:7.1f}%"
+        print(f"  {name:<52}{1000 * seconds / args.spectra:12.3f}{args.spectra / seconds:12.0f}{share:>8}")
+    print(f"\n  network: {flops / 1e9:.2f} GFLOP per spectrum -> {flops * args.spectra / network_seconds / 1e9:.0f} "
+          f"GFLOP/s achieved; XLA / plain time {xla_seconds / network_seconds:.2f}, "
+          f"max relative difference {np.nanmax(np.abs(xla_out - restored_window)) / restored_window.max():.1e}")
+
+
+if __name__ == "__main__":
+    main()
