@@ -13,7 +13,6 @@ convolution, x2), so a throughput converts into FLOP/s and a fraction of a devic
 
 import argparse
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,6 +28,7 @@ from hyperspy_eelspecnet.restoration import (  # noqa: E402
     to_model_window,
 )
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
+from hyperspy_eelspecnet.training.trainer import _hardware  # noqa: E402
 from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
 
 COUNTS = 1e6
@@ -99,8 +99,7 @@ def main():
     seconds, _ = timed(lambda: richardson_lucy(spectra, psf, RL_ITERATIONS), repeats=1)
     rows.append((f"richardson_lucy ({RL_ITERATIONS} iterations, batched FFT)", seconds))
 
-    gpus = tf.config.list_physical_devices("GPU")
-    device = f"GPU {gpus[0].name}" if gpus else f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    device = _hardware()  # "CPU: <model>, <n> cores" or "GPU: <name>", as in model cards
     flops = network_flops_per_spectrum(model)
     print(f"device: {device}; TensorFlow {tf.__version__}; model {contract.name} {contract.version}")
     print(f"{args.spectra} spectra of 2048 channels; best of 3 runs (RL: 1 run)\n")

@@ -194,8 +194,7 @@ def child_memory(side: int, chunk_side: int, batch_size: int, model) -> dict:
     navigation (channels beyond the model window are NaN), computed by dask's threaded
     scheduler, so neither input nor result is ever whole in memory.
     """
-    engine = EELSpecNetDeconvolution(model)
-    predict_spectra(engine.model, np.zeros((batch_size, engine.contract.n_channels), np.float32), batch_size)
+    engine = _warm_up_worker(model, batch_size)
     baseline = _peak_rss_mib()
     signal = eels_signal(lazy_spectrum_image(side, chunk_side))
 
@@ -243,6 +242,7 @@ def _warm_up_worker(model_path, batch_size):
     """Load the model and trace it in a worker, so the timing does not include it."""
     engine = EELSpecNetDeconvolution(model_path)
     predict_spectra(engine.model, np.zeros((batch_size, engine.contract.n_channels), np.float32), batch_size)
+    return engine
 
 
 def measure_distributed(engine, psf, side: int, batch_size: int) -> dict:

@@ -233,25 +233,14 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
         The quantity against the profile's position axis; NaN where no feature lies in the
         window.
     """
-    from .features import find_loss_features, strongest_in_window
+    from .features import feature_map
 
     if profile.axes_manager.signal_dimension != 2 or profile.metadata.get_item("Signal.line") is None:
         raise ValueError(
             "feature_along_line needs the energy-vs-position profile returned by modal_evolution."
         )
-    position_axis, energy_axis = profile.axes_manager.signal_axes
-    spectra = np.asarray(profile.data, dtype=float).T  # (n_positions, n_energy)
-    table = find_loss_features(spectra, energy_axis.axis, **kwargs)
-    values = strongest_in_window(table, energy_window, quantity)
-
-    import hyperspy.api as hs
-
-    out = hs.signals.Signal1D(values, axes=[_axis_dictionary(position_axis, False)])
-    units = energy_axis.units if isinstance(energy_axis.units, str) else ""
-    low, high = energy_window
-    out.metadata.General.title = (
-        f"{profile.metadata.General.title}: {quantity} of the strongest feature in "
-        f"{low:g}-{high:g} {units}".rstrip()
-    )
+    # The profile as spectra (navigation: position; signal: energy) is what feature_map maps.
+    energy_axis = profile.axes_manager.signal_axes[1]
+    out = feature_map(profile.transpose(signal_axes=[energy_axis.name]), energy_window, quantity, **kwargs)
     out.metadata.set_item("Signal.line", profile.metadata.Signal.line.as_dictionary())
     return out

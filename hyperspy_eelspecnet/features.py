@@ -24,6 +24,8 @@ a busy machine made the fit ten times slower (the matrices are small), so
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import least_squares, nnls
@@ -480,7 +482,8 @@ def find_loss_features(
     flat = spectra.reshape(-1, n)
     table = _empty_table((flat.shape[0], max_features))
     # The fits solve many small linear systems: one BLAS thread is fastest (see the module notes).
-    with threadpool_limits(1, user_api="blas"):
+    # The maxima method uses no BLAS, and entering the limit costs ~2 ms.
+    with threadpool_limits(1, user_api="blas") if method == "lorentzian" else contextlib.nullcontext():
         _fill_table(table, flat, energy, method, zlp_exclusion, min_height_ratio, max_features)
     return table.reshape(spectra.shape[:-1] + (max_features,))
 

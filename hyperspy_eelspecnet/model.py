@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 DEFAULT_EPSILON = 1e-4
+#: Default number of channels at each end of the model window whose output is not used (models
+#: state their own in ``ModelContract.edge_channels``): like any CNN with 'same' padding, the
+#: network's outermost outputs see zeros beyond the window.
+MODEL_EDGE_CHANNELS = 16
 
 
 def _keras():
@@ -251,7 +255,7 @@ class ModelContract:
     psf_fwhm_channels: tuple = (7.0, 40.0)
     zlp_fwhm_channels: float = 3.0
     epsilon: float = DEFAULT_EPSILON
-    edge_channels: int = 16
+    edge_channels: int = MODEL_EDGE_CHANNELS
     name: str = "eelspecnet"
     version: str = "0"
     preset: str = "reference"

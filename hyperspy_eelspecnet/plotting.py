@@ -105,7 +105,7 @@ def plot_comparison(signals, index=None, energy_range=None, truth=None, figsize=
         style = "--" if role == "truth" else "-"
         for ax in axes:
             ax.plot(energy, spectrum, style, color=COLOURS[role], lw=1.0, label=_label(signal, role))
-    peak = np.nanmax(np.asarray(signals[0].data, dtype=float))
+    peak = float(np.nanmax(signals[0].data))
     axes[1].set_yscale("log")
     axes[1].set_ylim(peak * 10.0**-LOG_DECADES, peak * 2.0)
     what = "mean spectrum" if navigation_dimension else "spectrum"

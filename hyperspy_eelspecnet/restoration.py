@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from .evaluation.metrics import fwhm
-from .model import file_sha256, load_model, predict_spectra
-from .spectral import linear_resample, locate_zlp, pad_outside_window
+from .model import MODEL_EDGE_CHANNELS, file_sha256, load_model, predict_spectra
+from .spectral import PAD_EDGE_CHANNELS, linear_resample, locate_zlp, pad_outside_window  # noqa: F401 (PAD_EDGE_CHANNELS: re-exported)
 
 __all__ = [
     "EELSpecNetDeconvolution",
@@ -59,12 +59,6 @@ __all__ = [
     "own_zlp_psf",
     "OWN_ZLP_PSF_THRESHOLD",
 ]
-
-#: Default number of channels at each end of the model window that are never returned (models
-#: state their own in ``ModelContract.edge_channels``): like any CNN with 'same' padding, the
-#: network's outermost outputs see zeros beyond the window. Input channels that land there are
-#: NaN, like those beyond the window.
-MODEL_EDGE_CHANNELS = 16
 
 #: The network must see the ZLP's gain side: at least this many channels below the ZLP maximum.
 MIN_CHANNELS_BEFORE_ZLP = 32
@@ -87,8 +81,6 @@ def default_batch_size() -> int:
 
 #: :func:`own_zlp_psf` keeps the ZLP down to this fraction of its maximum.
 OWN_ZLP_PSF_THRESHOLD = 1e-3
-#: Channels averaged to pad a window beyond the data (the generator's choice).
-PAD_EDGE_CHANNELS = 8
 
 #: Names of the per-spectrum measurements of :func:`diagnose_spectra`, in order.
 DIAGNOSTIC_FIELDS = (
@@ -137,9 +129,9 @@ def diagnose_spectra(spectra) -> np.ndarray:
     spectra = np.asarray(spectra)
     if np.iscomplexobj(spectra):
         raise TypeError(_COMPLEX_MESSAGE)
-    spectra = spectra.astype(float)
+    spectra = np.asarray(spectra, dtype=float)
     finite = np.isfinite(spectra)
-    clean = np.where(finite, spectra, 0.0)
+    clean = spectra if finite.all() else np.where(finite, spectra, 0.0)
     position = locate_zlp(clean)
     n = spectra.shape[-1]
     return np.stack(

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["locate_zlp", "linear_resample", "pad_outside_window"]
+__all__ = ["PAD_EDGE_CHANNELS", "locate_zlp", "linear_resample", "pad_outside_window"]
+
+#: Channels averaged to fill channels outside a recorded window (the edge value on each side).
+PAD_EDGE_CHANNELS = 8
 
 
 def locate_zlp(spectra) -> np.ndarray:
@@ -81,10 +84,10 @@ def pad_outside_window(spectra, start, stop):
     channels = np.arange(n)[None, :]
     start = np.asarray(start)[:, None]
     stop = np.asarray(stop)[:, None]
-    edge = np.arange(8)[None, :]
-    # Means of the first and last 8 measured channels of every spectrum at once.
+    edge = np.arange(PAD_EDGE_CHANNELS)[None, :]
+    # Means of the first and last PAD_EDGE_CHANNELS measured channels of every spectrum at once.
     first = np.take_along_axis(spectra, np.clip(start + edge, 0, n - 1), 1).mean(axis=1, keepdims=True)
-    last = np.take_along_axis(spectra, np.clip(stop - 8 + edge, 0, n - 1), 1).mean(axis=1, keepdims=True)
+    last = np.take_along_axis(spectra, np.clip(stop - PAD_EDGE_CHANNELS + edge, 0, n - 1), 1).mean(axis=1, keepdims=True)
     measured = (channels >= start) & (channels < stop)
     padded = np.where(channels < start, first, np.where(channels >= stop, last, spectra))
     return padded, measured

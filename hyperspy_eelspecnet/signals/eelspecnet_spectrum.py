@@ -104,9 +104,8 @@ def eelspecnet_deconvolve(
     rl_iterations : int
         Richardson-Lucy iterations for the comparison result; 0 skips it.
     psf : None, EELSSpectrum or array_like
-        PSF for Richardson-Lucy. ``None`` uses each spectrum's own ZLP, cut out as the input
-        from its maximum out to (not including) the first channel below 1e-3 of the maximum on
-        each side, zero elsewhere. A measured vacuum ZLP may be given as a signal with the same
+        PSF for Richardson-Lucy. ``None`` uses each spectrum's own ZLP
+        (:func:`~hyperspy_eelspecnet.restoration.own_zlp_psf`: its gain side, mirrored). A measured vacuum ZLP may be given as a signal with the same
         energy scale, either one spectrum for all pixels or one per pixel (same navigation
         shape), or as an array of shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``. Every
         PSF is scaled to unit sum (counts are conserved; exspy's method leaves the scale to
@@ -184,6 +183,8 @@ def eelspecnet_deconvolve(
     out_dtype = self.data.dtype if np.issubdtype(self.data.dtype, np.floating) else np.dtype(float)
     if self._lazy or lazy_output:
         restored_data, rl_data = _run_lazy(self.data, engine, psf_data, rl_iterations, batch_size, out_dtype)
+        if not lazy_output:  # both results in one pass over the input, not one pass each
+            restored_data, rl_data = _compute_together(restored_data, rl_data, show_progressbar)
     else:
         restored_data, rl_data = _run_eager(
             self.data, diagnostics[..., 3], engine, psf_data, rl_iterations, batch_size, out_dtype, show_progressbar
@@ -351,6 +352,17 @@ def _run_lazy(data, engine, psf, rl_iterations, batch_size, out_dtype):
         psf = da.asarray(psf).rechunk(data.chunks[:-1] + (-1,))
         rl = da.map_blocks(_richardson_lucy_block, data, psf, chunks=data.chunks, **kwargs)
     return restored, rl
+
+
+def _compute_together(restored, rl, show_progressbar):
+    """Compute the lazy restored and Richardson-Lucy arrays in one dask pass."""
+    import contextlib
+
+    import dask
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar() if show_progressbar else contextlib.nullcontext():
+        return dask.compute(restored, rl)
 
 
 # --------------------------------------------------------------------------- results

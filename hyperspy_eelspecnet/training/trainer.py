@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..model import DEFAULT_EPSILON, ModelContract, build_eelspecnet, build_unet_core, compress_intensity, save_model
+from ..model import DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, compress_intensity, save_model
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
 
 __all__ = ["TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "CompressedSpectrumLoss"]
@@ -107,7 +107,7 @@ class TrainConfig:
     seed: int = 0
     name: str = "eelspecnet"
     version: str = "0"
-    edge_channels: int = 16
+    edge_channels: int = MODEL_EDGE_CHANNELS
     initialise_from: str | None = None
 
     def __post_init__(self):
@@ -308,8 +308,9 @@ def _hardware() -> str:
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
-def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> Path:
-    """Best weights of the earlier stage ``config.initialise_from``, trained first if needed."""
+def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Path, dict]:
+    """Best weights and training summary of the earlier stage ``config.initialise_from``, trained
+    first if needed."""
     earlier = TrainConfig.from_yaml(config.initialise_from)
     shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
@@ -323,7 +324,7 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> Path:
     if not (weights.exists() and finished.exists()):
         print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
         train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
-    return weights
+    return weights, json.loads(finished.read_text())
 
 
 def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str = "auto") -> Path:
@@ -355,7 +356,8 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
 
     measured_psfs = _load_measured_psfs(config.measured_psfs)
     if measured_psfs is not None:
-        measured_psfs = prepare_measured_psfs(measured_psfs, config.generator_configs[0].n_channels)
+        # The generator's kernels span 2 n channels: cropping to n here would cut the PSF tails.
+        measured_psfs = prepare_measured_psfs(measured_psfs, 2 * config.generator_configs[0].n_channels)
     generator_config = config.generator_configs[0]
     core = build_unet_core(
         generator_config.n_channels, config.filters, config.kernel_size,
@@ -370,7 +372,8 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         warmup_steps=config.warmup_steps,
     )
     if config.initialise_from:
-        core.load_weights(_initial_weights(config, out_dir / "initial", verbose))
+        initial_weights, initial_summary = _initial_weights(config, out_dir / "initial", verbose)
+        core.load_weights(initial_weights)
     core.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm), loss=Loss(config.epsilon, config.linear_weight))
 
     weights = np.array([m.weight for m in config.mixture], float)
@@ -408,10 +411,9 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         "hardware": _hardware(),
     }
     if config.initialise_from:
-        earlier = json.loads((out_dir / "initial" / "training_summary.json").read_text())
         summary["initial_stage"] = {
             "config": Path(config.initialise_from).name,
-            **{key: earlier.get(key) for key in ("epochs_run", "best_val_loss", "wall_time_s", "hardware")},
+            **{key: initial_summary.get(key) for key in ("epochs_run", "best_val_loss", "wall_time_s", "hardware")},
         }
     return export_model(config, best if best.exists() else core, out_dir, summary)
 
