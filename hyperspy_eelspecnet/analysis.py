@@ -3,7 +3,8 @@ the energy (or width, area) of one loss feature along that line.
 
 Plain functions over HyperSpy signals; the arithmetic is NumPy on the signal's data. They
 work on any EELS spectrum image, raw or restored (restored spectra are NaN outside the model
-window; those channels are ignored). Lazy signals are loaded into memory.
+window; those channels are ignored). Of a lazy signal, only what the result needs is computed
+(window sums block by block, the spectra a line passes through); results are in memory.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def energy_filtered_maps(signal, windows):
     -------
     Signal2D (or Signal1D for a line scan)
         One map per window, the windows along the navigation axis ``"Energy window"`` in the
-        order given. ``metadata.Signal.window_names`` and ``metadata.Signal.window_ranges``
-        list the windows; the map axes are the input's navigation axes.
+        order given, in memory (a lazy input is summed block by block).
+        ``metadata.Signal.window_names`` and ``metadata.Signal.window_ranges`` list the
+        windows; the map axes are the input's navigation axes.
 
     Notes
     -----
@@ -77,18 +79,25 @@ def energy_filtered_maps(signal, windows):
     if not windows:
         raise ValueError("Give at least one energy window, e.g. {'SP1': (0.30, 0.40)}.")
     axis = signal.axes_manager.signal_axes[0]
-    data = np.asarray(signal.data)
+    data = signal.data
+    lazy = not isinstance(data, np.ndarray)
+    if lazy:
+        import dask.array as xp
+    else:
+        xp = np
     maps = []
     for name, (low, high) in windows.items():
         if not low < high:
             raise ValueError(f"Energy window {name!r} must have low < high, got ({low}, {high}).")
-        maps.append(np.nansum(data[..., _channel_slice(axis, low, high)], axis=-1))
+        maps.append(xp.nansum(data[..., _channel_slice(axis, low, high)], axis=-1))
+    maps = xp.stack(maps)
+    maps = np.asarray(maps.compute()) if lazy else maps  # one pass over the lazy data
 
     import hyperspy.api as hs
 
     axes = [{"name": "Energy window", "size": len(maps), "navigate": True}]
     axes += [_axis_dictionary(a, navigate=False) for a in reversed(navigation_axes)]
-    out = hs.signals.BaseSignal(np.stack(maps), axes=axes)
+    out = hs.signals.BaseSignal(maps, axes=axes)
     out._assign_subclass()
     out.metadata.General.title = f"{signal.metadata.General.title} energy-filtered maps"
     out.metadata.set_item("Signal.window_names", list(windows))
@@ -112,6 +121,13 @@ def _line_points(signal, start, end):
     offsets = np.array([x_axis.offset, y_axis.offset])
     scales = np.array([x_axis.scale, y_axis.scale])
     return calibrated, tuple((point - offsets) / scales for point in calibrated)
+
+
+def _pixel_spectra(data, rows, columns) -> np.ndarray:
+    """Spectra of the pixels ``(rows[i], columns[i])`` of a NumPy or dask map, as NumPy."""
+    if isinstance(data, np.ndarray):
+        return data[rows, columns]
+    return np.asarray(data.vindex[rows, columns].compute())
 
 
 def modal_evolution(signal, start, end=None, width=7):
@@ -172,11 +188,14 @@ def modal_evolution(signal, start, end=None, width=7):
     # pixel rows samples each row once.
     columns = np.floor(points[..., 0] + 0.5).astype(int)
     rows = np.floor(points[..., 1] + 0.5).astype(int)
-    data = np.asarray(signal.data)
-    ny, nx = data.shape[:2]
+    ny, nx = signal.data.shape[:2]
     inside = (columns >= 0) & (columns < nx) & (rows >= 0) & (rows < ny)
+    # Read each pixel the strip touches once (of a lazy map, only those pixels are loaded).
+    pixel = rows.clip(0, ny - 1) * nx + columns.clip(0, nx - 1)
+    unique, which = np.unique(pixel, return_inverse=True)
+    pixel_spectra = _pixel_spectra(signal.data, unique // nx, unique % nx)
     spectra = np.where(
-        inside[..., None], data[rows.clip(0, ny - 1), columns.clip(0, nx - 1)], np.nan
+        inside[..., None], pixel_spectra[which.reshape(pixel.shape)], np.nan
     )  # (n_positions, width, n_energy)
     profile = _nanmean(spectra, axis=1)
 

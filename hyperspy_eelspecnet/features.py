@@ -32,6 +32,8 @@ from scipy.optimize import least_squares, nnls
 from scipy.signal import find_peaks, peak_widths
 from threadpoolctl import threadpool_limits
 
+from .spectral import parabola_vertex
+
 __all__ = [
     "FEATURE_DTYPE",
     "DEFAULT_ZLP_EXCLUSION",
@@ -127,13 +129,8 @@ def _measure(spectrum, energy, zlp_index, peaks, prominences, bases):
     widths = peak_widths(spectrum, peaks, 0.5, (prominences, *bases))[0]
 
     # Vertex of the parabola through the maximum and its two neighbours: sub-channel position.
-    left, centre, right = spectrum[peaks - 1], spectrum[peaks], spectrum[peaks + 1]
-    curvature = left - 2.0 * centre + right
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    shift = np.clip(shift, -0.5, 0.5)
+    shift, height = parabola_vertex(spectrum[peaks - 1], spectrum[peaks], spectrum[peaks + 1])
     position = peaks + shift
-    height = centre - 0.25 * (left - right) * shift
 
     # Area above scipy's prominence base (the higher of the two surrounding minima) over
     # centre +- FWHM, stopped at the valleys to the neighbouring features so that features
@@ -142,7 +139,7 @@ def _measure(spectrum, energy, zlp_index, peaks, prominences, bases):
     low = np.maximum(position - widths, valley_left)
     high = np.minimum(position + widths, valley_right)
     cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (spectrum[1:] + spectrum[:-1]) * np.diff(energy))])
-    base = centre - prominences
+    base = spectrum[peaks] - prominences
     area = (
         np.interp(high, channels, cumulative)
         - np.interp(low, channels, cumulative)

@@ -491,7 +491,7 @@ class EELSpecNetDeconvolution:
         """SHA-256 of the model file, or None for an in-memory model."""
         return self._ensure_loaded()[2]
 
-    def restore(self, spectra, dispersion=None, zlp_channel=None, batch_size: int = DEFAULT_BATCH_SIZE):
+    def restore(self, spectra, dispersion=None, zlp_channel=None, batch_size: int | None = None):
         """Restore spectra given as a NumPy array.
 
         Parameters
@@ -503,8 +503,8 @@ class EELSpecNetDeconvolution:
             eV per channel, only to warn when it is far from the model's.
         zlp_channel : float or array_like, shape (...), optional
             ZLP position(s) in input channels; located with :func:`locate_zlp` when None.
-        batch_size : int
-            Spectra per network call.
+        batch_size : int, optional
+            Spectra per network call; :func:`default_batch_size` (GPU or CPU) when None.
 
         Returns
         -------
@@ -527,11 +527,12 @@ class EELSpecNetDeconvolution:
         )
         return self.restore_checked(spectra, position, batch_size)
 
-    def restore_checked(self, spectra, zlp_position=None, batch_size: int = DEFAULT_BATCH_SIZE):
+    def restore_checked(self, spectra, zlp_position=None, batch_size: int | None = None):
         """:meth:`restore` without validation or warnings, for input already checked.
 
         This is what runs on every dask block.
         """
+        batch_size = default_batch_size() if batch_size is None else batch_size
         spectra = np.asarray(spectra, dtype=float)
         shape = spectra.shape
         flat = spectra.reshape(-1, shape[-1])

@@ -27,6 +27,7 @@ def richardson_lucy(
     *,
     origin=None,
     eps: float = 1e-12,
+    workers: int = -1,
 ) -> np.ndarray:
     """Richardson-Lucy deconvolution of a stack of spectra.
 
@@ -50,6 +51,9 @@ def richardson_lucy(
         spread a huge ratio over the whole spectrum; floored, the ratio there stays finite, and
         zero where the data are zero. It never changes channels holding more than ``eps`` times
         the maximum, so results agree with exspy's to round-off.
+    workers : int
+        Threads for the FFTs (:func:`scipy.fft.rfft`); -1, the default, uses every CPU core.
+        Pass 1 where the caller already runs one call per core (dask blocks).
 
     Returns
     -------
@@ -92,9 +96,8 @@ def richardson_lucy(
     transfer_conj = transfer.conj()
 
     def blur(values, kernel_ft):
-        # workers=-1: the transforms of the batch's spectra are shared among all CPU cores.
-        spectrum_ft = sp_fft.rfft(values, length, axis=-1, workers=-1)
-        return sp_fft.irfft(spectrum_ft * kernel_ft, length, axis=-1, workers=-1)[..., :n]
+        spectrum_ft = sp_fft.rfft(values, length, axis=-1, workers=workers)
+        return sp_fft.irfft(spectrum_ft * kernel_ft, length, axis=-1, workers=workers)[..., :n]
 
     estimate = observed.copy()
     snapshots = {}

@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PAD_EDGE_CHANNELS", "locate_zlp", "linear_resample", "pad_outside_window"]
+__all__ = ["PAD_EDGE_CHANNELS", "parabola_vertex", "locate_zlp", "linear_resample", "pad_outside_window"]
 
 #: Channels averaged to fill channels outside a recorded window (the edge value on each side).
 PAD_EDGE_CHANNELS = 8
+
+
+def parabola_vertex(left, centre, right):
+    """Shift (channels, within +-0.5) and height of the vertex of the parabola through three
+    neighbouring channels around a maximum; shift 0 where the three do not curve downwards."""
+    curvature = left - 2.0 * centre + right
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
+    shift = np.clip(np.nan_to_num(shift), -0.5, 0.5)
+    return shift, centre - 0.25 * (left - right) * shift
 
 
 def locate_zlp(spectra) -> np.ndarray:
     """Sub-channel position of the zero-loss peak of each spectrum.
 
     The maximum channel ``k`` is refined by the vertex of the parabola through channels
-    ``k - 1, k, k + 1``; the refinement is limited to half a channel and skipped at the ends
-    of the spectrum.
+    ``k - 1, k, k + 1`` (:func:`parabola_vertex`); the refinement is limited to half a channel
+    and skipped at the ends of the spectrum.
 
     Parameters
     ----------
@@ -35,13 +45,10 @@ def locate_zlp(spectra) -> np.ndarray:
     n = spectra.shape[-1]
     peak_index = np.argmax(spectra, axis=-1)
     inner = np.clip(peak_index, 1, n - 2)
-    left = np.take_along_axis(spectra, (inner - 1)[..., None], -1)[..., 0]
-    centre = np.take_along_axis(spectra, inner[..., None], -1)[..., 0]
-    right = np.take_along_axis(spectra, (inner + 1)[..., None], -1)[..., 0]
-    curvature = left - 2.0 * centre + right
-    with np.errstate(divide="ignore", invalid="ignore"):
-        offset = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    offset = np.clip(np.nan_to_num(offset), -0.5, 0.5)
+    left, centre, right = (
+        np.take_along_axis(spectra, (inner + step)[..., None], -1)[..., 0] for step in (-1, 0, 1)
+    )
+    offset, _ = parabola_vertex(left, centre, right)
     at_edge = (peak_index == 0) | (peak_index == n - 1)
     return peak_index + np.where(at_edge, 0.0, offset)
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import dask.array as da
 import exspy
 import hyperspy.api as hs
 
@@ -41,6 +42,15 @@ def test_maps_equal_isig_sums(random_image):
     assert maps.data.shape == (len(WINDOWS), 4, 5)
     for index, (low, high) in enumerate(WINDOWS.values()):
         np.testing.assert_allclose(maps.data[index], random_image.isig[low:high].sum(-1).data, rtol=1e-12)
+
+
+def test_lazy_maps_equal_eager_maps_and_come_back_in_memory(random_image):
+    random_image.data[1, 2, 60:] = np.nan
+    lazy = random_image.as_lazy()
+    lazy.data = lazy.data.rechunk((2, 2, -1))
+    maps = energy_filtered_maps(lazy, WINDOWS)
+    assert isinstance(maps.data, np.ndarray) and not maps._lazy
+    np.testing.assert_allclose(maps.data, energy_filtered_maps(random_image, WINDOWS).data, rtol=1e-12)
 
 
 def test_maps_axes_and_metadata(random_image):
@@ -120,6 +130,30 @@ def test_vertical_and_diagonal_lines():
     np.testing.assert_array_equal(diagonal.data[0], [0, 1, 1, 2, 2, 3])
     np.testing.assert_array_equal(diagonal.data[1], [0, 1, 2, 2, 3, 4])
     assert diagonal.axes_manager.signal_axes[0].scale == pytest.approx(2.0)
+
+
+def test_lazy_map_gives_the_same_profile_and_reads_only_the_strip():
+    signal = coordinate_image()
+    lazy = signal.as_lazy()
+    lazy.data = lazy.data.rechunk((1, 1, -1))
+    eager_profile = modal_evolution(signal, start=(10.0, 10.0), end=(16.0, 18.0), width=3)
+    lazy_profile = modal_evolution(lazy, start=(10.0, 10.0), end=(16.0, 18.0), width=3)
+    np.testing.assert_array_equal(lazy_profile.data, eager_profile.data)
+    assert isinstance(lazy_profile.data, np.ndarray)
+    # Pixels far from the line are never computed: their blocks refuse to be.
+    guarded = signal.as_lazy()
+    guarded.data = da.from_array(signal.data, chunks=(-1, 1, -1)).map_blocks(_refuse_columns_from_8, dtype=float)
+    np.testing.assert_array_equal(
+        modal_evolution(guarded, start=(10.0, 10.0), end=(16.0, 18.0), width=3).data, eager_profile.data
+    )
+    with pytest.raises(AssertionError, match="far from the line"):
+        modal_evolution(guarded, start=(10.0, 10.0), end=(30.0, 10.0), width=1)
+
+
+def _refuse_columns_from_8(block, block_info=None):
+    if block_info[0]["array-location"][1][0] >= 8:
+        raise AssertionError("a pixel far from the line was computed")
+    return block
 
 
 def test_line_roi_gives_the_same_profile():

@@ -106,3 +106,12 @@ def test_narrows_a_blurred_gaussian():
     assert widths[0] == pytest.approx(np.hypot(2.0, 6.0), rel=1e-3)
     assert widths[0] > widths[1] > widths[2] > widths[3]
     assert widths[3] < 0.5 * widths[0]
+
+
+def test_fft_threads_do_not_change_the_result():
+    rng = np.random.default_rng(5)
+    spectra = rng.random((6, 300)) + 0.1
+    psf = np.exp(-0.5 * ((np.arange(41) - 20) / 3.0) ** 2)
+    np.testing.assert_array_equal(
+        richardson_lucy(spectra, psf, 20, workers=1), richardson_lucy(spectra, psf, 20, workers=-1)
+    )

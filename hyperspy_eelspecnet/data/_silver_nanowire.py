@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training.generator import GeneratorConfig, _analytic_psfs, _jitter_kernels, quasi_dirac_zlp
+from ..training.generator import GeneratorConfig, _analytic_psfs, _jitter_shifts, blur_spectra, quasi_dirac_zlp
 
 __all__ = ["silver_nanowire"]
 
@@ -143,16 +143,12 @@ def _simulate(rng, counts_per_spectrum):
         psf_lorentz_fraction=(PSF_LORENTZ_FRACTION, PSF_LORENTZ_FRACTION),
         jitter_amplitude=(JITTER_AMPLITUDE_CHANNELS, JITTER_AMPLITUDE_CHANNELS),
     )
-    fft_length = 2 * n
     # The PSF spans +-n channels, so that its Lorentzian tails reach across the whole spectrum
     # (a shorter kernel leaves a step where it ends).
-    offsets = (np.arange(fft_length) - n)[None, :].astype(float)
+    offsets = (np.arange(2 * n) - n)[None, :].astype(float)
     psf, _ = _analytic_psfs(rng, instrument, 1, offsets)
-    psf_ft = np.fft.rfft(np.roll(psf, -n, axis=1), axis=1)
-    jitter_ft, _ = _jitter_kernels(rng, instrument, n_pixels, fft_length)
-    # Spectra zero-padded to twice their length: a linear convolution, nothing wraps around.
-    blurred = np.fft.irfft(np.fft.rfft(truth, fft_length, axis=1) * jitter_ft * psf_ft, fft_length, axis=1)[:, :n]
-    blurred = np.clip(blurred, 0.0, None)
+    jitter_shifts, _ = _jitter_shifts(rng, instrument, n_pixels)
+    blurred, _ = blur_spectra(truth, psf, jitter_shifts)
 
     electrons = counts_per_spectrum * (1.0 - WIRE_COUNT_LOSS * chord.reshape(-1, 1))
     expected = blurred / blurred.sum(axis=1, keepdims=True) * electrons

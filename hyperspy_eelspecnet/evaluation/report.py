@@ -22,7 +22,7 @@ import numpy as np
 
 from ..model import load_model, predict_spectra
 from ..richardson_lucy import richardson_lucy
-from ..training.generator import generate_batch, preset
+from ..training.generator import PRESETS, generate_batch, preset
 from .metrics import (
     fwhm,
     fwtm,
@@ -188,7 +188,9 @@ def evaluate(
         Richardson-Lucy iteration counts to report (one run to the largest).
     seed : int
         Root of the evaluation seeds: block ``b`` of set ``s`` (0 ZLP-only, 1 with features) of
-        the ``p``-th preset comes from ``SeedSequence([seed, p, s, b])``.
+        a preset comes from ``SeedSequence([seed, p, s, b])``, ``p`` the preset's index in
+        :data:`~hyperspy_eelspecnet.training.generator.PRESETS` (0 ``reference``, 1
+        ``instrument``), so a preset's sets do not depend on which others are evaluated.
     batch_size : int
         Network batch size.
     block_size : int
@@ -220,8 +222,9 @@ def evaluate(
         },
         "presets": {},
     }
-    for preset_index, name in enumerate(presets):
+    for name in presets:
         config = preset(name)
+        preset_index = list(PRESETS).index(name)
         if model.input_shape[-1] != config.n_channels:
             raise ValueError(
                 f"The model takes {model.input_shape[-1]} channels; preset {name!r} makes {config.n_channels}."

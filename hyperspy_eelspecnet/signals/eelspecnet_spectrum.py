@@ -326,7 +326,8 @@ def _richardson_lucy_block(block, psf_block=None, iterations=50, out_dtype=float
 
     block = np.asarray(block, dtype=float)
     kernel = restoration.own_zlp_psf(block) if psf_block is None else psf_block
-    return richardson_lucy(block, kernel, iterations).astype(out_dtype)
+    # Dask already runs one block per thread: FFTs on every core in each would oversubscribe.
+    return richardson_lucy(block, kernel, iterations, workers=1).astype(out_dtype)
 
 
 def _run_lazy(data, engine, psf, rl_iterations, batch_size, out_dtype):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import fft as sp_fft
 import yaml
 
 from ..spectral import linear_resample, locate_zlp, pad_outside_window
@@ -418,12 +419,9 @@ _JITTER_SAMPLERS = {
 }
 
 
-def _jitter_kernels(rng, config, batch_size, fft_length):
-    """Fourier transforms of the jitter kernels: mean of shifted unit impulses.
-
-    Shifts are fractional; each impulse is deposited on its two neighbouring channels with
-    linear weights. Copy 0 is unshifted, as in the reference generator.
-    """
+def _jitter_shifts(rng, config, batch_size):
+    """Energy shifts (channels, fractional) of each spectrum's ``n_jitter_copies`` copies, and
+    the jitter amplitudes. Copy 0 is unshifted, as in the reference generator."""
     amplitude = _uniform(rng, config.jitter_amplitude, (batch_size, 1))
     kind = rng.integers(0, len(config.jitter_distributions), batch_size)
     shifts = np.zeros((batch_size, config.n_jitter_copies))
@@ -434,14 +432,21 @@ def _jitter_kernels(rng, config, batch_size, fft_length):
                 rng, amplitude[rows], (int(rows.sum()), config.n_jitter_copies)
             )
     shifts[:, 0] = 0.0
+    return shifts, amplitude[:, 0]
+
+
+def _jitter_kernels(shifts, length):
+    """Real FFTs of the jitter kernels: the mean of unit impulses at ``shifts`` (zero shift at
+    index 0, negative shifts wrapped to the end); each fractional shift is deposited on its two
+    neighbouring channels with linear weights."""
+    batch_size, copies = shifts.shape
     lower = np.floor(shifts)
     upper_weight = shifts - lower
-    kernel = np.zeros((batch_size, fft_length))
-    rows = np.repeat(np.arange(batch_size), config.n_jitter_copies)
-    np.add.at(kernel, (rows, (lower.ravel().astype(int)) % fft_length), (1.0 - upper_weight).ravel())
-    np.add.at(kernel, (rows, (lower.ravel().astype(int) + 1) % fft_length), upper_weight.ravel())
-    kernel /= config.n_jitter_copies
-    return np.fft.rfft(kernel, axis=1), amplitude[:, 0]
+    kernel = np.zeros((batch_size, length))
+    rows = np.repeat(np.arange(batch_size), copies)
+    np.add.at(kernel, (rows, (lower.ravel().astype(int)) % length), (1.0 - upper_weight).ravel())
+    np.add.at(kernel, (rows, (lower.ravel().astype(int) + 1) % length), upper_weight.ravel())
+    return np.fft.rfft(kernel / copies, axis=1)
 
 
 def _analytic_psfs(rng, config, batch_size, offsets):
@@ -509,6 +514,44 @@ def _measured_psf_kernels(rng, config, batch_size, measured_psfs):
     return kernel / kernel.sum(axis=1, keepdims=True)
 
 
+def blur_spectra(truth, psf, jitter_shifts):
+    """Linear convolution of spectra with their PSF and energy-jitter kernels.
+
+    Parameters
+    ----------
+    truth : ndarray, shape (batch, n)
+    psf : ndarray, shape (batch or 1, 2 n)
+        PSF kernels on channel offsets ``-n ... n - 1`` (zero shift at index ``n``): their tails
+        reach from any channel of the spectrum to the far end.
+    jitter_shifts : ndarray, shape (batch, copies)
+        Shifts of the jittered copies, in channels (:func:`_jitter_shifts`).
+
+    Returns
+    -------
+    blurred : ndarray, shape (batch, n)
+        Clipped at zero (FFT round-off).
+    combined_kernel : ndarray, shape (batch, length)
+        PSF and jitter combined (unit sum, zero shift at index 0, negative shifts wrapped to
+        the end of its ``length`` channels).
+
+    Notes
+    -----
+    The combined kernel spans shifts ``k`` in ``[-n - J, n + J]`` (``J`` the largest jitter
+    shift). One FFT product of length ``L >= 2 n + J + 2`` is exact for the n outputs kept:
+    channel ``i`` goes to ``i + k`` in ``[-n - J, 2 n + J - 1)``; what wraps from below lands at
+    ``L - n - J >= n`` or later, and nothing reaches ``L``. A 4 n product would do the same
+    work twice over.
+    """
+    n = truth.shape[1]
+    reach = int(np.ceil(np.abs(jitter_shifts).max(initial=0.0)))
+    length = sp_fft.next_fast_len(2 * n + reach + 2, real=True)
+    padded = np.zeros((psf.shape[0], length))
+    padded[:, : 2 * n] = psf
+    transfer = _jitter_kernels(jitter_shifts, length) * np.fft.rfft(np.roll(padded, -n, axis=1), axis=1)
+    blurred = np.fft.irfft(np.fft.rfft(truth, length, axis=1) * transfer, length, axis=1)[:, :n]
+    return np.clip(blurred, 0.0, None), np.fft.irfft(transfer, length, axis=1)
+
+
 def _fwhm_of_kernels(kernel):
     """FWHM in channels of centred kernels, from the number of channels above half maximum."""
     peak = kernel.max(axis=1, keepdims=True)
@@ -553,14 +596,13 @@ def generate_batch(
     channels = np.arange(n, dtype=float)
     # PSF kernels span +-n channels, so a ZLP anywhere in the window keeps its whole tail out
     # to the far end (an n-channel kernel would cut the tail n/2 channels from the ZLP and leave
-    # a step of ~1e-4 of the peak, the size of the weakest loss features). A linear
-    # convolution of n channels with 2n needs 3n - 1 points: 4n, never wrapping.
+    # a step of ~1e-4 of the peak, the size of the weakest loss features).
     kernel_length = 2 * n
-    fft_length = 4 * n
 
     drift = _uniform(rng, config.zlp_drift, batch_size)
     zlp_centre = config.zlp_channel + drift
-    truth = quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm)
+    zlp = quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm)
+    truth = zlp.copy()
 
     low, high = config.n_peaks
     n_peaks = rng.integers(low, high + 1, batch_size)
@@ -602,17 +644,12 @@ def generate_batch(
             psf[use_measured] = kernels
             psf_fwhm[use_measured] = _fwhm_of_kernels(kernels)
 
-    # Linear ('same') convolution of truth with jitter and PSF in one zero-padded FFT product.
-    jitter_ft, jitter_amplitude = _jitter_kernels(rng, config, batch_size, fft_length)
-    psf_padded = np.zeros((batch_size, fft_length))
-    psf_padded[:, :kernel_length] = psf
-    psf_ft = np.fft.rfft(np.roll(psf_padded, -n, axis=1), axis=1)
-    blurred = np.fft.irfft(np.fft.rfft(truth, fft_length, axis=1) * jitter_ft * psf_ft, fft_length, axis=1)[:, :n]
-    blurred = np.clip(blurred, 0.0, None)
+    jitter_shifts, jitter_amplitude = _jitter_shifts(rng, config, batch_size)
+    blurred, combined_kernel = blur_spectra(truth, psf, jitter_shifts)
     blur_kernel = None
     if return_psf:
-        # The product's kernel has its zero shift at index 0 (negative shifts wrapped to the end).
-        blur_kernel = np.roll(np.fft.irfft(jitter_ft * psf_ft, fft_length, axis=1), n // 2, axis=1)[:, :n]
+        # Shifts -n/2 ... n/2 - 1 of the combined kernel, zero shift at index n // 2.
+        blur_kernel = np.roll(combined_kernel, n // 2, axis=1)[:, :n]
         blur_kernel /= blur_kernel.sum(axis=1, keepdims=True)
 
     if config.noise_model == "gaussian":
@@ -649,7 +686,7 @@ def generate_batch(
         source = channels[None, :] - config.zlp_channel + located[:, None]
         noisy, _ = linear_resample(noisy, source)
         noise_free, _ = linear_resample(noise_free, source)
-        loss_part, _ = linear_resample(truth - quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm), source)
+        loss_part, _ = linear_resample(truth - zlp, source)
         zlp_position = np.full(batch_size, float(config.zlp_channel))
         truth = quasi_dirac_zlp(channels, zlp_position, config.zlp_fwhm) + np.clip(loss_part, 0.0, None)
         inside = (source >= start[:, None]) & (source <= stop[:, None] - 1)

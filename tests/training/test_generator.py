@@ -151,3 +151,30 @@ def test_features_near_the_zlp():
     assert 20 < np.median(distance[np.isfinite(distance) & (distance <= 100)]) < 36
     with pytest.raises(ValueError, match="peak_near_zlp_fraction"):
         dataclasses.replace(config, peak_near_zlp_fraction=1.5)
+
+
+def test_blur_is_the_linear_convolution_even_where_jitter_stretches_the_psf_tail():
+    from hyperspy_eelspecnet.training.generator import blur_spectra
+
+    rng = np.random.default_rng(3)
+    n = 64
+    truth = rng.random((3, n))
+    offsets = np.arange(2 * n) - n
+    psf = 1.0 / (1.0 + (offsets / 3.0) ** 2)  # heavy tails out to +-n
+    psf = (psf / psf.sum())[None, :]
+    shifts = np.array([[0.0, 2.5, -7.25], [0.0, 0.0, 0.0], [0.0, 11.0, -11.0]])
+    blurred, kernel = blur_spectra(truth, psf, shifts)
+
+    # Direct sum: channel i of the truth goes to i + offset + shift, weights split linearly.
+    expected = np.zeros((3, n))
+    for row in range(3):
+        for shift in shifts[row]:
+            lower = int(np.floor(shift))
+            for part, weight in ((lower, 1 - (shift - lower)), (lower + 1, shift - lower)):
+                full = np.convolve(truth[row], psf[0]) * weight / shifts.shape[1]  # offsets -n ... 2n - 2
+                for i in range(n):
+                    source = i + n - part  # index in `full` of output channel i
+                    if 0 <= source < full.size:
+                        expected[row, i] += full[source]
+    np.testing.assert_allclose(blurred, expected, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(kernel.sum(axis=1), 1.0)
