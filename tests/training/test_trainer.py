@@ -1,5 +1,7 @@
 """The trainer: a tiny model trained for a few steps on the CPU learns, saves, resumes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -7,7 +9,16 @@ import yaml
 from hyperspy_eelspecnet.cli import main as cli_main
 from hyperspy_eelspecnet.model import load_model, predict_spectra
 from hyperspy_eelspecnet.training import generate_batch, preset
-from hyperspy_eelspecnet.training.trainer import MixtureComponent, TrainConfig, make_training_batch, train
+from hyperspy_eelspecnet.training.trainer import (
+    CompressedSpectrumLoss,
+    MixtureComponent,
+    TrainConfig,
+    _initial_stage_lines,
+    make_training_batch,
+    train,
+)
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 TINY = dict(
     filters=(8, 8, 8, 8), kernel_size=5, convs_per_level=1, bottleneck_dilations=(1,),
@@ -23,6 +34,47 @@ def test_training_batches_pack_compressed_truth_and_mask():
     assert set(np.unique(target[..., 1])) <= {0.0, 1.0}
     z_again, _ = make_training_batch(configs, [0.5, 0.5], 32, np.random.SeedSequence(0), 1e-4)
     np.testing.assert_array_equal(z, z_again)
+
+
+def _loss_value(loss, z_truth, z_pred, mask=None):
+    mask = np.ones_like(z_truth) if mask is None else mask
+    y_true = np.stack([z_truth, mask], axis=-1)[None].astype("float32")
+    return float(loss(y_true, z_pred[None].astype("float32")))
+
+
+def test_slope_term_weights_misplaced_narrow_features_not_smooth_misfits():
+    channels = np.arange(200, dtype=float)
+    background = 0.2 + 0.3 * np.exp(-channels / 80)
+    narrow = background + 0.15 / (1 + ((channels - 100) / 1.5) ** 2)
+    shifted = background + 0.15 / (1 + ((channels - 102) / 1.5) ** 2)
+    plain = CompressedSpectrumLoss(1e-4, linear_weight=0.0)
+    with_slope = CompressedSpectrumLoss(1e-4, linear_weight=0.0, slope_weight=10.0)
+
+    # A smooth misfit (a constant offset) has no slope error: both losses agree.
+    offset = narrow + 0.01
+    assert _loss_value(with_slope, narrow, offset) == pytest.approx(_loss_value(plain, narrow, offset), rel=1e-6)
+    # A narrow feature 2 channels off: the slope term is the squared error of neighbour differences.
+    error = shifted - narrow
+    expected = (np.sum(error**2) + 10.0 * np.sum(np.diff(error) ** 2)) / channels.size
+    assert _loss_value(with_slope, narrow, shifted) == pytest.approx(expected, rel=1e-4)
+    assert _loss_value(with_slope, narrow, shifted) > 2 * _loss_value(plain, narrow, shifted)
+    # Pairs that touch a padded (unmeasured) channel do not count.
+    mask = (channels < 150).astype(float)
+    wrong_padding = np.where(mask > 0, narrow, 5.0)
+    assert _loss_value(with_slope, narrow, wrong_padding, mask) == pytest.approx(0.0, abs=1e-9)
+    assert with_slope.get_config()["slope_weight"] == 10.0
+
+
+def test_card_names_every_earlier_stage():
+    stage1 = {"config": "s1.yaml", "epochs_run": 75, "wall_time_s": 600.0, "hardware": "CPU"}
+    stage2 = {"config": "s2.yaml", "epochs_run": 70, "wall_time_s": 1200.0, "hardware": "CPU", "initial_stage": stage1}
+    lines = _initial_stage_lines(stage2)
+    assert lines == [
+        "- started from the best weights of the earlier stage `s2.yaml`; the epochs and wall time above are this stage's",
+        "- stage `s2.yaml`: 70 epochs from the best weights of `s1.yaml`, 20.0 min on CPU",
+        "- stage `s1.yaml`: 75 epochs from random weights, 10.0 min on CPU",
+    ]
+    assert _initial_stage_lines(None) == []
 
 
 def test_loss_falls_and_model_is_written(tmp_path):
@@ -101,3 +153,15 @@ def test_second_stage_must_keep_the_network_shape(tmp_path):
     (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(other))
     with pytest.raises(ValueError, match="kernel_size"):
         train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(REPOSITORY)) for p in (REPOSITORY / "configs").rglob("*.yaml"))
+)
+def test_repository_configs_load_and_their_stages_keep_the_network(path):
+    config = TrainConfig.from_yaml(REPOSITORY / path)
+    while config.initialise_from:
+        earlier = TrainConfig.from_yaml(config.initialise_from)
+        for name in ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations"):
+            assert getattr(earlier, name) == getattr(config, name)
+        config = earlier
