@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from hyperspy_eelspecnet.evaluation.metrics import peak_position_error, resolvable_features  # noqa: E402
-from hyperspy_eelspecnet.evaluation.report import NETWORK, _blocks, _restore  # noqa: E402
+from hyperspy_eelspecnet.evaluation.report import NETWORK, _blocks, _measured_centres, _restore  # noqa: E402
 from hyperspy_eelspecnet.model import load_model  # noqa: E402
 from hyperspy_eelspecnet.training import preset  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
@@ -43,15 +43,13 @@ def matched_filter_snr(batch, centres):
     # Truth spectra are unit-area with a ZLP of height 1 before normalisation: its maximum is
     # the normalisation factor of the feature heights.
     scale = batch.ground_truth.max(axis=1)
-    padded = np.zeros((n_spectra := batch.psf.shape[0], 2 * n))
+    padded = np.zeros((batch.psf.shape[0], 2 * n))
     padded[:, (np.arange(n) - n // 2) % (2 * n)] = batch.psf  # zero shift at index 0
     blur_ft = np.fft.rfft(padded, axis=1)
     noise = batch.distorted.astype(float) - batch.noise_free.astype(float)
     snr = np.full(centres.shape, np.nan)
     p = batch.parameters
     for i, j in zip(*np.nonzero(np.isfinite(centres))):
-        if i >= n_spectra:
-            break
         half = 0.5 * p["peak_fwhms"][i, j]
         profile = scale[i] * p["peak_heights"][i, j] * half**2 / ((channels - centres[i, j]) ** 2 + half**2)
         blurred = np.fft.irfft(np.fft.rfft(profile, 2 * n) * blur_ft[i], 2 * n)[:n]
@@ -71,9 +69,7 @@ def collect(model, name, n_spectra):
     for batch in _blocks(config, n_spectra, (20221014, index, 1), False, 500):
         restored = _restore(model, batch, (50,), 256)
         p = batch.parameters
-        centres = p["peak_centres"]
-        inside = (centres >= p["window_start"][:, None]) & (centres < p["window_stop"][:, None] - 1)
-        centres = np.where(inside, centres, np.nan)
+        centres = _measured_centres(batch)
         resolvable = resolvable_features(batch.ground_truth, centres, SEARCH_RADIUS)
         errors = {
             method: peak_position_error(spectra, centres, SEARCH_RADIUS, reference=batch.ground_truth)

@@ -151,7 +151,6 @@ def _measure(spectrum, energy, zlp_index, peaks, prominences, bases):
     return np.interp(position, channels, energy), fwhm, area, height
 
 
-
 # --------------------------------------------------------------------------- Lorentzian fit
 
 
@@ -308,8 +307,6 @@ def _lorentzian_features(run, run_energy, zlp_index, hwhm, zlp_exclusion, min_he
         )
         fits += 1
         if final:
-            break
-        if centre.size >= limit or rounds >= _REFINE_ROUNDS:
             break
         extra_c, extra_w = candidates(part - model, centre, width)
         if extra_c.size == 0:

@@ -30,6 +30,7 @@ each worker loads the model on first use.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import warnings
@@ -72,9 +73,10 @@ DEFAULT_BATCH_SIZE = 256
 GPU_BATCH_SIZE = 4096
 
 
+@functools.lru_cache(maxsize=1)
 def default_batch_size() -> int:
     """Spectra per network call for this machine: :data:`GPU_BATCH_SIZE` when TensorFlow sees a
-    GPU, :data:`DEFAULT_BATCH_SIZE` otherwise."""
+    GPU, :data:`DEFAULT_BATCH_SIZE` otherwise (asked once per process: it runs on every block)."""
     import tensorflow as tf
 
     return GPU_BATCH_SIZE if tf.config.list_physical_devices("GPU") else DEFAULT_BATCH_SIZE

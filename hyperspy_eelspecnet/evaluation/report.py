@@ -110,12 +110,17 @@ def _zlp_metrics(config, batch, restored):
     return values
 
 
+def _measured_centres(batch):
+    """True feature centres inside each spectrum's measured window; NaN elsewhere and for padding."""
+    centres = batch.parameters["peak_centres"]
+    start, stop = batch.parameters["window_start"], batch.parameters["window_stop"]
+    return np.where((centres >= start[:, None]) & (centres < stop[:, None] - 1), centres, np.nan)
+
+
 def _feature_metrics(batch, restored, peak_search_radius):
     """Per-spectrum fidelity metrics of one batch with loss features."""
     truth, measured = batch.ground_truth, batch.measured
-    centres = batch.parameters["peak_centres"]
-    start, stop = batch.parameters["window_start"], batch.parameters["window_stop"]
-    centres = np.where((centres >= start[:, None]) & (centres < stop[:, None] - 1), centres, np.nan)
+    centres = _measured_centres(batch)
     # Only features the truth itself shows as a peak can be found (PROTOCOL: resolvable peaks).
     resolvable = resolvable_features(truth, centres, peak_search_radius)
     values = {"ssim": {}, "mse": {}, "peak_position_error": {}, "peak_resolved": {}}

@@ -105,11 +105,12 @@ def eelspecnet_deconvolve(
         Richardson-Lucy iterations for the comparison result; 0 skips it.
     psf : None, EELSSpectrum or array_like
         PSF for Richardson-Lucy. ``None`` uses each spectrum's own ZLP
-        (:func:`~hyperspy_eelspecnet.restoration.own_zlp_psf`: its gain side, mirrored). A measured vacuum ZLP may be given as a signal with the same
-        energy scale, either one spectrum for all pixels or one per pixel (same navigation
-        shape), or as an array of shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``. Every
-        PSF is scaled to unit sum (counts are conserved; exspy's method leaves the scale to
-        the user) and its maximum is taken as zero energy shift, as in exspy.
+        (:func:`~hyperspy_eelspecnet.restoration.own_zlp_psf`: its gain side, mirrored). A
+        measured vacuum ZLP may be given as a signal with the same energy scale, either one
+        spectrum for all pixels or one per pixel (same navigation shape), or as an array of
+        shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``. Every PSF is scaled to unit sum
+        (counts are conserved; exspy's method leaves the scale to the user) and its maximum is
+        taken as zero energy shift, as in exspy.
     batch_size : int, optional
         Spectra per network call; by default 4096 when TensorFlow sees a GPU, 256 otherwise
         (:func:`~hyperspy_eelspecnet.restoration.default_batch_size`).
