@@ -42,6 +42,7 @@ __all__ = [
     "ModelContract",
     "build_unet_core",
     "build_eelspecnet",
+    "transfer_weights",
     "core_of",
     "save_model",
     "load_model",
@@ -138,6 +139,8 @@ def build_unet_core(
     kernel_size: int = 7,
     convs_per_level: int = 2,
     bottleneck_dilations=(1, 2, 4),
+    zlp_context: int = 0,
+    zlp_channel: int | None = None,
     name: str = "eelspecnet_core",
 ):
     """The U-shaped network on compressed intensities: ``z (batch, n) -> z_out (batch, n)``.
@@ -161,6 +164,17 @@ def build_unet_core(
         Convolutions per encoder and decoder level.
     bottleneck_dilations : sequence of int
         Dilation rates of the bottleneck convolutions.
+    zlp_context : int
+        Half width, in channels, of the ZLP window given to every decoder level (0: none).
+        The blur of each spectrum is written in its own ZLP; a feature a thousand channels
+        away otherwise learns that shape only through the coarse bottleneck. With
+        ``zlp_context > 0`` the channels ``zlp_channel +- zlp_context`` are flattened into a
+        ZLP-shape vector (one dense layer) and each decoder level adds a learned projection of
+        it to its features (a per-spectrum bias, the same at every channel). The projections
+        start at zero, so such a network starts as the one without them and can continue
+        its weights (:func:`transfer_weights`).
+    zlp_channel : int, optional
+        Channel of the aligned ZLP; required when ``zlp_context > 0``.
     """
     keras = _keras()
     layers = keras.layers
@@ -179,6 +193,17 @@ def build_unet_core(
 
     z_in = keras.Input((n_channels,), name="z")
     x = layers.Reshape((n_channels, 1))(z_in)
+    zlp_shape = None
+    if zlp_context:
+        if zlp_channel is None or not zlp_context <= zlp_channel < n_channels - zlp_context:
+            raise ValueError(
+                f"zlp_context={zlp_context} needs a zlp_channel at least that far from both ends "
+                f"of the {n_channels}-channel window; got zlp_channel={zlp_channel}."
+            )
+        window = layers.Cropping1D(
+            (zlp_channel - zlp_context, n_channels - zlp_channel - zlp_context - 1), name="zlp_window"
+        )(x)
+        zlp_shape = layers.Dense(64, activation="relu", name="zlp_shape")(layers.Flatten()(window))
     skips = []
     for level, n_filters in enumerate(filters[:-1]):
         for i in range(convs_per_level):
@@ -189,6 +214,9 @@ def build_unet_core(
         x = conv(x, filters[-1], dilation, label=f"bottleneck{i}")
     for level in reversed(range(depth)):
         x = layers.Conv1DTranspose(filters[level], 2, strides=2, name=f"up{level}")(x)
+        if zlp_shape is not None:
+            bias = layers.Dense(filters[level], kernel_initializer="zeros", name=f"zlp_shape_to_dec{level}")(zlp_shape)
+            x = layers.Add(name=f"zlp_conditioned{level}")([x, layers.RepeatVector(n_channels // 2**level)(bias)])
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         for i in range(convs_per_level):
             x = conv(x, filters[level], label=f"dec{level}_conv{i}")
@@ -197,6 +225,30 @@ def build_unet_core(
     x = layers.Conv1D(1, 1, activation="softplus", name="z_out")(x)
     z_out = layers.Reshape((n_channels,))(x)
     return keras.Model(z_in, z_out, name=name)
+
+
+def transfer_weights(source, target) -> list[str]:
+    """Copy the weights of every layer of ``source`` into the same-named layer of ``target``.
+
+    Continues a trained core in a network that adds layers to it (e.g. ``zlp_context``).
+    Returns the names of the target's layers with weights that ``source`` does not have
+    (left as initialised). Raises ``ValueError`` if a shared layer's weights differ in shape.
+    """
+    shared = {layer.name: layer for layer in source.layers if layer.weights}
+    untouched = []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in shared:
+            untouched.append(layer.name)
+            continue
+        old = shared.pop(layer.name).get_weights()
+        if [w.shape for w in old] != [w.shape for w in layer.get_weights()]:
+            raise ValueError(f"Layer {layer.name!r} has other weight shapes in the two networks.")
+        layer.set_weights(old)
+    if shared:
+        raise ValueError(f"The target network lacks the source's layers {sorted(shared)}.")
+    return untouched
 
 
 def build_eelspecnet(core, epsilon: float = DEFAULT_EPSILON, name: str = "eelspecnet"):

@@ -14,6 +14,7 @@ from hyperspy_eelspecnet.model import (
     load_model,
     predict_spectra,
     save_model,
+    transfer_weights,
 )
 
 
@@ -40,6 +41,47 @@ def test_layers_of_the_compressed_model_match_numpy_twins():
     z, peak = compress_intensity(x)
     expected = expand_intensity(core.predict(z, verbose=0), peak)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_zlp_context_starts_as_the_plain_network_and_learns_from_the_zlp_shape(tmp_path):
+    plain = build_unet_core(128, filters=(4, 4, 8))
+    conditioned = build_unet_core(128, filters=(4, 4, 8), zlp_context=8, zlp_channel=20)
+    assert transfer_weights(plain, conditioned) == ["zlp_shape", "zlp_shape_to_dec1", "zlp_shape_to_dec0"]
+    z = np.abs(np.random.default_rng(3).normal(0, 0.3, (3, 128))).astype(np.float32)
+    # Its projections start at zero: the same output as the network it continues.
+    np.testing.assert_array_equal(conditioned.predict(z, verbose=0), plain.predict(z, verbose=0))
+    # The ZLP-shape vector reads the ZLP window (channels 12-28) and nothing else.
+    import keras
+
+    shape_vector = keras.Model(conditioned.input, conditioned.get_layer("zlp_shape").output)
+    changed_zlp, changed_outside = z.copy(), z.copy()
+    changed_zlp[:, 15:25] += 0.5
+    changed_outside[:, np.r_[0:12, 29:128]] += 0.5
+    vector = shape_vector.predict(z, verbose=0)
+    assert np.abs(shape_vector.predict(changed_zlp, verbose=0) - vector).max() > 1e-2
+    np.testing.assert_array_equal(shape_vector.predict(changed_outside, verbose=0), vector)
+    # Once its projections are trained, a change of the ZLP's shape changes the output far from it.
+    for name in ("zlp_shape_to_dec1", "zlp_shape_to_dec0"):
+        layer = conditioned.get_layer(name)
+        layer.set_weights([np.full((64, 4), 0.5, np.float32), np.zeros(4, np.float32)])
+    far = slice(100, 128)
+    change = conditioned.predict(changed_zlp, verbose=0) - conditioned.predict(z, verbose=0)
+    plain_change = plain.predict(changed_zlp, verbose=0) - plain.predict(z, verbose=0)
+    assert np.abs(change[:, far] - plain_change[:, far]).max() > 1e-3
+    # It saves and loads like the plain network.
+    path = save_model(build_eelspecnet(conditioned), tmp_path / "c.keras", ModelContract(n_channels=128, zlp_channel=20))
+    np.testing.assert_allclose(load_model(path)[0].predict(z, verbose=0), build_eelspecnet(conditioned).predict(z, verbose=0), rtol=1e-6)
+
+
+def test_zlp_context_needs_a_zlp_channel_inside_the_window_and_transfer_checks_shapes():
+    with pytest.raises(ValueError, match="zlp_channel"):
+        build_unet_core(128, filters=(4, 4), zlp_context=8)
+    with pytest.raises(ValueError, match="zlp_channel=4"):
+        build_unet_core(128, filters=(4, 4), zlp_context=8, zlp_channel=4)
+    with pytest.raises(ValueError, match="other weight shapes"):
+        transfer_weights(build_unet_core(128, filters=(4, 4)), build_unet_core(128, filters=(4, 8)))
+    with pytest.raises(ValueError, match="lacks"):
+        transfer_weights(build_unet_core(128, filters=(4, 4), zlp_context=8, zlp_channel=20), build_unet_core(128, filters=(4, 4)))
 
 
 def test_channel_count_must_fit_the_depth():

@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..model import DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, compress_intensity, save_model
+from ..model import (
+    DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, compress_intensity,
+    save_model, transfer_weights,
+)
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
 
 __all__ = ["TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "CompressedSpectrumLoss"]
@@ -52,8 +55,9 @@ class TrainConfig:
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
         components whose overrides set ``measured_psf_probability`` > 0.
-    filters, kernel_size, convs_per_level, bottleneck_dilations : network shape
-        See :func:`hyperspy_eelspecnet.model.build_unet_core`.
+    filters, kernel_size, convs_per_level, bottleneck_dilations, zlp_context : network shape
+        See :func:`hyperspy_eelspecnet.model.build_unet_core` (the ZLP channel is the
+        generator's).
     epsilon : float
         Intensity-compression constant (see :mod:`hyperspy_eelspecnet.model`).
     linear_weight : float
@@ -88,7 +92,8 @@ class TrainConfig:
         best weights start this run: a second stage with its own schedule, mixture and seeds.
         :func:`train` first trains that configuration into ``OUT/initial`` unless a finished
         run is already there, so one command reproduces every stage. The network shapes must
-        match.
+        match, except that a later stage may add the ZLP-shape conditioning (``zlp_context``),
+        whose new layers start at zero.
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -97,6 +102,7 @@ class TrainConfig:
     kernel_size: int = 7
     convs_per_level: int = 2
     bottleneck_dilations: tuple = (1, 2, 4)
+    zlp_context: int = 0
     epsilon: float = DEFAULT_EPSILON
     linear_weight: float = 1.0
     slope_weight: float = 0.0
@@ -336,6 +342,8 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Pat
     earlier = TrainConfig.from_yaml(config.initialise_from)
     shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
+    if earlier.zlp_context and earlier.zlp_context != config.zlp_context:
+        different.append("zlp_context")
     if different or earlier.generator_configs[0].n_channels != config.generator_configs[0].n_channels:
         raise ValueError(
             f"{config.initialise_from} builds another network ({', '.join(different) or 'n_channels'} "
@@ -347,6 +355,27 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Pat
         print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
         train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
     return weights, json.loads(finished.read_text())
+
+
+def _build_core(config: TrainConfig):
+    """The core network a configuration trains (uncompiled, freshly initialised)."""
+    generator_config = config.generator_configs[0]
+    return build_unet_core(
+        generator_config.n_channels, config.filters, config.kernel_size,
+        config.convs_per_level, config.bottleneck_dilations,
+        zlp_context=config.zlp_context, zlp_channel=generator_config.zlp_channel,
+    )
+
+
+def _load_initial_weights(core, config: TrainConfig, weights: Path) -> None:
+    """Load an earlier stage's best weights into ``core`` (by layer name if it adds layers)."""
+    earlier = TrainConfig.from_yaml(config.initialise_from)
+    if earlier.zlp_context == config.zlp_context:
+        core.load_weights(weights)
+        return
+    earlier_core = _build_core(earlier)
+    earlier_core.load_weights(weights)
+    transfer_weights(earlier_core, core)
 
 
 def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str = "auto") -> Path:
@@ -380,11 +409,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     if measured_psfs is not None:
         # The generator's kernels span 2 n channels: cropping to n here would cut the PSF tails.
         measured_psfs = prepare_measured_psfs(measured_psfs, 2 * config.generator_configs[0].n_channels)
-    generator_config = config.generator_configs[0]
-    core = build_unet_core(
-        generator_config.n_channels, config.filters, config.kernel_size,
-        config.convs_per_level, config.bottleneck_dilations,
-    )
+    core = _build_core(config)
     total_steps = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate * 0.01,
@@ -395,7 +420,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     )
     if config.initialise_from:
         initial_weights, initial_summary = _initial_weights(config, out_dir / "initial", verbose)
-        core.load_weights(initial_weights)
+        _load_initial_weights(core, config, initial_weights)
     core.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm),
         loss=Loss(config.epsilon, config.linear_weight, config.slope_weight),
@@ -469,10 +494,7 @@ def export_model(
     """
     out_dir = Path(out_dir)
     generator_config = config.generator_configs[0]
-    core = build_unet_core(
-        generator_config.n_channels, config.filters, config.kernel_size,
-        config.convs_per_level, config.bottleneck_dilations,
-    )
+    core = _build_core(config)
     if isinstance(weights, (str, Path)):
         core.load_weights(weights)
     else:
