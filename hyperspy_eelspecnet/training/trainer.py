@@ -368,7 +368,14 @@ def _build_core(config: TrainConfig):
 
 
 def _load_initial_weights(core, config: TrainConfig, weights: Path) -> None:
-    """Load an earlier stage's best weights into ``core`` (by layer name if it adds layers)."""
+    """Load the earlier stage's best weights into ``core`` (by layer name if it adds layers).
+
+    :func:`_initial_weights` has checked that the two networks differ at most by the ZLP-shape
+    conditioning (which only ``config`` may add).
+    """
+    if not config.zlp_context:
+        core.load_weights(weights)
+        return
     earlier = TrainConfig.from_yaml(config.initialise_from)
     if earlier.zlp_context == config.zlp_context:
         core.load_weights(weights)
