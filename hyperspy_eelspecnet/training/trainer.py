@@ -336,9 +336,9 @@ def _hardware() -> str:
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
-def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Path, dict]:
-    """Best weights and training summary of the earlier stage ``config.initialise_from``, trained
-    first if needed."""
+def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[TrainConfig, Path, dict]:
+    """Configuration, best weights and training summary of the earlier stage
+    ``config.initialise_from``, trained first if needed."""
     earlier = TrainConfig.from_yaml(config.initialise_from)
     shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
@@ -354,7 +354,7 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Pat
     if not (weights.exists() and finished.exists()):
         print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
         train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
-    return weights, json.loads(finished.read_text())
+    return earlier, weights, json.loads(finished.read_text())
 
 
 def _build_core(config: TrainConfig):
@@ -367,16 +367,9 @@ def _build_core(config: TrainConfig):
     )
 
 
-def _load_initial_weights(core, config: TrainConfig, weights: Path) -> None:
-    """Load the earlier stage's best weights into ``core`` (by layer name if it adds layers).
-
-    :func:`_initial_weights` has checked that the two networks differ at most by the ZLP-shape
-    conditioning (which only ``config`` may add).
-    """
-    if not config.zlp_context:
-        core.load_weights(weights)
-        return
-    earlier = TrainConfig.from_yaml(config.initialise_from)
+def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weights: Path) -> None:
+    """Load the earlier stage's best weights into ``core`` (by layer name where ``config`` adds
+    the ZLP-shape conditioning; :func:`_initial_weights` has checked that nothing else differs)."""
     if earlier.zlp_context == config.zlp_context:
         core.load_weights(weights)
         return
@@ -426,8 +419,8 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         warmup_steps=config.warmup_steps,
     )
     if config.initialise_from:
-        initial_weights, initial_summary = _initial_weights(config, out_dir / "initial", verbose)
-        _load_initial_weights(core, config, initial_weights)
+        earlier, initial_weights, initial_summary = _initial_weights(config, out_dir / "initial", verbose)
+        _load_initial_weights(core, earlier, config, initial_weights)
     core.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm),
         loss=Loss(config.epsilon, config.linear_weight, config.slope_weight),
