@@ -33,9 +33,16 @@ def _nanmean(values, axis):
 
 def _channel_slice(axis, low, high):
     """The channels of ``signal.isig[low:high]`` (HyperSpy's rounding, clipped to the axis)."""
-    start = axis.value2index(low) if low >= axis.low_value else 0
-    stop = axis.value2index(high) if high <= axis.high_value else axis.size
-    return slice(start, stop)
+    return slice(_index_or(axis, low, 0), _index_or(axis, high, axis.size))
+
+
+def _index_or(axis, value, outside):
+    """The channel nearest ``value``; ``outside`` beyond the axis (HyperSpy accepts half a
+    channel past each end, as ``isig`` does)."""
+    try:
+        return axis.value2index(value)
+    except ValueError:
+        return outside
 
 
 def energy_filtered_maps(signal, windows):

@@ -33,6 +33,10 @@ WINDOWS = {
     "one channel": (0.0, 0.01),
     "below the axis": (-1.0, -0.3),
     "above the axis": (0.3, 2.0),
+    # Within half a channel past an end HyperSpy snaps to that end's channel (the last one is
+    # then excluded, as the channel nearest ``high``).
+    "just past the top": (0.3, 0.494),
+    "just below the bottom": (-0.504, -0.45),
 }
 
 
