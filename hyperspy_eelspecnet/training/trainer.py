@@ -27,7 +27,10 @@ from ..model import (
 )
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
 
-__all__ = ["TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "CompressedSpectrumLoss"]
+__all__ = [
+    "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "feature_core_weights",
+    "CompressedSpectrumLoss",
+]
 
 
 @dataclass
@@ -67,6 +70,12 @@ class TrainConfig:
         differences of the compressed intensities. A misplaced or smeared narrow feature
         costs as much slope error as value error, a smooth misfit almost none, so this term
         weights training towards where narrow features sit. 0 (the default) leaves it out.
+    feature_weight : float
+        Extra loss weight of the channels at the core of each true loss feature (within
+        ``FEATURE_CORE_HALF_WIDTH`` of its centre, see :func:`feature_core_weights`): a
+        channel there counts ``1 + feature_weight`` times. A narrow feature covers a few
+        of 2048 channels, so erasing it costs the plain loss almost nothing; this term makes
+        it cost. 0 (the default) weights every measured channel alike.
     batch_size, steps_per_epoch, epochs : int
         Optimisation length.
     learning_rate, final_learning_rate_fraction, warmup_steps : float, float, int
@@ -106,6 +115,7 @@ class TrainConfig:
     epsilon: float = DEFAULT_EPSILON
     linear_weight: float = 1.0
     slope_weight: float = 0.0
+    feature_weight: float = 0.0
     batch_size: int = 32
     steps_per_epoch: int = 200
     epochs: int = 50
@@ -185,7 +195,37 @@ def _load_measured_psfs(paths):
     return np.concatenate([r[:, :width] for r in rows])
 
 
-def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_psfs=None):
+#: Half width, in channels, of the core of a loss feature weighted by ``feature_weight``: its
+#: FWHM, but at least 5 channels (a maximum placed 5 channels off is misplaced) and at most 20
+#: (a broad feature's whole extent is continuum to the loss, not a feature to place).
+FEATURE_CORE_HALF_WIDTH = (5.0, 20.0)
+
+
+def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
+    """Per-channel loss weights: ``1 + feature_weight`` at the core of each true loss feature.
+
+    Parameters
+    ----------
+    batch : SpectrumBatch
+        A generated batch; its ``peak_centres`` and ``peak_fwhms`` (channels, NaN-padded) place
+        the features on the ground truth's channels.
+    feature_weight : float
+        Extra weight of a channel within ``clip(FWHM, *FEATURE_CORE_HALF_WIDTH)`` of a centre.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra, n_channels), float32
+        1 everywhere else (padding is masked separately).
+    """
+    centres = batch.parameters["peak_centres"]
+    half_width = np.clip(batch.parameters["peak_fwhms"], *FEATURE_CORE_HALF_WIDTH)
+    channels = np.arange(batch.ground_truth.shape[1])
+    with np.errstate(invalid="ignore"):
+        near = np.abs(channels - centres[..., None]) <= half_width[..., None]  # NaN padding: False
+    return (1.0 + feature_weight * near.any(axis=1)).astype(np.float32)
+
+
+def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0):
     """One batch for the core network: compressed input ``z`` and packed target.
 
     Returns
@@ -193,7 +233,9 @@ def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_ps
     z_in : ndarray, shape (batch, n)
     target : ndarray, shape (batch, n, 2)
         ``[..., 0]`` the compressed ground truth (relative to the input's maximum),
-        ``[..., 1]`` 1 on measured channels, 0 on padding (excluded from the loss).
+        ``[..., 1]`` the loss weight of each channel: 0 on padding (excluded from the loss),
+        1 on measured channels, ``1 + feature_weight`` at loss-feature cores
+        (:func:`feature_core_weights`).
     """
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
@@ -204,10 +246,12 @@ def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_ps
     ]
     distorted = np.concatenate([p.distorted for p in parts])
     truth = np.concatenate([p.ground_truth for p in parts])
-    measured = np.concatenate([p.measured for p in parts])
+    channel_weight = np.concatenate([p.measured.astype(np.float32) for p in parts])
+    if feature_weight:
+        channel_weight *= np.concatenate([feature_core_weights(p, feature_weight) for p in parts])
     z_in, peak = compress_intensity(distorted, epsilon)
     z_truth, _ = compress_intensity(truth, epsilon, peak=peak)
-    return z_in, np.stack([z_truth, measured.astype(np.float32)], axis=-1)
+    return z_in, np.stack([z_truth, channel_weight], axis=-1)
 
 
 def _keras_parts():
@@ -224,6 +268,9 @@ def _keras_parts():
         under-weights by the compression's slope. The slope term compares the differences
         between neighbouring channels (both measured) of the compressed spectra: it is large
         where a narrow feature is misplaced or smeared and small for a smooth misfit.
+
+        ``y_true[..., 1]`` weights each channel (0 on padding; see :func:`make_training_batch`)
+        and the loss is the weighted mean over channels.
         """
 
         def __init__(
@@ -279,6 +326,7 @@ def _keras_parts():
             return make_training_batch(
                 self.configs, self.weights, c.batch_size,
                 np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
+                c.feature_weight,
             )
 
         def on_epoch_end(self):
@@ -429,7 +477,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     weights = np.array([m.weight for m in config.mixture], float)
     validation = make_training_batch(
         config.generator_configs, weights / weights.sum(), config.validation_size,
-        np.random.SeedSequence([config.seed, 1]), config.epsilon, measured_psfs,
+        np.random.SeedSequence([config.seed, 1]), config.epsilon, measured_psfs, config.feature_weight,
     )
     dataset = GeneratedSpectra(config, measured_psfs)
     best = out_dir / "best.weights.h5"

@@ -14,6 +14,7 @@ from hyperspy_eelspecnet.training.trainer import (
     MixtureComponent,
     TrainConfig,
     _initial_stage_lines,
+    feature_core_weights,
     make_training_batch,
     train,
 )
@@ -35,6 +36,25 @@ def test_training_batches_pack_compressed_truth_and_mask():
     z_again, _ = make_training_batch(configs, [0.5, 0.5], 32, np.random.SeedSequence(0), 1e-4)
     np.testing.assert_array_equal(z, z_again)
 
+
+
+def test_feature_weight_raises_the_loss_weight_at_true_feature_cores_only():
+    config = preset("reference")
+    z, target = make_training_batch([config], [1.0], 8, np.random.SeedSequence(3), 1e-4)
+    z_w, target_w = make_training_batch([config], [1.0], 8, np.random.SeedSequence(3), 1e-4, feature_weight=9.0)
+    np.testing.assert_array_equal(z, z_w)  # same spectra, only the weights differ
+    np.testing.assert_array_equal(target[..., 0], target_w[..., 0])
+    weights = target_w[..., 1]
+    assert set(np.unique(weights)) <= {0.0, 1.0, 10.0} and (weights == 10.0).any()
+    batch = generate_batch(config, 8, np.random.SeedSequence(3).spawn(1)[0])
+    cores = feature_core_weights(batch, 9.0)
+    centres, fwhms = batch.parameters["peak_centres"], batch.parameters["peak_fwhms"]
+    i, j = np.argwhere(np.isfinite(centres))[0]
+    centre, half = centres[i, j], np.clip(fwhms[i, j], 5.0, 20.0)
+    assert cores[i, int(np.ceil(centre - half)): int(np.floor(centre + half)) + 1].min() == 10.0
+    # Far from every feature of a spectrum the weight stays 1.
+    far = np.all(np.abs(np.arange(2048)[:, None] - np.nan_to_num(centres[i], nan=-1e9)) > 20.5, axis=1)
+    assert far.any() and (cores[i, far] == 1.0).all()
 
 def _loss_value(loss, z_truth, z_pred, mask=None):
     mask = np.ones_like(z_truth) if mask is None else mask
