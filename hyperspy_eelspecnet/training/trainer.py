@@ -71,11 +71,12 @@ class TrainConfig:
         costs as much slope error as value error, a smooth misfit almost none, so this term
         weights training towards where narrow features sit. 0 (the default) leaves it out.
     feature_weight : float
-        Extra loss weight of the channels at the core of each true loss feature (within
-        ``FEATURE_CORE_HALF_WIDTH`` of its centre, see :func:`feature_core_weights`): a
-        channel there counts ``1 + feature_weight`` times. A narrow feature covers a few
-        of 2048 channels, so erasing it costs the plain loss almost nothing; this term makes
-        it cost. 0 (the default) weights every measured channel alike.
+        Extra weight, in the loss's compressed term, of the channels at the core of each true
+        loss feature (within ``FEATURE_CORE_HALF_WIDTH`` of its centre, see
+        :func:`feature_core_weights`): a channel there counts ``1 + feature_weight`` times. A
+        narrow feature covers a few of 2048 channels, so erasing it costs the plain loss
+        almost nothing; this makes it cost. 0 (the default) weights every measured channel
+        alike.
     batch_size, steps_per_epoch, epochs : int
         Optimisation length.
     learning_rate, final_learning_rate_fraction, warmup_steps : float, float, int
@@ -233,9 +234,9 @@ def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_ps
     z_in : ndarray, shape (batch, n)
     target : ndarray, shape (batch, n, 2)
         ``[..., 0]`` the compressed ground truth (relative to the input's maximum),
-        ``[..., 1]`` the loss weight of each channel: 0 on padding (excluded from the loss),
-        1 on measured channels, ``1 + feature_weight`` at loss-feature cores
-        (:func:`feature_core_weights`).
+        ``[..., 1]`` the weight of each channel in the loss's compressed term: 0 on padding
+        (excluded from the loss), 1 on measured channels, ``1 + feature_weight`` at
+        loss-feature cores (:func:`feature_core_weights`).
     """
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
@@ -269,8 +270,11 @@ def _keras_parts():
         between neighbouring channels (both measured) of the compressed spectra: it is large
         where a narrow feature is misplaced or smeared and small for a smooth misfit.
 
-        ``y_true[..., 1]`` weights each channel (0 on padding; see :func:`make_training_batch`)
-        and the loss is the weighted mean over channels.
+        ``y_true[..., 1]`` weights each channel of the compressed term (0 on padding, more
+        than 1 at loss-feature cores; see :func:`make_training_batch`); the linear and slope
+        terms count every measured channel once (they are about the ZLP's shape and the
+        compressed slopes, not about where features are), and the sum is divided by the
+        number of measured channels.
         """
 
         def __init__(
@@ -284,9 +288,10 @@ def _keras_parts():
 
         def call(self, y_true, y_pred):
             ops = keras.ops
-            z_truth, mask = y_true[..., 0], y_true[..., 1]
+            z_truth, weight = y_true[..., 0], y_true[..., 1]
+            mask = ops.cast(weight > 0, weight.dtype)
             scale = float(np.arcsinh(1.0 / self.epsilon))
-            compressed = ops.sum(mask * ops.square(y_pred - z_truth), axis=-1)
+            compressed = ops.sum(weight * ops.square(y_pred - z_truth), axis=-1)
             linear_pred = ops.sinh(ops.minimum(y_pred, 1.6) * scale)
             linear_truth = ops.sinh(z_truth * scale)
             norm = ops.max(linear_truth, axis=-1, keepdims=True)

@@ -201,3 +201,21 @@ def test_repository_configs_load_and_their_stages_keep_the_network(path):
         for name in ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations"):
             assert getattr(earlier, name) == getattr(config, name)
         config = earlier
+
+
+def test_channel_weights_scale_the_compressed_term_only():
+    channels = np.arange(64, dtype=float)
+    z_truth = 0.2 + 0.8 * np.exp(-0.5 * ((channels - 20) / 1.5) ** 2)  # a ZLP on a floor
+    z_pred = z_truth.copy()
+    z_pred[20] -= 0.01  # wrong at the ZLP maximum: both the compressed and the linear term see it
+    weights = np.ones_like(z_truth)
+    weights[18:23] = 10.0
+    compressed_only = CompressedSpectrumLoss(1e-4, linear_weight=0.0)
+    both = CompressedSpectrumLoss(1e-4, linear_weight=3000.0)
+    plain_compressed = _loss_value(compressed_only, z_truth, z_pred)
+    assert _loss_value(compressed_only, z_truth, z_pred, weights) == pytest.approx(10 * plain_compressed, rel=1e-5)
+    # The linear (ZLP-shape) part is the same with or without the weights.
+    linear_part = _loss_value(both, z_truth, z_pred) - plain_compressed
+    assert linear_part > 100 * plain_compressed
+    weighted = _loss_value(both, z_truth, z_pred, weights)
+    assert weighted - 10 * plain_compressed == pytest.approx(linear_part, rel=1e-4)
