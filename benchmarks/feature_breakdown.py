@@ -27,7 +27,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from hyperspy_eelspecnet.evaluation.metrics import peak_position_error, resolvable_features  # noqa: E402
-from hyperspy_eelspecnet.evaluation.report import NETWORK, _blocks, _measured_centres, _restore  # noqa: E402
+from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
+    NETWORK,
+    evaluation_batches,
+    measured_centres,
+    restore_batch,
+)
 from hyperspy_eelspecnet.model import load_model  # noqa: E402
 from hyperspy_eelspecnet.training import preset  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
@@ -67,10 +72,10 @@ def collect(model, name, n_spectra):
     config = preset(name)
     index = list(PRESETS).index(name)
     rows = []
-    for batch in _blocks(config, n_spectra, (20221014, index, 1), False, 500):
-        restored = _restore(model, batch, (50,), 256)
+    for batch in evaluation_batches(config, n_spectra, (20221014, index, 1), False, 500):
+        restored = restore_batch(model, batch, (50,), 256)
         p = batch.parameters
-        centres = _measured_centres(batch)
+        centres = measured_centres(batch)
         resolvable = resolvable_features(batch.ground_truth, centres, SEARCH_RADIUS)
         errors = {
             method: peak_position_error(spectra, centres, SEARCH_RADIUS, reference=batch.ground_truth)

@@ -36,7 +36,10 @@ from .metrics import (
     ssim_1d,
 )
 
-__all__ = ["evaluate", "write_report", "evaluate_command", "update_model_card"]
+__all__ = [
+    "evaluate", "write_report", "evaluate_command", "update_model_card",
+    "evaluation_batches", "restore_batch", "measured_centres",
+]
 
 NETWORK = "EELSpecNet"
 INPUT = "input"
@@ -64,8 +67,13 @@ def _unit_area(spectra, measured):
     return spectra / np.where(area != 0, area, 1.0)
 
 
-def _blocks(config, n_spectra, entropy, zlp_only, block_size):
-    """Generated batches (with their true blur) of at most ``block_size`` spectra."""
+def evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
+    """Generated batches (with their true blur) of at most ``block_size`` spectra.
+
+    Block ``b`` comes from ``SeedSequence([*entropy, b])``; :func:`evaluate` uses
+    ``entropy = (seed, preset index, set index)`` (set 0: ZLP only, 1: with features), so
+    other scripts (``benchmarks/feature_breakdown.py``) can regenerate its sets.
+    """
     for index, start in enumerate(range(0, n_spectra, block_size)):
         size = min(block_size, n_spectra - start)
         yield generate_batch(
@@ -73,7 +81,7 @@ def _blocks(config, n_spectra, entropy, zlp_only, block_size):
         )
 
 
-def _restore(model, batch, rl_iterations, batch_size):
+def restore_batch(model, batch, rl_iterations, batch_size):
     """Every method's restoration of a batch, unit area over the measured channels."""
     restored = {NETWORK: predict_spectra(model, batch.distorted, batch_size)}
     n_channels = batch.distorted.shape[1]
@@ -110,7 +118,7 @@ def _zlp_metrics(config, batch, restored):
     return values
 
 
-def _measured_centres(batch):
+def measured_centres(batch):
     """True feature centres inside each spectrum's measured window; NaN elsewhere and for padding."""
     centres = batch.parameters["peak_centres"]
     start, stop = batch.parameters["window_start"], batch.parameters["window_stop"]
@@ -120,7 +128,7 @@ def _measured_centres(batch):
 def _feature_metrics(batch, restored, peak_search_radius):
     """Per-spectrum fidelity metrics of one batch with loss features."""
     truth, measured = batch.ground_truth, batch.measured
-    centres = _measured_centres(batch)
+    centres = measured_centres(batch)
     # Only features the truth itself shows as a peak can be found (PROTOCOL: resolvable peaks).
     resolvable = resolvable_features(truth, centres, peak_search_radius)
     values = {"ssim": {}, "mse": {}, "peak_position_error": {}, "peak_resolved": {}}
@@ -242,8 +250,8 @@ def evaluate(
         for set_index, zlp_only in enumerate((True, False)):
             label = "ZLP-only set" if zlp_only else "feature set"
             done = 0
-            for batch in _blocks(config, n_spectra, (seed, preset_index, set_index), zlp_only, block_size):
-                restored = _restore(model, batch, rl_iterations, batch_size)
+            for batch in evaluation_batches(config, n_spectra, (seed, preset_index, set_index), zlp_only, block_size):
+                restored = restore_batch(model, batch, rl_iterations, batch_size)
                 if zlp_only:
                     _append(store, _zlp_metrics(config, batch, restored))
                 else:
