@@ -147,6 +147,9 @@ class TrainConfig:
             raise ValueError(
                 f"All mixture components must share n_channels and zlp_channel; got {channels}, {zlps}."
             )
+        negative = {k: getattr(self, k) for k in ("linear_weight", "slope_weight", "feature_weight") if getattr(self, k) < 0}
+        if negative:
+            raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
 
     @property
     def generator_configs(self):
