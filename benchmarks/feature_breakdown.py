@@ -105,8 +105,18 @@ def line(label, values, selection):
     return "  ".join(parts)
 
 
+def print_split(values, title, key, edges, within):
+    """One line per bin of ``values[key]`` among the features selected by ``within``."""
+    print(f"\n{title}")
+    for low, high in zip(edges[:-1], edges[1:]):
+        selection = within & (values[key] >= low) & (values[key] < high)
+        if selection.any():
+            print(line(f"  {low:.4g} to {high:.4g}", values, selection))
+
+
 def report(values):
-    print(line("all resolvable features", values, np.ones(values["fwhm"].size, bool)))
+    every = np.ones(values["fwhm"].size, bool)
+    print(line("all resolvable features", values, every))
     splits = {
         "fwhm": ("FWHM (ch)", [0, 5, 15, 40, np.inf]),
         "height": ("height / ZLP", [0, 1 / 3000, 1 / 1000, 1 / 300, np.inf]),
@@ -114,19 +124,11 @@ def report(values):
         "snr": ("matched-filter SNR", [0, 1, 3, 10, 30, np.inf]),
     }
     for key, (title, edges) in splits.items():
-        print(f"\nby {title}")
-        for low, high in zip(edges[:-1], edges[1:]):
-            selection = (values[key] >= low) & (values[key] < high)
-            if selection.any():
-                print(line(f"  {low:.4g} to {high:.4g}", values, selection))
+        print_split(values, f"by {title}", key, edges, every)
     # Where the measurement shows the feature clearly, "found" no longer rewards noise: what is
     # left is how sharply each method restores what is there.
-    print("\nclear features only (matched-filter SNR >= 10), by FWHM (ch)")
-    clear = values["snr"] >= 10
-    for low, high in zip(splits["fwhm"][1][:-1], splits["fwhm"][1][1:]):
-        selection = clear & (values["fwhm"] >= low) & (values["fwhm"] < high)
-        if selection.any():
-            print(line(f"  {low:.4g} to {high:.4g}", values, selection))
+    title, edges = splits["fwhm"]
+    print_split(values, f"clear features only (matched-filter SNR >= 10), by {title}", "fwhm", edges, values["snr"] >= 10)
 
 
 def main(argv=None):

@@ -147,7 +147,8 @@ class TrainConfig:
             raise ValueError(
                 f"All mixture components must share n_channels and zlp_channel; got {channels}, {zlps}."
             )
-        negative = {k: getattr(self, k) for k in ("linear_weight", "slope_weight", "feature_weight") if getattr(self, k) < 0}
+        weights = {k: getattr(self, k) for k in ("linear_weight", "slope_weight", "feature_weight")}
+        negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
 
@@ -231,6 +232,22 @@ def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
 
 def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0):
     """One batch for the core network: compressed input ``z`` and packed target.
+
+    Parameters
+    ----------
+    configs : sequence of GeneratorConfig
+        The mixture's generators.
+    weights : sequence of float
+        Their shares of the batch (summing to 1).
+    batch_size : int
+    seed : int or SeedSequence
+        The same seed gives the same batch.
+    epsilon : float
+        Intensity-compression constant.
+    measured_psfs : ndarray, optional
+        Measured vacuum ZLPs for components that use them.
+    feature_weight : float
+        Extra weight of the channels at loss-feature cores (see :class:`TrainConfig`).
 
     Returns
     -------
