@@ -77,6 +77,13 @@ class TrainConfig:
         narrow feature covers a few of 2048 channels, so erasing it costs the plain loss
         almost nothing; this makes it cost. 0 (the default) weights every measured channel
         alike.
+    noise_weight_exponent : float
+        Weights each spectrum's compressed term by its noise power to the power
+        ``-noise_weight_exponent`` (see :func:`spectrum_noise_weights`). The noise power of the
+        generated spectra spans five decades, and so does the error no restoration can avoid:
+        with every spectrum weighted alike the noisiest fifth carries half the loss, and the
+        network leaves clean spectra, where every feature is measured, less sharp than their
+        input. 0 (the default) weights every spectrum alike.
     batch_size, steps_per_epoch, epochs : int
         Optimisation length.
     learning_rate, final_learning_rate_fraction, warmup_steps : float, float, int
@@ -117,6 +124,7 @@ class TrainConfig:
     linear_weight: float = 1.0
     slope_weight: float = 0.0
     feature_weight: float = 0.0
+    noise_weight_exponent: float = 0.0
     batch_size: int = 32
     steps_per_epoch: int = 200
     epochs: int = 50
@@ -147,7 +155,8 @@ class TrainConfig:
             raise ValueError(
                 f"All mixture components must share n_channels and zlp_channel; got {channels}, {zlps}."
             )
-        weights = {k: getattr(self, k) for k in ("linear_weight", "slope_weight", "feature_weight")}
+        names = ("linear_weight", "slope_weight", "feature_weight", "noise_weight_exponent")
+        weights = {k: getattr(self, k) for k in names}
         negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
@@ -230,7 +239,37 @@ def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
     return (1.0 + feature_weight * near.any(axis=1)).astype(np.float32)
 
 
-def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0):
+#: Noise power (mean squared compressed noise per measured channel) at which a spectrum's weight
+#: is 1 under ``noise_weight_exponent`` (about the median of the ``instrument`` preset), and the
+#: floor added to it so that a noise-free spectrum's weight stays finite.
+NOISE_WEIGHT_REFERENCE, NOISE_WEIGHT_FLOOR = 1e-3, 1e-6
+
+
+def spectrum_noise_weights(z_distorted, z_noise_free, measured, exponent: float) -> np.ndarray:
+    """Per-spectrum loss weights from each spectrum's noise power in compressed intensities.
+
+    Parameters
+    ----------
+    z_distorted, z_noise_free : ndarray, shape (n_spectra, n_channels)
+        The compressed input and the same spectra before noise (same compression peak).
+    measured : ndarray of bool, shape (n_spectra, n_channels)
+        Channels inside each spectrum's measured window.
+    exponent : float
+        ``w = ((P + NOISE_WEIGHT_FLOOR) / NOISE_WEIGHT_REFERENCE) ** -exponent``, with ``P`` the
+        mean squared difference of the two over the measured channels.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra, 1), float32
+    """
+    squared = np.where(measured, (np.asarray(z_distorted, float) - z_noise_free) ** 2, 0.0)
+    power = squared.sum(axis=1, keepdims=True) / np.maximum(measured.sum(axis=1, keepdims=True), 1)
+    return (((power + NOISE_WEIGHT_FLOOR) / NOISE_WEIGHT_REFERENCE) ** -exponent).astype(np.float32)
+
+
+def make_training_batch(
+    configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0, noise_weight_exponent=0.0
+):
     """One batch for the core network: compressed input ``z`` and packed target.
 
     Parameters
@@ -248,6 +287,8 @@ def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_ps
         Measured vacuum ZLPs for components that use them.
     feature_weight : float
         Extra weight of the channels at loss-feature cores (see :class:`TrainConfig`).
+    noise_weight_exponent : float
+        Exponent of the per-spectrum noise weights (:func:`spectrum_noise_weights`).
 
     Returns
     -------
@@ -256,7 +297,9 @@ def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_ps
         ``[..., 0]`` the compressed ground truth (relative to the input's maximum),
         ``[..., 1]`` the weight of each channel in the loss's compressed term: 0 on padding
         (excluded from the loss), 1 on measured channels, ``1 + feature_weight`` at
-        loss-feature cores (:func:`feature_core_weights`).
+        loss-feature cores (:func:`feature_core_weights`), all of a spectrum's channels
+        times its noise weight (:func:`spectrum_noise_weights`) when ``noise_weight_exponent``
+        is not 0.
     """
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
@@ -272,6 +315,10 @@ def make_training_batch(configs, weights, batch_size, seed, epsilon, measured_ps
         channel_weight *= np.concatenate([feature_core_weights(p, feature_weight) for p in parts])
     z_in, peak = compress_intensity(distorted, epsilon)
     z_truth, _ = compress_intensity(truth, epsilon, peak=peak)
+    if noise_weight_exponent:
+        z_noise_free, _ = compress_intensity(np.concatenate([p.noise_free for p in parts]), epsilon, peak=peak)
+        measured = np.concatenate([p.measured for p in parts])
+        channel_weight *= spectrum_noise_weights(z_in, z_noise_free, measured, noise_weight_exponent)
     return z_in, np.stack([z_truth, channel_weight], axis=-1)
 
 
@@ -351,7 +398,7 @@ def _keras_parts():
             return make_training_batch(
                 self.configs, self.weights, c.batch_size,
                 np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
-                c.feature_weight,
+                c.feature_weight, c.noise_weight_exponent,
             )
 
         def on_epoch_end(self):
@@ -503,6 +550,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     validation = make_training_batch(
         config.generator_configs, weights / weights.sum(), config.validation_size,
         np.random.SeedSequence([config.seed, 1]), config.epsilon, measured_psfs, config.feature_weight,
+        config.noise_weight_exponent,
     )
     dataset = GeneratedSpectra(config, measured_psfs)
     best = out_dir / "best.weights.h5"

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from hyperspy_eelspecnet.cli import main as cli_main
-from hyperspy_eelspecnet.model import load_model, predict_spectra
+from hyperspy_eelspecnet.model import compress_intensity, load_model, predict_spectra
 from hyperspy_eelspecnet.training import generate_batch, preset
 from hyperspy_eelspecnet.training.trainer import (
     CompressedSpectrumLoss,
@@ -16,6 +16,7 @@ from hyperspy_eelspecnet.training.trainer import (
     _initial_stage_lines,
     feature_core_weights,
     make_training_batch,
+    spectrum_noise_weights,
     train,
 )
 
@@ -55,6 +56,44 @@ def test_feature_weight_raises_the_loss_weight_at_true_feature_cores_only():
     # Far from every feature of a spectrum the weight stays 1.
     far = np.all(np.abs(np.arange(2048)[:, None] - np.nan_to_num(centres[i], nan=-1e9)) > 20.5, axis=1)
     assert far.any() and (cores[i, far] == 1.0).all()
+
+def test_noise_weights_favour_clean_spectra_and_leave_the_targets_alone():
+    config = preset("instrument")
+    z, target = make_training_batch([config], [1.0], 16, np.random.SeedSequence(5), 1e-4)
+    z_w, target_w = make_training_batch(
+        [config], [1.0], 16, np.random.SeedSequence(5), 1e-4, noise_weight_exponent=0.25
+    )
+    np.testing.assert_array_equal(z, z_w)
+    np.testing.assert_array_equal(target[..., 0], target_w[..., 0])
+    measured = target[..., 1] > 0
+    np.testing.assert_array_equal(target_w[..., 1] > 0, measured)  # padding stays out of the loss
+    # One weight per spectrum, on all of its measured channels.
+    per_spectrum = np.array([np.unique(row[m]) for row, m in zip(target_w[..., 1], measured)])
+    assert per_spectrum.shape == (16, 1)
+    # More noise (fewer counts), less weight; the compressed noise power also depends on the
+    # spectrum's shape, so the order is followed closely, not exactly.
+    batch = generate_batch(config, 16, np.random.SeedSequence(5).spawn(2)[1])  # as make_training_batch
+    np.testing.assert_allclose(compress_intensity(batch.distorted, 1e-4)[0], z)
+    noise = batch.parameters["noise_amplitude"]
+    by_noise = per_spectrum[np.argsort(noise), 0]
+    assert by_noise[:4].min() > 2 * by_noise[-4:].max()
+    assert np.corrcoef(np.log(noise), np.log(per_spectrum[:, 0]))[0, 1] < -0.8
+
+
+def test_noise_weights_follow_the_power_law():
+    measured = np.ones((3, 100), bool)
+    measured[2, 50:] = False  # padding does not count in the noise power
+    clean = np.zeros((3, 100))
+    noisy = clean.copy()
+    noisy[0] += 0.1  # power 1e-2
+    noisy[1] += 1e-3  # power 1e-6: at the floor, weight of power 2e-6
+    noisy[2, :50] += 0.1
+    noisy[2, 50:] += 100.0
+    weights = spectrum_noise_weights(noisy, clean, measured, 0.5)[:, 0]
+    expected = (np.array([1e-2, 1e-6, 1e-2]) + 1e-6) / 1e-3
+    np.testing.assert_allclose(weights, expected**-0.5, rtol=1e-5)
+    assert spectrum_noise_weights(noisy, clean, measured, 0.0).tolist() == [[1.0]] * 3
+
 
 def _loss_value(loss, z_truth, z_pred, mask=None):
     mask = np.ones_like(z_truth) if mask is None else mask

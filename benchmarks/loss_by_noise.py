@@ -1,0 +1,50 @@
+"""Where the training loss of a model sits: its compressed error by the noise of the spectrum.
+
+    python benchmarks/loss_by_noise.py [--model PATH] [--n-spectra 512] [--preset instrument]
+
+Not a timing. Generates ``--n-spectra`` spectra of a preset (seed ``SeedSequence([7, 7])``),
+restores them with the model's core network, and prints, for each fifth of the spectra ordered
+by their noise power in compressed intensities (mean squared difference between the compressed
+input and the compressed noise-free input over the measured channels), the mean noise power,
+the mean compressed error of the restoration (the loss's compressed term) and that fifth's
+share of the summed error. This is what ``noise_weight_exponent`` in a training configuration
+answers (docs/science.md, "Intensity scaling and loss").
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from hyperspy_eelspecnet.model import compress_intensity, core_of, load_model  # noqa: E402
+from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
+from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model file (default: the bundled model)")
+    parser.add_argument("--n-spectra", type=int, default=512)
+    parser.add_argument("--preset", default="instrument", choices=list(PRESETS))
+    args = parser.parse_args(argv)
+    model, contract = load_model(args.model)
+    batch = generate_batch(preset(args.preset), args.n_spectra, np.random.SeedSequence([7, 7]))
+    z_in, peak = compress_intensity(batch.distorted, contract.epsilon)
+    z_truth, _ = compress_intensity(batch.ground_truth, contract.epsilon, peak=peak)
+    z_noise_free, _ = compress_intensity(batch.noise_free, contract.epsilon, peak=peak)
+    z_out = core_of(model).predict(z_in, batch_size=128, verbose=0)
+    measured, n_measured = batch.measured, batch.measured.sum(axis=1)
+    error = np.where(measured, (z_out - z_truth) ** 2, 0.0).sum(axis=1) / n_measured
+    noise = np.where(measured, (z_in - z_noise_free) ** 2, 0.0).sum(axis=1) / n_measured
+    print(f"{args.preset}: {args.n_spectra} spectra, model {args.model or 'bundled'}")
+    print("fifth by noise  noise power  restoration error  share of the error")
+    for k, part in enumerate(np.array_split(np.argsort(noise), 5)):
+        share = error[part].sum() / error.sum()
+        print(f"  {k + 1}             {noise[part].mean():9.2e}    {error[part].mean():9.2e}          {share:5.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
