@@ -8,8 +8,9 @@ Not a timing. It regenerates the evaluation's feature set of a preset (the same 
 the report's 2000-spectrum set), restores it with the model and with Richardson-Lucy (50 iterations, true PSF),
 and prints, for the input, EELSpecNet and RL-50, the fraction of resolvable features found as a
 peak and the median position error (the evaluation's two feature rows), split by the feature's
-FWHM, its height relative to the ZLP, its distance to the ZLP and its signal-to-noise ratio,
-and the clearly measured features (SNR >= 10) by FWHM.
+FWHM, its height relative to the ZLP, its distance to the ZLP, its signal-to-noise ratio and
+the noise of its spectrum (noise standard deviation at the ZLP maximum over that maximum), and
+the clearly measured features (SNR >= 10) by FWHM.
 
 The signal-to-noise ratio of a feature is that of a matched filter over the search window
 (+-10 channels): the root of the summed squares of the feature's own blurred profile (its
@@ -89,6 +90,7 @@ def collect(model, name, n_spectra):
                     "height": p["peak_heights"][i, j],
                     "distance": centres[i, j] - p["zlp_position"][i],
                     "snr": snr[i, j],
+                    "noise": p["noise_amplitude"][i],
                     **{method: errors[method][i, j] for method in METHODS},
                 }
             )
@@ -122,6 +124,7 @@ def report(values):
         "height": ("height / ZLP", [0, 1 / 3000, 1 / 1000, 1 / 300, np.inf]),
         "distance": ("distance to ZLP (ch)", [-np.inf, 0, 30, 100, 300, np.inf]),
         "snr": ("matched-filter SNR", [0, 1, 3, 10, 30, np.inf]),
+        "noise": ("spectrum noise (std / ZLP maximum)", [0, 1e-3, 3e-3, 1e-2, np.inf]),
     }
     for key, (title, edges) in splits.items():
         print_split(values, f"by {title}", key, edges, every)
