@@ -80,7 +80,7 @@ class TrainConfig:
     noise_weight_exponent : float
         Weights each spectrum's compressed term by its noise power to the power
         ``-noise_weight_exponent`` (see :func:`spectrum_noise_weights`). The noise power of the
-        generated spectra spans five decades, and so does the error no restoration can avoid:
+        generated spectra spans over four decades, and so does the error no restoration can avoid:
         with every spectrum weighted alike the noisiest fifth carries half the loss, and the
         network leaves clean spectra, where every feature is measured, less sharp than their
         input. 0 (the default) weights every spectrum alike.
@@ -240,8 +240,9 @@ def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
 
 
 #: Noise power (mean squared compressed noise per measured channel) at which a spectrum's weight
-#: is 1 under ``noise_weight_exponent`` (about the median of the ``instrument`` preset), and the
-#: floor added to it so that a noise-free spectrum's weight stays finite.
+#: is 1 under ``noise_weight_exponent`` (a round value inside the ``instrument`` preset's range,
+#: about 5e-6 to 0.2 with a median of 2e-4), and the floor added to it so that a noise-free
+#: spectrum's weight stays finite.
 NOISE_WEIGHT_REFERENCE, NOISE_WEIGHT_FLOOR = 1e-3, 1e-6
 
 
