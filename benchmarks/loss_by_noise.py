@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from hyperspy_eelspecnet.evaluation.metrics import mse  # noqa: E402
 from hyperspy_eelspecnet.model import compress_intensity, core_of, load_model  # noqa: E402
 from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
@@ -36,9 +37,8 @@ def main(argv=None):
     z_truth, _ = compress_intensity(batch.ground_truth, contract.epsilon, peak=peak)
     z_noise_free, _ = compress_intensity(batch.noise_free, contract.epsilon, peak=peak)
     z_out = core_of(model).predict(z_in, batch_size=128, verbose=0)
-    measured, n_measured = batch.measured, batch.measured.sum(axis=1)
-    error = np.where(measured, (z_out - z_truth) ** 2, 0.0).sum(axis=1) / n_measured
-    noise = np.where(measured, (z_in - z_noise_free) ** 2, 0.0).sum(axis=1) / n_measured
+    error = mse(z_out, z_truth, mask=batch.measured)  # the loss's compressed term, per spectrum
+    noise = mse(z_in, z_noise_free, mask=batch.measured)  # as training.trainer.spectrum_noise_weights
     print(f"{args.preset}: {args.n_spectra} spectra, model {args.model or 'bundled'}")
     print("fifth by noise  noise power  restoration error  share of the error")
     for k, part in enumerate(np.array_split(np.argsort(noise), 5)):

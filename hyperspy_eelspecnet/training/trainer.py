@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..evaluation.metrics import mse
 from ..model import (
     DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, compress_intensity,
     save_model, transfer_weights,
@@ -263,8 +264,7 @@ def spectrum_noise_weights(z_distorted, z_noise_free, measured, exponent: float)
     -------
     ndarray, shape (n_spectra, 1), float32
     """
-    squared = np.where(measured, (np.asarray(z_distorted, float) - z_noise_free) ** 2, 0.0)
-    power = squared.sum(axis=1, keepdims=True) / np.maximum(measured.sum(axis=1, keepdims=True), 1)
+    power = mse(np.asarray(z_distorted, float), z_noise_free, mask=measured)[:, None]
     return (((power + NOISE_WEIGHT_FLOOR) / NOISE_WEIGHT_REFERENCE) ** -exponent).astype(np.float32)
 
 
@@ -311,14 +311,14 @@ def make_training_batch(
     ]
     distorted = np.concatenate([p.distorted for p in parts])
     truth = np.concatenate([p.ground_truth for p in parts])
-    channel_weight = np.concatenate([p.measured.astype(np.float32) for p in parts])
+    measured = np.concatenate([p.measured for p in parts])
+    channel_weight = measured.astype(np.float32)
     if feature_weight:
         channel_weight *= np.concatenate([feature_core_weights(p, feature_weight) for p in parts])
     z_in, peak = compress_intensity(distorted, epsilon)
     z_truth, _ = compress_intensity(truth, epsilon, peak=peak)
     if noise_weight_exponent:
         z_noise_free, _ = compress_intensity(np.concatenate([p.noise_free for p in parts]), epsilon, peak=peak)
-        measured = np.concatenate([p.measured for p in parts])
         channel_weight *= spectrum_noise_weights(z_in, z_noise_free, measured, noise_weight_exponent)
     return z_in, np.stack([z_truth, channel_weight], axis=-1)
 
