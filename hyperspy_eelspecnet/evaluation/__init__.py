@@ -1,6 +1,7 @@
 """Judge restorations: the protocol's metrics and the EELSpecNet-versus-Richardson-Lucy report."""
 
 from .metrics import (
+    feature_free_positions,
     fwhm,
     fwtm,
     mse,
@@ -11,6 +12,7 @@ from .metrics import (
     region_variance,
     relative_error,
     resolvable_features,
+    shows_peak,
     ssim_1d,
 )
 
@@ -26,4 +28,6 @@ __all__ = [
     "ssim_1d",
     "mse",
     "peak_position_error",
+    "shows_peak",
+    "feature_free_positions",
 ]

@@ -20,6 +20,9 @@ __all__ = [
     "ssim_1d",
     "mse",
     "peak_position_error",
+    "resolvable_features",
+    "shows_peak",
+    "feature_free_positions",
 ]
 
 
@@ -284,7 +287,61 @@ def peak_position_error(restored, true_centres, search_radius: float = 10.0, ref
     return np.where(resolvable & resolved, error, np.nan)
 
 
+def shows_peak(spectra, positions, search_radius: float = 10.0) -> np.ndarray:
+    """True where a spectrum's highest channel within ``search_radius`` of a position is a peak.
+
+    The test behind "found as a peak" in :func:`peak_position_error`: the maximum lies strictly
+    inside the window, not on its edge. ``positions`` is (n_spectra, k), NaN-padded (False there).
+    """
+    positions = np.atleast_2d(np.asarray(positions, float))
+    return _window_maximum(_as_batch(spectra), positions, int(np.floor(search_radius)))[1]
+
+
 def resolvable_features(reference, true_centres, search_radius: float = 10.0) -> np.ndarray:
     """True where the ground truth shows a feature as a maximum inside its search window."""
+    return shows_peak(reference, true_centres, search_radius)
+
+
+def feature_free_positions(
+    reference, true_centres, first_channel, stop_channel, search_radius: float = 10.0, clearance=None
+) -> np.ndarray:
+    """Positions where the ground truth has no feature: the control for "found as a peak".
+
+    Noise puts a spectrum's highest channel inside almost any window (for white noise, with
+    probability ``(w - 2) / w`` for a window of ``w`` channels), so the fraction of features "found
+    as a peak" means little without the fraction of feature-free positions "found" the same way.
+    These are such positions: a grid of non-overlapping search windows inside
+    ``[first_channel, stop_channel)``, at least ``clearance`` channels from every true centre, where
+    the reference itself shows no peak.
+
+    Parameters
+    ----------
+    reference : array_like, shape (n_spectra, n_channels)
+        The ground truth.
+    true_centres : array_like, shape (n_spectra, k)
+        Every feature centre (channels), NaN-padded.
+    first_channel, stop_channel : array_like, shape (n_spectra,)
+        The span (channels) whose windows may be used, e.g. from 1.5 eV above the ZLP to the
+        end of the measured window.
+    search_radius : float
+        Half width of the search window (channels), as in :func:`peak_position_error`.
+    clearance : float, optional
+        Least distance (channels) from any true centre; three search radii by default.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra, m)
+        Positions in channels, NaN-padded.
+    """
+    reference = _as_batch(reference)
     centres = np.atleast_2d(np.asarray(true_centres, float))
-    return _window_maximum(_as_batch(reference), centres, int(np.floor(search_radius)))[1]
+    radius = int(np.floor(search_radius))
+    clearance = 3 * radius if clearance is None else clearance
+    grid = np.arange(radius, reference.shape[1] - radius - 1, 2 * radius + 1, dtype=float)[None, :]
+    first = np.asarray(first_channel, float).reshape(-1, 1)
+    stop = np.asarray(stop_channel, float).reshape(-1, 1)
+    inside = (grid - radius >= first) & (grid + radius < stop)
+    with np.errstate(invalid="ignore"):
+        near = (np.abs(grid[:, :, None] - centres[:, None, :]) < clearance).any(axis=2)
+    positions = np.where(inside & ~near, grid, np.nan)
+    return np.where(shows_peak(reference, positions, search_radius), np.nan, positions)

@@ -4,8 +4,9 @@ The protocol (``docs/PROTOCOL.md``, section 3), for each generator preset:
 
 1. a ZLP-only set (no loss features, no continuum) gives the ZLP width rows (FWHM and FWTM
    recovery and relative error) and the noise variance reduction;
-2. a set with loss features gives SSIM and MSE against the ground truth and the position error
-   of the features.
+2. a set with loss features gives SSIM and MSE against the ground truth, the position error
+   of the features, the fraction of them found as a peak, and, as that fraction's control, the
+   fraction of feature-free positions where a peak is "found" just the same.
 
 Every method's output is brought to unit area over the measured channels before it is judged
 (the restoration conserves counts, and so does the ground truth). Richardson-Lucy gets the true
@@ -24,6 +25,7 @@ from ..model import load_model, predict_spectra
 from ..richardson_lucy import richardson_lucy
 from ..training.generator import PRESETS, generate_batch, preset
 from .metrics import (
+    feature_free_positions,
     fwhm,
     fwtm,
     mse,
@@ -33,6 +35,7 @@ from .metrics import (
     region_variance,
     relative_error,
     resolvable_features,
+    shows_peak,
     ssim_1d,
 )
 
@@ -125,19 +128,28 @@ def measured_centres(batch):
     return np.where((centres >= start[:, None]) & (centres < stop[:, None] - 1), centres, np.nan)
 
 
-def _feature_metrics(batch, restored, peak_search_radius):
+def _feature_metrics(config, batch, restored, peak_search_radius):
     """Per-spectrum fidelity metrics of one batch with loss features."""
     truth, measured = batch.ground_truth, batch.measured
     centres = measured_centres(batch)
     # Only features the truth itself shows as a peak can be found (PROTOCOL: resolvable peaks).
     resolvable = resolvable_features(truth, centres, peak_search_radius)
-    values = {"ssim": {}, "mse": {}, "peak_position_error": {}, "peak_resolved": {}}
+    # The control: where the truth has no feature, from 1.5 eV above the ZLP (as the noise region).
+    first_channel = np.maximum(
+        np.round(batch.parameters["zlp_position"] + NOISE_REGION_START_EV / config.dispersion),
+        batch.parameters["window_start"],
+    )
+    free = feature_free_positions(
+        truth, batch.parameters["peak_centres"], first_channel, batch.parameters["window_stop"], peak_search_radius
+    )
+    values = {"ssim": {}, "mse": {}, "peak_position_error": {}, "peak_resolved": {}, "false_peak": {}}
     for method, spectra in {INPUT: batch.distorted, **restored}.items():
         values["ssim"][method] = ssim_1d(spectra, truth, mask=measured)
         values["mse"][method] = mse(spectra, truth, mask=measured)
         errors = peak_position_error(spectra, centres, peak_search_radius, reference=truth)
         values["peak_position_error"][method] = errors[resolvable]
         values["peak_resolved"][method] = np.isfinite(errors[resolvable])
+        values["false_peak"][method] = shows_peak(spectra, free, peak_search_radius)[np.isfinite(free)]
     return values
 
 
@@ -169,9 +181,9 @@ def _summarise(per_spectrum) -> dict:
     summary = {}
     for metric in METRICS:
         summary[metric] = {method: _statistics(v) for method, v in per_spectrum[metric].items()}
-    for method, resolved in per_spectrum["peak_resolved"].items():
-        fraction = float(resolved.mean()) if resolved.size else None
-        summary["peak_position_error"][method]["resolved_fraction"] = fraction
+    for key, flags in (("resolved_fraction", "peak_resolved"), ("false_peak_fraction", "false_peak")):
+        for method, found in per_spectrum[flags].items():
+            summary["peak_position_error"][method][key] = float(found.mean()) if found.size else None
     return summary
 
 
@@ -255,7 +267,7 @@ def evaluate(
                 if zlp_only:
                     _append(store, _zlp_metrics(config, batch, restored))
                 else:
-                    _append(store, _feature_metrics(batch, restored, peak_search_radius))
+                    _append(store, _feature_metrics(config, batch, restored, peak_search_radius))
                     if examples is None:
                         examples = _examples(config, batch, restored, n_examples)
                 done += batch.distorted.shape[0]
@@ -308,16 +320,17 @@ def _markdown(results) -> str:
             by_method = result["summary"][metric]
             digits = 6 if metric == "ssim" else 4
             lines.append(f"| {label} | " + " | ".join(_format(by_method.get(m), digits) for m in columns) + " |")
-        resolved = result["summary"]["peak_position_error"]
-        lines.append(
-            "| Resolvable features found as a peak (within +-"
-            f"{settings['peak_search_radius_channels']:g} channels) | "
-            + " | ".join(
-                "–" if resolved[m]["resolved_fraction"] is None else f"{100 * resolved[m]['resolved_fraction']:.1f} %"
-                for m in columns
+        peaks = result["summary"]["peak_position_error"]
+        radius = f"{settings['peak_search_radius_channels']:g}"
+        for key, label in (
+            ("resolved_fraction", f"Resolvable features found as a peak (within +-{radius} channels)"),
+            ("false_peak_fraction", "Feature-free positions where a peak is found all the same (lower is better)"),
+        ):
+            lines.append(
+                f"| {label} | "
+                + " | ".join("–" if peaks[m].get(key) is None else f"{100 * peaks[m][key]:.1f} %" for m in columns)
+                + " |"
             )
-            + " |"
-        )
     return "\n".join(lines) + "\n"
 
 

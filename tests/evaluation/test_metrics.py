@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from hyperspy_eelspecnet.evaluation import (
+    feature_free_positions,
     fwhm,
     fwtm,
     mse,
@@ -11,6 +12,7 @@ from hyperspy_eelspecnet.evaluation import (
     recovery_rate,
     relative_error,
     resolvable_features,
+    shows_peak,
     ssim_1d,
 )
 
@@ -118,3 +120,28 @@ def test_peak_position_error():
     # A feature swallowed by a stronger neighbour shows no peak of its own: not resolvable.
     swallowing = gaussian(1000.0, 20.0, 0.01) + gaussian(1040.0, 20.0, 0.02)
     assert not resolvable_features(swallowing, shifted_centre)[0, 0]
+
+
+def test_feature_free_positions_keep_away_from_features_and_peaks():
+    # A decaying background with a feature at 1000 and a bump the truth shows at 1500 whose
+    # centre is not listed: positions avoid the listed centre and every peak of the truth.
+    truth = np.exp(-CHANNELS / 800.0) + gaussian(1000.0, 5.0, 0.1) + gaussian(1500.0, 5.0, 0.1)
+    free = feature_free_positions(truth, [[1000.0, np.nan]], [700], [2000], search_radius=10)
+    positions = free[np.isfinite(free)]
+    assert positions.size > 30
+    assert positions.min() - 10 >= 700 and positions.max() + 10 < 2000
+    assert np.abs(positions - 1000).min() >= 30  # three search radii
+    assert np.abs(positions - 1500).min() > 10  # the truth shows a peak there
+    assert np.all(np.diff(positions) >= 21)  # windows do not overlap
+    assert not shows_peak(truth[None], free, 10)[np.isfinite(free)].any()
+
+
+def test_noise_finds_a_peak_almost_anywhere():
+    # The reason "found as a peak" needs a control: for white noise the highest channel of a
+    # 21-channel window is inside it with probability 19/21.
+    rng = np.random.default_rng(1)
+    background = np.exp(-CHANNELS / 800.0)[None].repeat(200, 0)
+    positions = feature_free_positions(background, np.full((200, 1), np.nan), np.full(200, 700), np.full(200, 2048))
+    noisy = background + rng.normal(0, 0.01, background.shape)
+    assert shows_peak(noisy, positions)[np.isfinite(positions)].mean() == pytest.approx(19 / 21, abs=0.02)
+    assert not shows_peak(background, positions)[np.isfinite(positions)].any()

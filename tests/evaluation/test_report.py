@@ -32,10 +32,15 @@ def test_evaluate_and_report(tiny_model_path, tmp_path):
         assert all(np.isfinite(stats[key]) for key in ("median", "p5", "p95"))
     assert 0.0 < summary["fwhm_recovery"]["RL-5"]["median"] < 100.0
     assert summary["ssim"]["input"]["n"] == 32
-    assert 0.0 <= summary["peak_position_error"]["RL-5"]["resolved_fraction"] <= 1.0
+    for method in ("input", "EELSpecNet", "RL-5"):
+        assert 0.0 <= summary["peak_position_error"][method]["resolved_fraction"] <= 1.0
+        assert 0.0 <= summary["peak_position_error"][method]["false_peak_fraction"] <= 1.0
+    # The noisy input finds a "peak" at most feature-free positions (white noise: 19/21).
+    assert summary["peak_position_error"]["input"]["false_peak_fraction"] > 0.5
 
     markdown = paths["evaluation.md"].read_text()
     assert "| ZLP FWHM recovery (%) |" in markdown and "RL-5" in markdown
+    assert "| Feature-free positions where a peak is found all the same (lower is better) |" in markdown
     for name in FIGURES:
         assert paths[name].stat().st_size > 0
 
