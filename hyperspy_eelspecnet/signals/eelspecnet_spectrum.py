@@ -148,7 +148,9 @@ def eelspecnet_deconvolve(
     The input is never modified. Lazy signals are processed block by block with
     :func:`dask.array.map_blocks` (navigation chunks kept, the energy axis in one chunk); the
     model is loaded once per process, also in ``dask.distributed`` workers. Before processing,
-    one pass over the data measures every spectrum to validate it.
+    one pass over the data measures every spectrum to validate it, so a lazy signal is read
+    twice: bad input (NaNs, no ZLP, too few channels) fails before the network runs, not hours
+    into it.
 
     Examples
     --------
