@@ -23,15 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from scipy.ndimage import gaussian_filter1d  # noqa: E402
 
-from hyperspy_eelspecnet.evaluation.metrics import (  # noqa: E402
-    feature_free_positions,
-    resolvable_features,
-    shows_peak,
-)
+from hyperspy_eelspecnet.evaluation.metrics import resolvable_features, shows_peak  # noqa: E402
 from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     NETWORK,
-    NOISE_REGION_START_EV,
     evaluation_batches,
+    feature_free_control,
     measured_centres,
     restore_batch,
 )
@@ -49,15 +45,7 @@ def detection_flags(config, batch, restored):
     """Per method and smoothing width: found flags at resolvable features and at feature-free positions."""
     centres = measured_centres(batch)
     resolvable = resolvable_features(batch.ground_truth, centres, SEARCH_RADIUS)
-    # The same feature-free positions as the evaluation's control row.
-    first_channel = np.maximum(
-        np.round(batch.parameters["zlp_position"] + NOISE_REGION_START_EV / config.dispersion),
-        batch.parameters["window_start"],
-    )
-    free = feature_free_positions(
-        batch.ground_truth, batch.parameters["peak_centres"], first_channel, batch.parameters["window_stop"],
-        SEARCH_RADIUS,
-    )
+    free = feature_free_control(config, batch, SEARCH_RADIUS)  # as the evaluation's control row
     flags = {}
     for method in METHODS:
         spectra = batch.distorted if method == "input" else restored[method]

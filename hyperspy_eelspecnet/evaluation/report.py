@@ -41,7 +41,7 @@ from .metrics import (
 
 __all__ = [
     "evaluate", "write_report", "evaluate_command", "update_model_card",
-    "evaluation_batches", "restore_batch", "measured_centres",
+    "evaluation_batches", "restore_batch", "measured_centres", "feature_free_control",
 ]
 
 NETWORK = "EELSpecNet"
@@ -100,9 +100,7 @@ def _zlp_metrics(config, batch, restored):
     peak = truth.argmax(axis=1)
     original = {"fwhm": fwhm(truth, peak), "fwtm": fwtm(truth, peak)}
     blurred = {"fwhm": fwhm(distorted, peak), "fwtm": fwtm(distorted, peak)}
-    zlp_centre = batch.parameters["zlp_position"]
-    first_channel = np.round(zlp_centre + NOISE_REGION_START_EV / config.dispersion)
-    region = (np.arange(config.n_channels) >= first_channel[:, None]) & batch.measured
+    region = (np.arange(config.n_channels) >= _noise_region_start(config, batch)[:, None]) & batch.measured
 
     values = {"noise_amplitude": {INPUT: batch.parameters["noise_amplitude"]}}
     values["noise_variance"] = {INPUT: region_variance(distorted.astype(float) - batch.noise_free, region)}
@@ -121,6 +119,24 @@ def _zlp_metrics(config, batch, restored):
     return values
 
 
+def _noise_region_start(config, batch):
+    """First channel of each spectrum's feature-free region, NOISE_REGION_START_EV above its ZLP."""
+    return np.round(batch.parameters["zlp_position"] + NOISE_REGION_START_EV / config.dispersion)
+
+
+def feature_free_control(config, batch, search_radius):
+    """The positions of the control row: where the truth has no feature (NaN-padded).
+
+    :func:`~.metrics.feature_free_positions` from 1.5 eV above the ZLP (as the noise region)
+    to the end of each spectrum's measured window.
+    """
+    first_channel = np.maximum(_noise_region_start(config, batch), batch.parameters["window_start"])
+    return feature_free_positions(
+        batch.ground_truth, batch.parameters["peak_centres"], first_channel, batch.parameters["window_stop"],
+        search_radius,
+    )
+
+
 def measured_centres(batch):
     """True feature centres inside each spectrum's measured window; NaN elsewhere and for padding."""
     centres = batch.parameters["peak_centres"]
@@ -134,14 +150,7 @@ def _feature_metrics(config, batch, restored, peak_search_radius):
     centres = measured_centres(batch)
     # Only features the truth itself shows as a peak can be found (PROTOCOL: resolvable peaks).
     resolvable = resolvable_features(truth, centres, peak_search_radius)
-    # The control: where the truth has no feature, from 1.5 eV above the ZLP (as the noise region).
-    first_channel = np.maximum(
-        np.round(batch.parameters["zlp_position"] + NOISE_REGION_START_EV / config.dispersion),
-        batch.parameters["window_start"],
-    )
-    free = feature_free_positions(
-        truth, batch.parameters["peak_centres"], first_channel, batch.parameters["window_stop"], peak_search_radius
-    )
+    free = feature_free_control(config, batch, peak_search_radius)
     values = {"ssim": {}, "mse": {}, "peak_position_error": {}, "peak_resolved": {}, "false_peak": {}}
     for method, spectra in {INPUT: batch.distorted, **restored}.items():
         values["ssim"][method] = ssim_1d(spectra, truth, mask=measured)
