@@ -141,6 +141,7 @@ def build_unet_core(
     bottleneck_dilations=(1, 2, 4),
     zlp_context: int = 0,
     zlp_channel: int | None = None,
+    zlp_gain: bool = False,
     name: str = "eelspecnet_core",
 ):
     """The U-shaped network on compressed intensities: ``z (batch, n) -> z_out (batch, n)``.
@@ -175,6 +176,11 @@ def build_unet_core(
         its weights (:func:`transfer_weights`).
     zlp_channel : int, optional
         Channel of the aligned ZLP; required when ``zlp_context > 0``.
+    zlp_gain : bool
+        With ``zlp_context``, also multiply each decoder level's output, per spectrum and
+        filter, by a learned projection of the ZLP-shape vector that starts at one (a gain, as
+        in feature-wise linear modulation): a bias shifts features, a gain can switch them on
+        and off, e.g. choose how much deblurring a spectrum's own blur calls for.
     """
     keras = _keras()
     layers = keras.layers
@@ -194,6 +200,8 @@ def build_unet_core(
     z_in = keras.Input((n_channels,), name="z")
     x = layers.Reshape((n_channels, 1))(z_in)
     zlp_shape = None
+    if zlp_gain and not zlp_context:
+        raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
     if zlp_context:
         if zlp_channel is None or not zlp_context <= zlp_channel < n_channels - zlp_context:
             raise ValueError(
@@ -220,6 +228,11 @@ def build_unet_core(
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         for i in range(convs_per_level):
             x = conv(x, filters[level], label=f"dec{level}_conv{i}")
+        if zlp_gain:
+            gain = layers.Dense(
+                filters[level], kernel_initializer="zeros", bias_initializer="ones", name=f"zlp_shape_gain_dec{level}"
+            )(zlp_shape)
+            x = layers.Multiply(name=f"zlp_gained{level}")([x, layers.RepeatVector(n_channels // 2**level)(gain)])
     # Softplus, not ReLU: non-negative like it, but a ReLU output can die early in training
     # (seen: the whole spectrum stuck at zero) while softplus keeps a gradient everywhere.
     x = layers.Conv1D(1, 1, activation="softplus", name="z_out")(x)

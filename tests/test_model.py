@@ -73,6 +73,27 @@ def test_zlp_context_starts_as_the_plain_network_and_learns_from_the_zlp_shape(t
     np.testing.assert_allclose(load_model(path)[0].predict(z, verbose=0), build_eelspecnet(conditioned).predict(z, verbose=0), rtol=1e-6)
 
 
+def test_zlp_gain_starts_as_the_identity_and_scales_the_decoder_by_the_zlp_shape(tmp_path):
+    plain = build_unet_core(128, filters=(4, 4, 8))
+    gained = build_unet_core(128, filters=(4, 4, 8), zlp_context=8, zlp_channel=20, zlp_gain=True)
+    assert transfer_weights(plain, gained) == [
+        "zlp_shape", "zlp_shape_to_dec1", "zlp_shape_gain_dec1", "zlp_shape_to_dec0", "zlp_shape_gain_dec0"
+    ]
+    z = np.abs(np.random.default_rng(4).normal(0, 0.3, (3, 128))).astype(np.float32)
+    np.testing.assert_array_equal(gained.predict(z, verbose=0), plain.predict(z, verbose=0))
+    # A trained gain multiplies the full-resolution decoder's features: zero switches them off,
+    # leaving only the last layer's bias (the same output for every spectrum).
+    layer = gained.get_layer("zlp_shape_gain_dec0")
+    layer.set_weights([np.zeros((64, 4), np.float32), np.zeros(4, np.float32)])
+    out = gained.predict(z, verbose=0)
+    np.testing.assert_allclose(out, np.broadcast_to(out[:1, :1], out.shape), rtol=1e-6)
+    assert np.abs(plain.predict(z, verbose=0) - out).max() > 1e-3
+    path = save_model(build_eelspecnet(gained), tmp_path / "g.keras", ModelContract(n_channels=128, zlp_channel=20))
+    np.testing.assert_allclose(load_model(path)[0].predict(z, verbose=0), build_eelspecnet(gained).predict(z, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="zlp_gain needs zlp_context"):
+        build_unet_core(128, filters=(4, 4), zlp_gain=True)
+
+
 def test_zlp_context_needs_a_zlp_channel_inside_the_window_and_transfer_checks_shapes():
     with pytest.raises(ValueError, match="zlp_channel"):
         build_unet_core(128, filters=(4, 4), zlp_context=8)

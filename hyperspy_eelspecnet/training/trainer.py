@@ -59,7 +59,7 @@ class TrainConfig:
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
         components whose overrides set ``measured_psf_probability`` > 0.
-    filters, kernel_size, convs_per_level, bottleneck_dilations, zlp_context : network shape
+    filters, kernel_size, convs_per_level, bottleneck_dilations, zlp_context, zlp_gain : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core` (the ZLP channel is the
         generator's).
     epsilon : float
@@ -110,8 +110,8 @@ class TrainConfig:
         best weights start this run: a second stage with its own schedule, mixture and seeds.
         :func:`train` first trains that configuration into ``OUT/initial`` unless a finished
         run is already there, so one command reproduces every stage. The network shapes must
-        match, except that a later stage may add the ZLP-shape conditioning (``zlp_context``),
-        whose new layers start at zero.
+        match, except that a later stage may add the ZLP-shape conditioning (``zlp_context``,
+        ``zlp_gain``), whose new layers start as the identity.
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -121,6 +121,7 @@ class TrainConfig:
     convs_per_level: int = 2
     bottleneck_dilations: tuple = (1, 2, 4)
     zlp_context: int = 0
+    zlp_gain: bool = False
     epsilon: float = DEFAULT_EPSILON
     linear_weight: float = 1.0
     slope_weight: float = 0.0
@@ -161,6 +162,8 @@ class TrainConfig:
         negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
+        if self.zlp_gain and not self.zlp_context:
+            raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
 
     @property
     def generator_configs(self):
@@ -465,6 +468,8 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
     if earlier.zlp_context and earlier.zlp_context != config.zlp_context:
         different.append("zlp_context")
+    if earlier.zlp_gain and not config.zlp_gain:
+        different.append("zlp_gain")
     if different or earlier.generator_configs[0].n_channels != config.generator_configs[0].n_channels:
         raise ValueError(
             f"{config.initialise_from} builds another network ({', '.join(different) or 'n_channels'} "
@@ -484,14 +489,14 @@ def _build_core(config: TrainConfig):
     return build_unet_core(
         generator_config.n_channels, config.filters, config.kernel_size,
         config.convs_per_level, config.bottleneck_dilations,
-        zlp_context=config.zlp_context, zlp_channel=generator_config.zlp_channel,
+        zlp_context=config.zlp_context, zlp_channel=generator_config.zlp_channel, zlp_gain=config.zlp_gain,
     )
 
 
 def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weights: Path) -> None:
     """Load the earlier stage's best weights into ``core`` (by layer name where ``config`` adds
     the ZLP-shape conditioning; :func:`_initial_weights` has checked that nothing else differs)."""
-    if earlier.zlp_context == config.zlp_context:
+    if (earlier.zlp_context, earlier.zlp_gain) == (config.zlp_context, config.zlp_gain):
         core.load_weights(weights)
         return
     earlier_core = _build_core(earlier)

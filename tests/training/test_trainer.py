@@ -180,6 +180,8 @@ def test_config_yaml_round_trip_and_validation(tmp_path):
         TrainConfig(mixture=[MixtureComponent("reference"), MixtureComponent("reference", 1, {"zlp_channel": 300})])
     with pytest.raises(ValueError, match="feature_weight"):
         TrainConfig(feature_weight=-1.0)
+    with pytest.raises(ValueError, match="zlp_gain needs zlp_context"):
+        TrainConfig(zlp_gain=True)
 
 
 def test_second_stage_trains_its_first_stage_and_starts_from_its_weights(tmp_path):
