@@ -86,9 +86,9 @@ def _register(cls):
 
 def _layers():
     """Define (once) and return the custom layers; keeps Keras out of import time."""
-    global IntensityCompression, IntensityExpansion
+    global IntensityCompression, IntensityExpansion, OwnZlpRichardsonLucy
     if "IntensityCompression" in globals():
-        return IntensityCompression, IntensityExpansion
+        return IntensityCompression, IntensityExpansion, OwnZlpRichardsonLucy
     keras = _keras()
     ops = keras.ops
 
@@ -130,7 +130,63 @@ def _layers():
         def get_config(self):
             return {**super().get_config(), "epsilon": self.epsilon}
 
-    return IntensityCompression, IntensityExpansion
+    @_register
+    class OwnZlpRichardsonLucy(keras.layers.Layer):
+        """``z -> z_rl``: Richardson-Lucy on each spectrum with its own ZLP as the blur.
+
+        Works in the compressed domain of :class:`IntensityCompression` (both sides relative
+        to the input's maximum). The blur of each spectrum is the ZLP it recorded: the
+        channels ``zlp_channel +- psf_half_width``, clipped at zero and normalised. The
+        spectrum is zero-padded to twice its length (no wrap-around) and deconvolved with
+        :func:`~hyperspy_eelspecnet.richardson_lucy.richardson_lucy`'s update (FFT products,
+        estimate floored at ``1e-12`` of its maximum, never negative). No weights.
+        """
+
+        def __init__(self, zlp_channel, iterations=20, psf_half_width=64, epsilon=DEFAULT_EPSILON, **kwargs):
+            super().__init__(**kwargs)
+            self.zlp_channel = int(zlp_channel)
+            self.iterations = int(iterations)
+            self.psf_half_width = int(psf_half_width)
+            self.epsilon = float(epsilon)
+
+        def call(self, z):
+            scale = float(np.arcsinh(1.0 / self.epsilon))
+            n = z.shape[-1]
+            length = 2 * n
+            observed = ops.maximum(self.epsilon * ops.sinh(z * scale), 0.0)
+            c, h = self.zlp_channel, self.psf_half_width
+            psf = observed[:, c - h : c + h + 1]
+            psf = psf / ops.maximum(ops.sum(psf, axis=-1, keepdims=True), 1e-30)
+            # Zero shift at index 0: offsets 0..h, then the padding, then -h..-1.
+            pad = ops.zeros_like(observed)
+            kernel = ops.concatenate([psf[:, h:], pad, pad[:, : n - 2 * h - 1], psf[:, :h]], axis=-1)
+            k_re, k_im = ops.rfft(kernel)
+
+            def convolve(x, conjugate):
+                x_re, x_im = ops.rfft(ops.concatenate([x, pad], axis=-1))
+                sign = -1.0 if conjugate else 1.0
+                re = x_re * k_re - sign * x_im * k_im
+                im = x_im * k_re + sign * x_re * k_im
+                return ops.irfft((re, im), fft_length=length)[:, :n]
+
+            estimate = observed
+            for _ in range(self.iterations):
+                blurred = convolve(estimate, conjugate=False)
+                floor = 1e-12 * ops.max(blurred, axis=-1, keepdims=True)
+                ratio = observed / ops.maximum(blurred, ops.maximum(floor, 1e-30))
+                estimate = ops.maximum(estimate * convolve(ratio, conjugate=True), 0.0)
+            return ops.arcsinh(estimate / self.epsilon) / scale
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {
+                **super().get_config(), "zlp_channel": self.zlp_channel, "iterations": self.iterations,
+                "psf_half_width": self.psf_half_width, "epsilon": self.epsilon,
+            }
+
+    return IntensityCompression, IntensityExpansion, OwnZlpRichardsonLucy
 
 
 def build_unet_core(
@@ -142,6 +198,9 @@ def build_unet_core(
     zlp_context: int = 0,
     zlp_channel: int | None = None,
     zlp_gain: bool = False,
+    rl_iterations: int = 0,
+    rl_psf_half_width: int = 64,
+    epsilon: float = DEFAULT_EPSILON,
     name: str = "eelspecnet_core",
 ):
     """The U-shaped network on compressed intensities: ``z (batch, n) -> z_out (batch, n)``.
@@ -181,6 +240,20 @@ def build_unet_core(
         filter, by a learned projection of the ZLP-shape vector that starts at one (a gain, as
         in feature-wise linear modulation): a bias shifts features, a gain can switch them on
         and off, e.g. choose how much deblurring a spectrum's own blur calls for.
+    rl_iterations : int
+        With ``rl_iterations > 0`` the network also sees a Richardson-Lucy estimate of its
+        input made with the spectrum's own ZLP (channels ``zlp_channel +- rl_psf_half_width``)
+        as the blur (:class:`OwnZlpRichardsonLucy`), so every feature comes with a version
+        deblurred by that spectrum's blur: the network can tell how much blur there is at each
+        feature instead of applying an average deblurring. A linear convolution of the
+        estimate (``rl_to_enc0``, starting at zero) is added to the first convolution's
+        output, so such a network starts as the one without it (:func:`transfer_weights`).
+        Needs ``zlp_channel``.
+    rl_psf_half_width : int
+        Half width, in channels, of the ZLP window used as the blur by ``rl_iterations``.
+    epsilon : float
+        The intensity compression's ``epsilon`` (:class:`IntensityCompression`); the
+        Richardson-Lucy estimate works on linear intensities.
     """
     keras = _keras()
     layers = keras.layers
@@ -200,6 +273,18 @@ def build_unet_core(
     z_in = keras.Input((n_channels,), name="z")
     x = layers.Reshape((n_channels, 1))(z_in)
     zlp_shape = None
+    z_rl = None
+    if rl_iterations:
+        if zlp_channel is None or not rl_psf_half_width <= zlp_channel < n_channels - rl_psf_half_width:
+            raise ValueError(
+                f"rl_iterations needs a zlp_channel at least rl_psf_half_width={rl_psf_half_width} channels "
+                f"from both ends of the {n_channels}-channel window; got zlp_channel={zlp_channel}."
+            )
+        richardson_lucy_layer = _layers()[2]
+        z_rl = richardson_lucy_layer(
+            zlp_channel, rl_iterations, rl_psf_half_width, epsilon, name="own_zlp_richardson_lucy"
+        )(z_in)
+        z_rl = layers.Reshape((n_channels, 1))(z_rl)
     if zlp_gain and not zlp_context:
         raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
     if zlp_context:
@@ -216,6 +301,12 @@ def build_unet_core(
     for level, n_filters in enumerate(filters[:-1]):
         for i in range(convs_per_level):
             x = conv(x, n_filters, label=f"enc{level}_conv{i}")
+            if z_rl is not None and (level, i) == (0, 0):
+                rl_features = layers.Conv1D(
+                    n_filters, kernel_size, padding="same", use_bias=False, kernel_initializer="zeros",
+                    name="rl_to_enc0",
+                )(z_rl)
+                x = layers.Add(name="rl_added")([x, rl_features])
         skips.append(x)
         x = layers.Conv1D(filters[level + 1], 2, strides=2, name=f"down{level}")(x)
     for i, dilation in enumerate(bottleneck_dilations):
@@ -267,7 +358,7 @@ def transfer_weights(source, target) -> list[str]:
 def build_eelspecnet(core, epsilon: float = DEFAULT_EPSILON, name: str = "eelspecnet"):
     """Wrap a core network into the full model ``spectra -> restored spectra`` (same scale)."""
     keras = _keras()
-    compression, expansion = _layers()
+    compression, expansion, _ = _layers()
     n_channels = core.input_shape[-1]
     spectra = keras.Input((n_channels,), name="spectra")
     z, peak = compression(epsilon=epsilon, name="compress")(spectra)

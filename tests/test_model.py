@@ -94,6 +94,44 @@ def test_zlp_gain_starts_as_the_identity_and_scales_the_decoder_by_the_zlp_shape
         build_unet_core(128, filters=(4, 4), zlp_gain=True)
 
 
+def test_own_zlp_richardson_lucy_layer_matches_the_numpy_deconvolution():
+    from hyperspy_eelspecnet.model import _layers
+    from hyperspy_eelspecnet.richardson_lucy import richardson_lucy
+
+    channels = np.arange(256)
+    rng = np.random.default_rng(5)
+    truth = 1 / (1 + ((channels - 40) / 1.5) ** 2) + 3e-3 / (1 + ((channels - 150) / 3) ** 2)
+    psf = np.exp(-0.5 * (np.arange(-12, 13) / 3.0) ** 2)
+    spectra = np.convolve(truth, psf / psf.sum(), "same")[None] * rng.uniform(0.5, 2, (3, 1))
+    spectra = np.clip(spectra + rng.normal(0, 1e-5, spectra.shape), 0, None).astype(np.float32)
+    z, peak = compress_intensity(spectra)
+    layer = _layers()[2](zlp_channel=40, iterations=5, psf_half_width=16)
+    restored = expand_intensity(np.asarray(layer(z)), peak)
+    observed = spectra / peak
+    expected = richardson_lucy(observed, observed[:, 24:57], 5, origin=16) * peak
+    np.testing.assert_allclose(restored, expected, rtol=2e-3, atol=1e-6 * peak.max())
+    assert restored.min() >= 0
+    # It deblurs: the feature at channel 150 comes out narrower than it went in.
+    assert (restored[:, 150] / restored[:, 144]).min() > 1.2 * (spectra[:, 150] / spectra[:, 144]).max()
+
+
+def test_rl_input_starts_as_the_plain_network_and_feeds_the_first_level(tmp_path):
+    plain = build_unet_core(128, filters=(4, 4, 8))
+    with_rl = build_unet_core(128, filters=(4, 4, 8), zlp_channel=20, rl_iterations=3, rl_psf_half_width=8)
+    assert transfer_weights(plain, with_rl) == ["rl_to_enc0"]
+    z = np.abs(np.random.default_rng(6).normal(0, 0.3, (3, 128))).astype(np.float32)
+    np.testing.assert_array_equal(with_rl.predict(z, verbose=0), plain.predict(z, verbose=0))
+    # Once its convolution is trained, the estimate changes the output.
+    with_rl.get_layer("rl_to_enc0").set_weights([np.full((7, 1, 4), 0.1, np.float32)])
+    assert np.abs(with_rl.predict(z, verbose=0) - plain.predict(z, verbose=0)).max() > 1e-3
+    path = save_model(build_eelspecnet(with_rl), tmp_path / "r.keras", ModelContract(n_channels=128, zlp_channel=20))
+    np.testing.assert_allclose(load_model(path)[0].predict(z, verbose=0), build_eelspecnet(with_rl).predict(z, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="rl_iterations needs a zlp_channel"):
+        build_unet_core(128, filters=(4, 4), rl_iterations=3)
+    with pytest.raises(ValueError, match="zlp_channel=4"):
+        build_unet_core(128, filters=(4, 4), zlp_channel=4, rl_iterations=3, rl_psf_half_width=8)
+
+
 def test_zlp_context_needs_a_zlp_channel_inside_the_window_and_transfer_checks_shapes():
     with pytest.raises(ValueError, match="zlp_channel"):
         build_unet_core(128, filters=(4, 4), zlp_context=8)

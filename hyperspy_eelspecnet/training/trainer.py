@@ -59,7 +59,7 @@ class TrainConfig:
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
         components whose overrides set ``measured_psf_probability`` > 0.
-    filters, kernel_size, convs_per_level, bottleneck_dilations, zlp_context, zlp_gain : network shape
+    filters, kernel_size, convs_per_level, bottleneck_dilations, zlp_context, zlp_gain, rl_iterations, rl_psf_half_width : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core` (the ZLP channel is the
         generator's).
     epsilon : float
@@ -111,7 +111,8 @@ class TrainConfig:
         :func:`train` first trains that configuration into ``OUT/initial`` unless a finished
         run is already there, so one command reproduces every stage. The network shapes must
         match, except that a later stage may add the ZLP-shape conditioning (``zlp_context``,
-        ``zlp_gain``), whose new layers start as the identity.
+        ``zlp_gain``) or the own-ZLP Richardson-Lucy input (``rl_iterations``), whose new
+        layers start as the identity.
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -122,6 +123,8 @@ class TrainConfig:
     bottleneck_dilations: tuple = (1, 2, 4)
     zlp_context: int = 0
     zlp_gain: bool = False
+    rl_iterations: int = 0
+    rl_psf_half_width: int = 64
     epsilon: float = DEFAULT_EPSILON
     linear_weight: float = 1.0
     slope_weight: float = 0.0
@@ -470,6 +473,10 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
         different.append("zlp_context")
     if earlier.zlp_gain and not config.zlp_gain:
         different.append("zlp_gain")
+    if earlier.rl_iterations and (earlier.rl_iterations, earlier.rl_psf_half_width) != (
+        config.rl_iterations, config.rl_psf_half_width
+    ):
+        different.append("rl_iterations")
     if different or earlier.generator_configs[0].n_channels != config.generator_configs[0].n_channels:
         raise ValueError(
             f"{config.initialise_from} builds another network ({', '.join(different) or 'n_channels'} "
@@ -490,13 +497,16 @@ def _build_core(config: TrainConfig):
         generator_config.n_channels, config.filters, config.kernel_size,
         config.convs_per_level, config.bottleneck_dilations,
         zlp_context=config.zlp_context, zlp_channel=generator_config.zlp_channel, zlp_gain=config.zlp_gain,
+        rl_iterations=config.rl_iterations, rl_psf_half_width=config.rl_psf_half_width, epsilon=config.epsilon,
     )
 
 
 def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weights: Path) -> None:
     """Load the earlier stage's best weights into ``core`` (by layer name where ``config`` adds
-    the ZLP-shape conditioning; :func:`_initial_weights` has checked that nothing else differs)."""
-    if (earlier.zlp_context, earlier.zlp_gain) == (config.zlp_context, config.zlp_gain):
+    the ZLP-shape conditioning or the Richardson-Lucy input; :func:`_initial_weights` has
+    checked that nothing else differs)."""
+    added = ("zlp_context", "zlp_gain", "rl_iterations")
+    if all(getattr(earlier, name) == getattr(config, name) for name in added):
         core.load_weights(weights)
         return
     earlier_core = _build_core(earlier)

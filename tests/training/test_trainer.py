@@ -218,19 +218,21 @@ def test_second_stage_must_keep_the_network_shape(tmp_path):
         train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
 
 
-def test_a_later_stage_may_add_the_zlp_conditioning_and_starts_from_the_earlier_output(tmp_path):
+@pytest.mark.parametrize("added", [{"zlp_context": 32}, {"rl_iterations": 3}])
+def test_a_later_stage_may_add_the_zlp_conditioning_or_rl_input_and_starts_from_the_earlier_output(tmp_path, added):
     TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
-    stage2 = TrainConfig(epochs=1, zlp_context=32, **{**TINY, "learning_rate": 1e-9, "warmup_steps": 1}).to_dict()
+    stage2 = TrainConfig(epochs=1, **added, **{**TINY, "learning_rate": 1e-9, "warmup_steps": 1}).to_dict()
     stage2["initialise_from"] = "stage1.yaml"
     (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(stage2))
     train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
     first = load_model(tmp_path / "run" / "initial" / "eelspecnet.keras")[0]
     second, contract = load_model(tmp_path / "run" / "eelspecnet.keras")
-    assert contract.training["config"]["zlp_context"] == 32
+    for name, value in added.items():
+        assert contract.training["config"][name] == value
     assert second.count_params() > first.count_params()
     spectra = generate_batch(preset("reference"), 4, seed=7).distorted
     # A learning rate of 1e-9 leaves the weights where stage 1 left them and the new layers at
-    # zero: the conditioned network gives stage 1's output.
+    # zero: the extended network gives stage 1's output.
     np.testing.assert_allclose(predict_spectra(second, spectra), predict_spectra(first, spectra), rtol=1e-3, atol=1e-9)
 
 
