@@ -244,8 +244,9 @@ def build_unet_core(
         With ``rl_iterations > 0`` the network also sees a Richardson-Lucy estimate of its
         input made with the spectrum's own ZLP (channels ``zlp_channel +- rl_psf_half_width``)
         as the blur (:class:`OwnZlpRichardsonLucy`), so every feature comes with a version
-        deblurred by that spectrum's blur: the network can tell how much blur there is at each
-        feature instead of applying an average deblurring. A linear convolution of the
+        deblurred by that spectrum's blur, meant to let the network see how much blur there is
+        at each feature rather than apply an average deblurring (two trials did not get there;
+        see the science notes in the documentation). A linear convolution of the
         estimate (``rl_to_enc0``, starting at zero) is added to the first convolution's
         output, so such a network starts as the one without it (:func:`transfer_weights`).
         Needs ``zlp_channel``.
