@@ -189,6 +189,16 @@ def _layers():
     return IntensityCompression, IntensityExpansion, OwnZlpRichardsonLucy
 
 
+def _check_zlp_window(option: str, half_width: int, zlp_channel, n_channels: int) -> None:
+    """Refuse a network option that reads the ZLP window ``zlp_channel +- half_width`` when that
+    window is not inside the spectrum."""
+    if zlp_channel is None or not half_width <= zlp_channel < n_channels - half_width:
+        raise ValueError(
+            f"{option} needs a zlp_channel at least {half_width} channels from both ends of the "
+            f"{n_channels}-channel window (it reads the ZLP window); got zlp_channel={zlp_channel}."
+        )
+
+
 def build_unet_core(
     n_channels: int = 2048,
     filters=(16, 24, 32, 48, 64, 96, 128),
@@ -276,11 +286,7 @@ def build_unet_core(
     zlp_shape = None
     z_rl = None
     if rl_iterations:
-        if zlp_channel is None or not rl_psf_half_width <= zlp_channel < n_channels - rl_psf_half_width:
-            raise ValueError(
-                f"rl_iterations needs a zlp_channel at least rl_psf_half_width={rl_psf_half_width} channels "
-                f"from both ends of the {n_channels}-channel window; got zlp_channel={zlp_channel}."
-            )
+        _check_zlp_window("rl_iterations", rl_psf_half_width, zlp_channel, n_channels)
         richardson_lucy_layer = _layers()[2]
         z_rl = richardson_lucy_layer(
             zlp_channel, rl_iterations, rl_psf_half_width, epsilon, name="own_zlp_richardson_lucy"
@@ -289,11 +295,7 @@ def build_unet_core(
     if zlp_gain and not zlp_context:
         raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
     if zlp_context:
-        if zlp_channel is None or not zlp_context <= zlp_channel < n_channels - zlp_context:
-            raise ValueError(
-                f"zlp_context={zlp_context} needs a zlp_channel at least that far from both ends "
-                f"of the {n_channels}-channel window; got zlp_channel={zlp_channel}."
-            )
+        _check_zlp_window(f"zlp_context={zlp_context}", zlp_context, zlp_channel, n_channels)
         window = layers.Cropping1D(
             (zlp_channel - zlp_context, n_channels - zlp_channel - zlp_context - 1), name="zlp_window"
         )(x)
