@@ -679,20 +679,24 @@ def generate_batch(
         stop = np.maximum(stop, np.ceil(zlp_centre + 64).astype(int)).clip(max=n)
     zlp_position = zlp_centre
     if config.align_zlp:
-        # As the restoration does: the located ZLP goes to zlp_channel, the data follow by
-        # linear interpolation, and the truth's ZLP is put exactly there (features keep their
-        # distance to it). Channels shifted in from beyond the acquisition are not measured.
+        # As the restoration does: the located ZLP goes to zlp_channel and the data follow by
+        # linear interpolation. Channels shifted in from beyond the acquisition are not
+        # measured. The truth's ZLP is put exactly there too, and its loss features keep their
+        # distance to it, their energy loss: the truth moves by its own ZLP's position, not by
+        # the located one. Jitter and an asymmetric blur put the measured ZLP's maximum a few
+        # channels from the true ZLP; moving the truth by the located position would shift every
+        # true feature by that offset, which no restoration can see in the data.
         located = locate_zlp(np.where((channels >= start[:, None]) & (channels < stop[:, None]), noisy, -np.inf))
         source = channels[None, :] - config.zlp_channel + located[:, None]
         noisy, _ = linear_resample(noisy, source)
         noise_free, _ = linear_resample(noise_free, source)
-        loss_part, _ = linear_resample(truth - zlp, source)
+        loss_part, _ = linear_resample(truth - zlp, channels[None, :] - config.zlp_channel + zlp_centre[:, None])
         zlp_position = np.full(batch_size, float(config.zlp_channel))
         truth = quasi_dirac_zlp(channels, zlp_position, config.zlp_fwhm) + np.clip(loss_part, 0.0, None)
         inside = (source >= start[:, None]) & (source <= stop[:, None] - 1)
         start = np.argmax(inside, axis=1)
         stop = n - np.argmax(inside[:, ::-1], axis=1)
-        centres = centres - located[:, None] + config.zlp_channel
+        centres = centres - zlp_centre[:, None] + config.zlp_channel
         if blur_kernel is not None:
             # Relative to the aligned truth the blur is shifted by (true - located) position.
             blur_kernel, _ = linear_resample(blur_kernel, channels[None, :] - (zlp_centre - located)[:, None])

@@ -82,6 +82,34 @@ def test_instrument_preset_has_counting_noise_continua_drift_and_windows():
     assert far_gain.max() < 1e-6
 
 
+def test_aligned_truth_keeps_each_feature_at_its_energy_loss_from_the_zlp():
+    # Bimodal jitter of up to 12 channels puts the recorded ZLP's maximum on one of its two
+    # humps, channels from the true ZLP. Every recorded feature is a copy of the same jitter
+    # pattern, so its hump sits at its energy loss from the ZLP's hump: the truth must put
+    # the feature at that loss from its ZLP (channel 400), not shifted by the jitter's offset.
+    config = preset("instrument")
+    config.n_peaks, config.peak_fwhm, config.peak_ratio = (1, 1), (3.0, 3.0), (300.0, 300.0)
+    config.peak_channel, config.continuum_probability, config.window_probability = (900, 1500), 0.0, 0.0
+    config.jitter_amplitude, config.jitter_distributions = (10.0, 12.0), ["bimodal"]
+    config.psf_fwhm, config.psf_asymmetry, config.total_counts = (3.0, 3.0), (1.0, 1.0), (1e12, 1e12)
+    batch = generate_batch(config, 32, seed=3)
+    centres = batch.parameters["peak_centres"][:, 0]
+    rows = np.arange(32)
+    near = np.round(centres).astype(int)[:, None] + np.arange(-25, 26)
+    true_loss = near[rows, np.argmax(batch.ground_truth[rows[:, None], near], axis=1)] - 400
+    # The recorded loss: the shift that best lays the recorded ZLP's jitter pattern onto the
+    # recorded feature.
+    offsets = np.arange(-30, 31)
+    pattern = batch.noise_free[:, 400 + offsets]
+    overlap = np.einsum("io,ilo->il", pattern, batch.noise_free[rows[:, None, None], near[:, :, None] + offsets])
+    recorded_loss = near[rows, np.argmax(overlap, axis=1)] - 400
+    assert (np.abs(np.argmax(batch.noise_free, axis=1) - 400) <= 1).all()
+    assert (np.argmax(batch.ground_truth, axis=1) == 400).all()
+    np.testing.assert_allclose(true_loss, np.round(centres) - 400, atol=1)
+    # The humps are 20-24 channels apart: the test would see a truth moved by the jitter.
+    assert np.abs(recorded_loss - true_loss).max() <= 1
+
+
 def test_unaligned_truth_follows_the_drift():
     config = preset("instrument")
     config.align_zlp = False
