@@ -690,7 +690,8 @@ def generate_batch(
         source = channels[None, :] - config.zlp_channel + located[:, None]
         noisy, _ = linear_resample(noisy, source)
         noise_free, _ = linear_resample(noise_free, source)
-        loss_part, _ = linear_resample(truth - zlp, channels[None, :] - config.zlp_channel + zlp_centre[:, None])
+        truth_source = channels[None, :] - config.zlp_channel + zlp_centre[:, None]
+        loss_part, _ = linear_resample(truth - zlp, truth_source)
         zlp_position = np.full(batch_size, float(config.zlp_channel))
         truth = quasi_dirac_zlp(channels, zlp_position, config.zlp_fwhm) + np.clip(loss_part, 0.0, None)
         inside = (source >= start[:, None]) & (source <= stop[:, None] - 1)
