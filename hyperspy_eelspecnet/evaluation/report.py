@@ -327,7 +327,7 @@ def _markdown(results) -> str:
         lines.append("|---" * (len(columns) + 1) + "|")
         for metric, label in METRICS.items():
             by_method = result["summary"][metric]
-            digits = 6 if metric == "ssim" else 4
+            digits = {"ssim": 6, "peak_position_error": 2}.get(metric, 4)
             lines.append(f"| {label} | " + " | ".join(_format(by_method.get(m), digits) for m in columns) + " |")
         peaks = result["summary"]["peak_position_error"]
         radius = f"{settings['peak_search_radius_channels']:g}"
