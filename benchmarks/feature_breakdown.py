@@ -152,11 +152,12 @@ def report(values):
     print_split(values, f"clear features only (matched-filter SNR >= 10), by {title}", "fwhm", edges, values["snr"] >= 10)
     # Is a clear feature the network misses (and RL-50 finds) displaced, or still there as a
     # bump too low to be the highest point of its window on a sloping background?
-    missed = (values["snr"] >= 10) & (values["fwhm"] < 15) & np.isnan(values[NETWORK]) & np.isfinite(values[RL])
+    clear_narrow = (values["snr"] >= 10) & (values["fwhm"] < 15)
+    missed = clear_narrow & np.isnan(values[NETWORK]) & np.isfinite(values[RL])
     bump = values["network_bump"][missed]
     print(
         f"\nclear features narrower than 15 ch that RL-50 finds as a peak and {NETWORK} does not: {missed.sum()}"
-        f" of {((values['snr'] >= 10) & (values['fwhm'] < 15)).sum()}; {NETWORK}'s output has a local maximum"
+        f" of {clear_narrow.sum()}; {NETWORK}'s output has a local maximum"
         f" within 3 ch of the centre at {np.sum(bump <= 3)}, 4-10 ch at {np.sum(bump > 3)}, none within 10 ch"
         f" at {np.isnan(bump).sum()}"
     )
