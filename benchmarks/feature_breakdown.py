@@ -10,10 +10,11 @@ and prints, for the input, EELSpecNet and RL-50, the fraction of resolvable feat
 peak and the median position error (the evaluation's two feature rows), split by the feature's
 FWHM, its height relative to the ZLP, its distance to the ZLP, its signal-to-noise ratio and
 the noise of its spectrum (noise standard deviation at the ZLP maximum over that maximum), and
-the clearly measured features (SNR >= 10) by FWHM. Last, of the clear features narrower than 15
-channels that RL-50 finds as a peak and the network does not, how many the network still shows
-as a local maximum near the centre (a bump lower than its sloping window's edge) rather than
-moved away or smoothed out.
+the clearly measured features (SNR >= 10) by FWHM. Then, for the clear features narrower than
+15 channels, each method's median signed offset (a bias moves them all one way; a spread
+leaves it near 0), and last, of those that RL-50 finds as a peak and the network does not, how
+many the network still shows as a local maximum near the centre (a bump lower than its sloping
+window's edge) rather than moved away or smoothed out.
 
 The signal-to-noise ratio of a feature is that of a matched filter over the search window
 (+-10 channels): the root of the summed squares of the feature's own blurred profile (its
@@ -94,8 +95,8 @@ def collect(model, name, n_spectra):
         p = batch.parameters
         centres = measured_centres(batch)
         resolvable = resolvable_features(batch.ground_truth, centres, SEARCH_RADIUS)
-        errors = {
-            method: peak_position_error(spectra, centres, SEARCH_RADIUS, reference=batch.ground_truth)
+        offsets = {
+            method: peak_position_error(spectra, centres, SEARCH_RADIUS, reference=batch.ground_truth, signed=True)
             for method, spectra in (("input", batch.distorted), (NETWORK, restored[NETWORK]), (RL, restored[RL]))
         }
         snr = matched_filter_snr(batch, centres)
@@ -109,7 +110,8 @@ def collect(model, name, n_spectra):
                     "snr": snr[i, j],
                     "noise": p["noise_amplitude"][i],
                     "network_bump": network_bump[i, j],
-                    **{method: errors[method][i, j] for method in METHODS},
+                    **{method: np.abs(offsets[method][i, j]) for method in METHODS},
+                    **{f"{method} offset": offsets[method][i, j] for method in METHODS},
                 }
             )
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
@@ -150,9 +152,14 @@ def report(values):
     # left is how sharply each method restores what is there.
     title, edges = splits["fwhm"]
     print_split(values, f"clear features only (matched-filter SNR >= 10), by {title}", "fwhm", edges, values["snr"] >= 10)
+    # A bias (every clear narrow feature moved the same way) or a spread?
+    clear_narrow = (values["snr"] >= 10) & (values["fwhm"] < 15)
+    offsets = ", ".join(
+        f"{method} {np.nanmedian(values[f'{method} offset'][clear_narrow]):+.2f} ch" for method in METHODS
+    )
+    print(f"\nclear features narrower than 15 ch, median signed offset (restored - true maximum): {offsets}")
     # Is a clear feature the network misses (and RL-50 finds) displaced, or still there as a
     # bump too low to be the highest point of its window on a sloping background?
-    clear_narrow = (values["snr"] >= 10) & (values["fwhm"] < 15)
     missed = clear_narrow & np.isnan(values[NETWORK]) & np.isfinite(values[RL])
     bump = values["network_bump"][missed]
     print(

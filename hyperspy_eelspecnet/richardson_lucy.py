@@ -26,6 +26,7 @@ def richardson_lucy(
     iterations: int | Sequence[int] = 50,
     *,
     origin=None,
+    initial=None,
     eps: float = 1e-12,
     workers: int = -1,
 ) -> np.ndarray:
@@ -45,6 +46,10 @@ def richardson_lucy(
     origin : int or array_like of int, optional
         Index of the PSF channel that means "no energy shift", per spectrum or for all. Default:
         the PSF's maximum (``psf.argmax()``), as in exspy.
+    initial : array_like, optional
+        The estimate to start from, broadcast against ``spectra`` (clipped at zero), e.g. another
+        method's restoration to be refined against the data. Default: the data themselves, as in
+        exspy.
     eps : float
         Floor of the re-blurred estimate, relative to its maximum in each spectrum. Channels the
         estimate leaves (almost) empty would otherwise divide by zero, or by FFT round-off, and
@@ -99,7 +104,10 @@ def richardson_lucy(
         spectrum_ft = sp_fft.rfft(values, length, axis=-1, workers=workers)
         return sp_fft.irfft(spectrum_ft * kernel_ft, length, axis=-1, workers=workers)[..., :n]
 
-    estimate = observed.copy()
+    if initial is None:
+        estimate = observed.copy()
+    else:
+        estimate = np.clip(np.broadcast_to(np.asarray(initial, dtype=np.float64), lead + (n,)), 0.0, None)
     snapshots = {}
     for done in range(int(counts.max(initial=0)) + 1):
         if done in counts:

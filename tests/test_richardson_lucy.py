@@ -115,3 +115,23 @@ def test_fft_threads_do_not_change_the_result():
     np.testing.assert_array_equal(
         richardson_lucy(spectra, psf, 20, workers=1), richardson_lucy(spectra, psf, 20, workers=-1)
     )
+
+
+def test_starts_from_a_given_estimate():
+    channels = np.arange(N_CHANNELS)
+    truth = np.exp(-0.5 * ((channels - 250.0) / 2.0) ** 2) + 0.01
+    psf = np.exp(-0.5 * ((channels - N_CHANNELS // 2) / 6.0) ** 2)
+    psf /= psf.sum()
+    blurred = _blur(truth, psf, N_CHANNELS // 2)
+    # Zero iterations return the starting estimate (clipped at zero), not the data.
+    start = truth - 0.02
+    np.testing.assert_allclose(richardson_lucy(blurred, psf, 0, initial=start), np.clip(start, 0.0, None))
+    # The truth reproduces the data, so the update leaves it (almost) where it is, while the
+    # same iterations from the data are still far from it.
+    from_truth = richardson_lucy(blurred, psf, 20, initial=truth, origin=N_CHANNELS // 2)
+    from_data = richardson_lucy(blurred, psf, 20, origin=N_CHANNELS // 2)
+    inner = slice(50, N_CHANNELS - 50)  # away from the truncated convolution's ends
+    assert np.abs(from_truth - truth)[inner].max() < 1e-3 * truth.max()
+    assert np.abs(from_data - truth)[inner].max() > 0.1 * truth.max()
+    # Without ``initial`` the data are the start, as before.
+    np.testing.assert_array_equal(richardson_lucy(blurred, psf, 5, initial=blurred), richardson_lucy(blurred, psf, 5))

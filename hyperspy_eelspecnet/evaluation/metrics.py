@@ -264,7 +264,9 @@ def _parabolic_vertex(spectra, position, is_peak):
     return np.where(is_peak, position + np.clip(shift, -0.5, 0.5), position)
 
 
-def peak_position_error(restored, true_centres, search_radius: float = 10.0, reference=None) -> np.ndarray:
+def peak_position_error(
+    restored, true_centres, search_radius: float = 10.0, reference=None, signed: bool = False
+) -> np.ndarray:
     """Distance between where the restoration and the truth put each feature's maximum.
 
     For each true feature, the highest channel within ``search_radius`` channels of its centre,
@@ -286,12 +288,15 @@ def peak_position_error(restored, true_centres, search_radius: float = 10.0, ref
         Half width, in channels, of the window searched around each true centre.
     reference : array_like, shape (n_spectra, n_channels), optional
         The ground truth. Without it, positions are compared with the centres themselves.
+    signed : bool
+        Return the restoration's position minus the reference's (positive: the restoration puts
+        the maximum at a higher channel) instead of its absolute value.
 
     Returns
     -------
     ndarray, shape (n_spectra, k)
-        Absolute position errors in channels; NaN for padding, for features the reference does
-        not show as a peak, and for features the restoration does not.
+        Position errors in channels, absolute unless ``signed``; NaN for padding, for features
+        the reference does not show as a peak, and for features the restoration does not.
     """
     spectra = _as_batch(restored)
     centres = np.atleast_2d(np.asarray(true_centres, float))
@@ -304,7 +309,7 @@ def peak_position_error(restored, true_centres, search_radius: float = 10.0, ref
         reference = _as_batch(reference)
         target, resolvable = _window_maximum(reference, centres, radius)
         target = _parabolic_vertex(reference, target, resolvable)
-    error = np.abs(position - target)
+    error = position - target if signed else np.abs(position - target)
     return np.where(resolvable & resolved, error, np.nan)
 
 

@@ -66,6 +66,14 @@ class TrainConfig:
         Intensity-compression constant (see :mod:`hyperspy_eelspecnet.model`).
     linear_weight : float
         Weight of the linear-intensity term of the loss (keeps the ZLP shape exact).
+    compressed_norm : {"squared", "absolute"}
+        How the compressed term charges each channel's error ``e``: ``"squared"`` (the
+        default, ``e**2``) makes the network's output the mean of the intensities its input
+        allows, ``"absolute"`` (``sqrt(e**2 + d**2) - d`` with ``d`` =
+        ``ABSOLUTE_ERROR_SMOOTHING``, the absolute error smoothed at zero) their median. Where
+        the input leaves a weak feature uncertain, the mean is the feature at a fraction of
+        its height, spread over where it may sit; the median keeps it whole when it is more
+        likely there than not and leaves it out otherwise.
     slope_weight : float
         Weight of the slope term of the loss: the squared error of the channel-to-channel
         differences of the compressed intensities. A misplaced or smeared narrow feature
@@ -127,6 +135,7 @@ class TrainConfig:
     rl_psf_half_width: int = 64
     epsilon: float = DEFAULT_EPSILON
     linear_weight: float = 1.0
+    compressed_norm: str = "squared"
     slope_weight: float = 0.0
     feature_weight: float = 0.0
     noise_weight_exponent: float = 0.0
@@ -165,6 +174,10 @@ class TrainConfig:
         negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
+        if self.compressed_norm not in COMPRESSED_NORMS:
+            raise ValueError(
+                f"compressed_norm must be one of {COMPRESSED_NORMS}; got {self.compressed_norm!r}."
+            )
         if self.zlp_gain and not self.zlp_context:
             raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
 
@@ -220,6 +233,11 @@ def _load_measured_psfs(paths):
 #: FWHM, but at least 5 channels (a maximum placed 5 channels off is misplaced) and at most 20
 #: (a broad feature's whole extent is continuum to the loss, not a feature to place).
 FEATURE_CORE_HALF_WIDTH = (5.0, 20.0)
+#: How the loss's compressed term may charge a channel's error (see ``TrainConfig.compressed_norm``).
+COMPRESSED_NORMS = ("squared", "absolute")
+#: Below this compressed error (about 1e-3 of the way from nothing to the spectrum's maximum),
+#: the "absolute" charge turns quadratic, so that its gradient is continuous at zero.
+ABSOLUTE_ERROR_SMOOTHING = 1e-3
 
 
 def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
@@ -334,8 +352,9 @@ def _keras_parts():
 
     @keras.saving.register_keras_serializable(package="hyperspy_eelspecnet")
     class CompressedSpectrumLoss(keras.losses.Loss):
-        """Masked MSE on compressed intensities plus a linear-intensity term for the ZLP shape,
-        and optionally a slope term for narrow features.
+        """Masked squared (or smoothed absolute, ``compressed_norm``) error on compressed
+        intensities plus a linear-intensity term for the ZLP shape, and optionally a slope term
+        for narrow features.
 
         The compressed term makes features at 1/4000 of the ZLP count (see
         :mod:`hyperspy_eelspecnet.model`); the linear term, normalised by each target's
@@ -353,26 +372,34 @@ def _keras_parts():
 
         def __init__(
             self, epsilon=DEFAULT_EPSILON, linear_weight=1.0, slope_weight=0.0,
-            name="compressed_spectrum_loss", **kwargs,
+            compressed_norm="squared", name="compressed_spectrum_loss", **kwargs,
         ):
             super().__init__(name=name, **kwargs)
+            if compressed_norm not in COMPRESSED_NORMS:
+                raise ValueError(f"compressed_norm must be one of {COMPRESSED_NORMS}; got {compressed_norm!r}.")
             self.epsilon = float(epsilon)
             self.linear_weight = float(linear_weight)
             self.slope_weight = float(slope_weight)
+            self.compressed_norm = compressed_norm
 
         def call(self, y_true, y_pred):
             ops = keras.ops
             z_truth, weight = y_true[..., 0], y_true[..., 1]
             mask = ops.cast(weight > 0, weight.dtype)
             scale = float(np.arcsinh(1.0 / self.epsilon))
-            compressed = ops.sum(weight * ops.square(y_pred - z_truth), axis=-1)
+            error = y_pred - z_truth
+            if self.compressed_norm == "absolute":
+                smoothing = ABSOLUTE_ERROR_SMOOTHING
+                charge = ops.sqrt(ops.square(error) + smoothing**2) - smoothing
+            else:
+                charge = ops.square(error)
+            compressed = ops.sum(weight * charge, axis=-1)
             linear_pred = ops.sinh(ops.minimum(y_pred, 1.6) * scale)
             linear_truth = ops.sinh(z_truth * scale)
             norm = ops.max(linear_truth, axis=-1, keepdims=True)
             linear = ops.sum(mask * ops.square((linear_pred - linear_truth) / norm), axis=-1)
             total = compressed + self.linear_weight * linear
             if self.slope_weight:
-                error = y_pred - z_truth
                 pair_mask = mask[..., 1:] * mask[..., :-1]
                 slope = ops.sum(pair_mask * ops.square(error[..., 1:] - error[..., :-1]), axis=-1)
                 total = total + self.slope_weight * slope
@@ -383,6 +410,7 @@ def _keras_parts():
             return {
                 **super().get_config(), "epsilon": self.epsilon,
                 "linear_weight": self.linear_weight, "slope_weight": self.slope_weight,
+                "compressed_norm": self.compressed_norm,
             }
 
     class GeneratedSpectra(keras.utils.PyDataset):
@@ -559,7 +587,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         _load_initial_weights(core, earlier, config, initial_weights)
     core.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm),
-        loss=Loss(config.epsilon, config.linear_weight, config.slope_weight),
+        loss=Loss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm),
     )
 
     weights = np.array([m.weight for m in config.mixture], float)

@@ -132,6 +132,9 @@ def test_peak_position_error_is_sub_channel():
     # A restoration shifted by 0.6 channels against the truth scores 0.6, not 1 or 0.
     shifted = np.vstack([gaussian(1000.9, 8.0, 0.01), gaussian(1201.1, 4.0, 0.01)])
     np.testing.assert_allclose(peak_position_error(shifted, centres, reference=spectra), 0.6, atol=0.05)
+    # Signed, the offset says which way: +0.6 for the shift to higher channels, -0.6 back.
+    np.testing.assert_allclose(peak_position_error(shifted, centres, reference=spectra, signed=True), 0.6, atol=0.05)
+    np.testing.assert_allclose(peak_position_error(spectra, centres, reference=shifted, signed=True), -0.6, atol=0.05)
 
 
 def test_feature_free_positions_keep_away_from_features_and_peaks():

@@ -10,6 +10,7 @@ from hyperspy_eelspecnet.cli import main as cli_main
 from hyperspy_eelspecnet.model import compress_intensity, load_model, predict_spectra
 from hyperspy_eelspecnet.training import generate_batch, preset
 from hyperspy_eelspecnet.training.trainer import (
+    ABSOLUTE_ERROR_SMOOTHING,
     CompressedSpectrumLoss,
     MixtureComponent,
     TrainConfig,
@@ -122,6 +123,31 @@ def test_slope_term_weights_misplaced_narrow_features_not_smooth_misfits():
     wrong_padding = np.where(mask > 0, narrow, 5.0)
     assert _loss_value(with_slope, narrow, wrong_padding, mask) == pytest.approx(0.0, abs=1e-9)
     assert with_slope.get_config()["slope_weight"] == 10.0
+
+
+def test_absolute_norm_makes_the_loss_minimiser_the_median_not_the_mean():
+    # One channel whose truth is 0.2 in two spectra of three and 0.5 in the third: the output
+    # that minimises the squared charge is their mean (0.3), the absolute charge's their median (0.2).
+    truths = np.array([[0.2], [0.2], [0.5]])
+    candidates = np.linspace(0.15, 0.55, 81)
+    squared = CompressedSpectrumLoss(1e-4, linear_weight=0.0)
+    absolute = CompressedSpectrumLoss(1e-4, linear_weight=0.0, compressed_norm="absolute")
+
+    def best(loss):
+        costs = [sum(_loss_value(loss, t, np.array([c])) for t in truths) for c in candidates]
+        return candidates[int(np.argmin(costs))]
+
+    assert best(squared) == pytest.approx(0.3, abs=1e-6)
+    assert best(absolute) == pytest.approx(0.2, abs=1e-6)
+    # Away from zero the charge is the absolute error, smoothed below ABSOLUTE_ERROR_SMOOTHING.
+    error = 0.05
+    expected = np.sqrt(error**2 + ABSOLUTE_ERROR_SMOOTHING**2) - ABSOLUTE_ERROR_SMOOTHING
+    assert _loss_value(absolute, np.full(4, 0.5), np.full(4, 0.5 + error)) == pytest.approx(expected, rel=1e-5)
+    assert absolute.get_config()["compressed_norm"] == "absolute"
+    with pytest.raises(ValueError, match="compressed_norm"):
+        CompressedSpectrumLoss(1e-4, compressed_norm="cubic")
+    with pytest.raises(ValueError, match="compressed_norm"):
+        TrainConfig(compressed_norm="l1")
 
 
 def test_card_names_every_earlier_stage():
