@@ -1,6 +1,7 @@
 """Where the feature rows of the evaluation are won and lost: a per-feature breakdown.
 
     python benchmarks/feature_breakdown.py [--model PATH] [--n-spectra 1000] [--preset instrument]
+                                           [--jitter uniform gaussian arcsine bimodal]
 
 Not a timing. It regenerates the evaluation's feature set of a preset (the same seeds as
 ``eelspecnet evaluate``: ``SeedSequence([20221014, p, 1, block])``, ``p`` 0 for
@@ -14,7 +15,9 @@ the clearly measured features (SNR >= 10) by FWHM. Then, for the clear features 
 15 channels, each method's median signed offset (a bias moves them all one way; a spread
 leaves it near 0), and last, of those that RL-50 finds as a peak and the network does not, how
 many the network still shows as a local maximum near the centre (a bump lower than its sloping
-window's edge) rather than moved away or smoothed out.
+window's edge) rather than moved away or smoothed out. With ``--jitter``, every spectrum's jitter
+is drawn from the named distributions instead of the preset's (the same seeds otherwise): how
+much of the deficit one jitter shape makes.
 
 The signal-to-noise ratio of a feature is that of a matched filter over the search window
 (+-10 channels): the root of the summed squares of the feature's own blurred profile (its
@@ -24,6 +27,7 @@ the feature; there "found" and "position" reflect how a method treats noise.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -85,9 +89,14 @@ def nearest_local_maximum(spectra, centres, radius=SEARCH_RADIUS):
     return np.where(np.isfinite(distance), distance, np.nan)
 
 
-def collect(model, name, n_spectra):
-    """One row per resolvable feature: its properties and each method's position error."""
+def collect(model, name, n_spectra, jitter=None):
+    """One row per resolvable feature: its properties and each method's position error.
+
+    ``jitter``: jitter distributions to draw from instead of the preset's (same seeds).
+    """
     config = preset(name)
+    if jitter:
+        config = dataclasses.replace(config, jitter_distributions=list(jitter))
     index = list(PRESETS).index(name)
     rows = []
     for batch in evaluation_batches(config, n_spectra, (20221014, index, 1), False, 500):
@@ -175,10 +184,16 @@ def main(argv=None):
     parser.add_argument("--model", help="model file (default: the bundled model)")
     parser.add_argument("--n-spectra", type=int, default=1000)
     parser.add_argument("--preset", default="instrument", choices=list(PRESETS))
+    parser.add_argument(
+        "--jitter", nargs="+", metavar="DISTRIBUTION",
+        help="draw the jitter from these distributions (uniform, gaussian, arcsine, bimodal) instead of"
+        " the preset's, with the same seeds: how much of the deficit one jitter shape makes",
+    )
     args = parser.parse_args(argv)
     model = load_model(args.model)[0]
-    print(f"{args.preset}: {args.n_spectra} spectra with features, model {args.model or 'bundled'}")
-    report(collect(model, args.preset, args.n_spectra))
+    jitter = f", jitter {' / '.join(args.jitter)}" if args.jitter else ""
+    print(f"{args.preset}{jitter}: {args.n_spectra} spectra with features, model {args.model or 'bundled'}")
+    report(collect(model, args.preset, args.n_spectra, args.jitter))
 
 
 if __name__ == "__main__":
