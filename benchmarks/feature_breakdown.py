@@ -90,7 +90,8 @@ def nearest_local_maximum(spectra, centres, radius=SEARCH_RADIUS):
 
 
 def collect(model, name, n_spectra, jitter=None):
-    """One row per resolvable feature: its properties and each method's position error.
+    """One row per resolvable feature: its properties and each method's signed position offset
+    (NaN where the method shows no peak).
 
     ``jitter``: jitter distributions to draw from instead of the preset's (same seeds).
     """
@@ -119,8 +120,7 @@ def collect(model, name, n_spectra, jitter=None):
                     "snr": snr[i, j],
                     "noise": p["noise_amplitude"][i],
                     "network_bump": network_bump[i, j],
-                    **{method: np.abs(offsets[method][i, j]) for method in METHODS},
-                    **{f"{method} offset": offsets[method][i, j] for method in METHODS},
+                    **{method: offsets[method][i, j] for method in METHODS},
                 }
             )
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
@@ -129,7 +129,7 @@ def collect(model, name, n_spectra, jitter=None):
 def line(label, values, selection):
     parts = [f"{label:<24} n={selection.sum():5d}"]
     for method in METHODS:
-        errors = values[method][selection]
+        errors = np.abs(values[method][selection])
         found = np.isfinite(errors)
         median = np.median(errors[found]) if found.any() else np.nan
         parts.append(f"{method}: found {found.mean():6.1%}, error {median:5.2f} ch")
@@ -164,7 +164,7 @@ def report(values):
     # A bias (every clear narrow feature moved the same way) or a spread?
     clear_narrow = (values["snr"] >= 10) & (values["fwhm"] < 15)
     offsets = ", ".join(
-        f"{method} {np.nanmedian(values[f'{method} offset'][clear_narrow]):+.2f} ch" for method in METHODS
+        f"{method} {np.nanmedian(values[method][clear_narrow]):+.2f} ch" for method in METHODS
     )
     print(f"\nclear features narrower than 15 ch, median signed offset (restored - true maximum): {offsets}")
     # Is a clear feature the network misses (and RL-50 finds) displaced, or still there as a

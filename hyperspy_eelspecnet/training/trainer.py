@@ -174,10 +174,7 @@ class TrainConfig:
         negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
-        if self.compressed_norm not in COMPRESSED_NORMS:
-            raise ValueError(
-                f"compressed_norm must be one of {COMPRESSED_NORMS}; got {self.compressed_norm!r}."
-            )
+        _check_compressed_norm(self.compressed_norm)
         if self.zlp_gain and not self.zlp_context:
             raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
 
@@ -238,6 +235,11 @@ COMPRESSED_NORMS = ("squared", "absolute")
 #: Below this compressed error (about 1e-3 of the way from nothing to the spectrum's maximum),
 #: the "absolute" charge turns quadratic, so that its gradient is continuous at zero.
 ABSOLUTE_ERROR_SMOOTHING = 1e-3
+
+
+def _check_compressed_norm(name) -> None:
+    if name not in COMPRESSED_NORMS:
+        raise ValueError(f"compressed_norm must be one of {COMPRESSED_NORMS}; got {name!r}.")
 
 
 def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
@@ -375,8 +377,7 @@ def _keras_parts():
             compressed_norm="squared", name="compressed_spectrum_loss", **kwargs,
         ):
             super().__init__(name=name, **kwargs)
-            if compressed_norm not in COMPRESSED_NORMS:
-                raise ValueError(f"compressed_norm must be one of {COMPRESSED_NORMS}; got {compressed_norm!r}.")
+            _check_compressed_norm(compressed_norm)
             self.epsilon = float(epsilon)
             self.linear_weight = float(linear_weight)
             self.slope_weight = float(slope_weight)
