@@ -199,6 +199,10 @@ def _check_zlp_window(option: str, half_width: int, zlp_channel, n_channels: int
         )
 
 
+#: How :func:`build_unet_core`'s levels change length (see its ``resampling``).
+RESAMPLINGS = ("strided", "antialiased")
+
+
 def build_unet_core(
     n_channels: int = 2048,
     filters=(16, 24, 32, 48, 64, 96, 128),
@@ -211,6 +215,8 @@ def build_unet_core(
     rl_iterations: int = 0,
     rl_psf_half_width: int = 64,
     epsilon: float = DEFAULT_EPSILON,
+    resampling: str = "strided",
+    antialias_from_level: int = 0,
     name: str = "eelspecnet_core",
 ):
     """The U-shaped network on compressed intensities: ``z (batch, n) -> z_out (batch, n)``.
@@ -265,7 +271,22 @@ def build_unet_core(
     epsilon : float
         The intensity compression's ``epsilon`` (:class:`IntensityCompression`); the
         Richardson-Lucy estimate works on linear intensities.
+    resampling : {"strided", "antialiased"}
+        How the levels change length. ``"strided"``: a stride-2 convolution of kernel 2 down,
+        a transposed convolution of kernel 2 up. Both treat the even and the odd channel of
+        each pair differently, so the network is not shift-equivariant: the same feature
+        comes back differently shaped, and its maximum up to a few channels elsewhere,
+        depending on where it sits modulo ``2 ** depth`` channels. ``"antialiased"``
+        low-passes before every length change: a 3-channel box average before the stride-2
+        convolution down, and up a nearest-neighbour doubling smoothed by the same box
+        average, then a 1x1 convolution (the shift-invariance fix of blurred pooling, Zhang,
+        ICML 2019).
+    antialias_from_level : int
+        With ``"antialiased"``, the first level whose length changes are low-passed (0: all);
+        the finer levels keep the strided resampling.
     """
+    if resampling not in RESAMPLINGS:
+        raise ValueError(f"resampling must be one of {RESAMPLINGS}; got {resampling!r}.")
     keras = _keras()
     layers = keras.layers
     depth = len(filters) - 1
@@ -311,11 +332,18 @@ def build_unet_core(
                 )(z_rl)
                 x = layers.Add(name="rl_added")([x, rl_features])
         skips.append(x)
+        if resampling == "antialiased" and level >= antialias_from_level:
+            x = layers.AveragePooling1D(3, strides=1, padding="same", name=f"down{level}_lowpass")(x)
         x = layers.Conv1D(filters[level + 1], 2, strides=2, name=f"down{level}")(x)
     for i, dilation in enumerate(bottleneck_dilations):
         x = conv(x, filters[-1], dilation, label=f"bottleneck{i}")
     for level in reversed(range(depth)):
-        x = layers.Conv1DTranspose(filters[level], 2, strides=2, name=f"up{level}")(x)
+        if resampling == "antialiased" and level >= antialias_from_level:
+            x = layers.UpSampling1D(2, name=f"up{level}_double")(x)
+            x = layers.AveragePooling1D(3, strides=1, padding="same", name=f"up{level}_lowpass")(x)
+            x = layers.Conv1D(filters[level], 1, name=f"up{level}")(x)
+        else:
+            x = layers.Conv1DTranspose(filters[level], 2, strides=2, name=f"up{level}")(x)
         if zlp_shape is not None:
             bias = layers.Dense(filters[level], kernel_initializer="zeros", name=f"zlp_shape_to_dec{level}")(zlp_shape)
             x = layers.Add(name=f"zlp_conditioned{level}")([x, layers.RepeatVector(n_channels // 2**level)(bias)])

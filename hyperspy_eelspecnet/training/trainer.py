@@ -23,8 +23,8 @@ import yaml
 
 from ..evaluation.metrics import mse
 from ..model import (
-    DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, compress_intensity,
-    save_model, transfer_weights,
+    DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, RESAMPLINGS, ModelContract, build_eelspecnet, build_unet_core,
+    compress_intensity, save_model, transfer_weights,
 )
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
 
@@ -59,7 +59,7 @@ class TrainConfig:
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
         components whose overrides set ``measured_psf_probability`` > 0.
-    filters, kernel_size, convs_per_level, bottleneck_dilations, zlp_context, zlp_gain, rl_iterations, rl_psf_half_width : network shape
+    filters, kernel_size, convs_per_level, bottleneck_dilations, resampling, antialias_from_level, zlp_context, zlp_gain, rl_iterations, rl_psf_half_width : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core` (the ZLP channel is the
         generator's).
     epsilon : float
@@ -129,6 +129,8 @@ class TrainConfig:
     kernel_size: int = 7
     convs_per_level: int = 2
     bottleneck_dilations: tuple = (1, 2, 4)
+    resampling: str = "strided"
+    antialias_from_level: int = 0
     zlp_context: int = 0
     zlp_gain: bool = False
     rl_iterations: int = 0
@@ -175,6 +177,8 @@ class TrainConfig:
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
         _check_compressed_norm(self.compressed_norm)
+        if self.resampling not in RESAMPLINGS:
+            raise ValueError(f"resampling must be one of {RESAMPLINGS}; got {self.resampling!r}.")
         if self.zlp_gain and not self.zlp_context:
             raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
 
@@ -496,7 +500,8 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
     """Configuration, best weights and training summary of the earlier stage
     ``config.initialise_from``, trained first if needed."""
     earlier = TrainConfig.from_yaml(config.initialise_from)
-    shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
+    shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations", "resampling",
+              "antialias_from_level")
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
     if earlier.zlp_context and earlier.zlp_context != config.zlp_context:
         different.append("zlp_context")
@@ -527,6 +532,7 @@ def _build_core(config: TrainConfig):
         config.convs_per_level, config.bottleneck_dilations,
         zlp_context=config.zlp_context, zlp_channel=generator_config.zlp_channel, zlp_gain=config.zlp_gain,
         rl_iterations=config.rl_iterations, rl_psf_half_width=config.rl_psf_half_width, epsilon=config.epsilon,
+        resampling=config.resampling, antialias_from_level=config.antialias_from_level,
     )
 
 

@@ -208,6 +208,8 @@ def test_config_yaml_round_trip_and_validation(tmp_path):
         TrainConfig(feature_weight=-1.0)
     with pytest.raises(ValueError, match="zlp_gain needs zlp_context"):
         TrainConfig(zlp_gain=True)
+    with pytest.raises(ValueError, match="resampling must be one of"):
+        TrainConfig(resampling="bilinear")
 
 
 def test_second_stage_trains_its_first_stage_and_starts_from_its_weights(tmp_path):
@@ -237,11 +239,12 @@ def test_second_stage_trains_its_first_stage_and_starts_from_its_weights(tmp_pat
 
 def test_second_stage_must_keep_the_network_shape(tmp_path):
     TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
-    other = TrainConfig(epochs=1, **{**TINY, "kernel_size": 3}).to_dict()
-    other["initialise_from"] = str(tmp_path / "stage1.yaml")
-    (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(other))
-    with pytest.raises(ValueError, match="kernel_size"):
-        train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
+    for changed in ({"kernel_size": 3}, {"resampling": "antialiased"}):
+        other = TrainConfig(epochs=1, **{**TINY, **changed}).to_dict()
+        other["initialise_from"] = str(tmp_path / "stage1.yaml")
+        (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(other))
+        with pytest.raises(ValueError, match=next(iter(changed))):
+            train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
 
 
 @pytest.mark.parametrize("added", [{"zlp_context": 32}, {"rl_iterations": 3}])
