@@ -203,6 +203,12 @@ def _check_zlp_window(option: str, half_width: int, zlp_channel, n_channels: int
 RESAMPLINGS = ("strided", "antialiased")
 
 
+def check_resampling(resampling: str) -> None:
+    """Raise ``ValueError`` unless ``resampling`` is one of :data:`RESAMPLINGS`."""
+    if resampling not in RESAMPLINGS:
+        raise ValueError(f"resampling must be one of {RESAMPLINGS}; got {resampling!r}.")
+
+
 def build_unet_core(
     n_channels: int = 2048,
     filters=(16, 24, 32, 48, 64, 96, 128),
@@ -285,8 +291,7 @@ def build_unet_core(
         With ``"antialiased"``, the first level whose length changes are low-passed (0: all);
         the finer levels keep the strided resampling.
     """
-    if resampling not in RESAMPLINGS:
-        raise ValueError(f"resampling must be one of {RESAMPLINGS}; got {resampling!r}.")
+    check_resampling(resampling)
     keras = _keras()
     layers = keras.layers
     depth = len(filters) - 1

@@ -23,7 +23,7 @@ import yaml
 
 from ..evaluation.metrics import mse
 from ..model import (
-    DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, RESAMPLINGS, ModelContract, build_eelspecnet, build_unet_core,
+    DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, check_resampling,
     compress_intensity, save_model, transfer_weights,
 )
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
@@ -177,8 +177,7 @@ class TrainConfig:
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
         _check_compressed_norm(self.compressed_norm)
-        if self.resampling not in RESAMPLINGS:
-            raise ValueError(f"resampling must be one of {RESAMPLINGS}; got {self.resampling!r}.")
+        check_resampling(self.resampling)
         if self.zlp_gain and not self.zlp_context:
             raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
 
