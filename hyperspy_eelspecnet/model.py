@@ -307,6 +307,9 @@ def build_unet_core(
             name=label,
         )(x)
 
+    # Levels whose length changes are low-passed (resampling="antialiased").
+    low_passed = set(range(antialias_from_level, depth)) if resampling == "antialiased" else set()
+
     z_in = keras.Input((n_channels,), name="z")
     x = layers.Reshape((n_channels, 1))(z_in)
     zlp_shape = None
@@ -337,13 +340,13 @@ def build_unet_core(
                 )(z_rl)
                 x = layers.Add(name="rl_added")([x, rl_features])
         skips.append(x)
-        if resampling == "antialiased" and level >= antialias_from_level:
+        if level in low_passed:
             x = layers.AveragePooling1D(3, strides=1, padding="same", name=f"down{level}_lowpass")(x)
         x = layers.Conv1D(filters[level + 1], 2, strides=2, name=f"down{level}")(x)
     for i, dilation in enumerate(bottleneck_dilations):
         x = conv(x, filters[-1], dilation, label=f"bottleneck{i}")
     for level in reversed(range(depth)):
-        if resampling == "antialiased" and level >= antialias_from_level:
+        if level in low_passed:
             x = layers.UpSampling1D(2, name=f"up{level}_double")(x)
             x = layers.AveragePooling1D(3, strides=1, padding="same", name=f"up{level}_lowpass")(x)
             x = layers.Conv1D(filters[level], 1, name=f"up{level}")(x)
