@@ -27,6 +27,7 @@ from hyperspy_eelspecnet.evaluation.metrics import resolvable_features, shows_pe
 from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     NETWORK,
     evaluation_batches,
+    evaluation_entropy,
     feature_free_control,
     measured_centres,
     restore_batch,
@@ -74,7 +75,7 @@ def main():
 
     model, _ = load_model(args.model)
     config = preset(args.preset)
-    entropy = (20221014, list(PRESETS).index(args.preset), 1)
+    entropy = evaluation_entropy(args.preset, False)
     found, false = {}, {}
     for batch in evaluation_batches(config, args.n_spectra, entropy, False, 500):
         restored = restore_batch(model, batch, (50,), 256)

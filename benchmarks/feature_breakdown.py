@@ -39,6 +39,7 @@ from hyperspy_eelspecnet.evaluation.metrics import peak_position_error, resolvab
 from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     NETWORK,
     evaluation_batches,
+    evaluation_entropy,
     measured_centres,
     restore_batch,
 )
@@ -98,9 +99,8 @@ def collect(model, name, n_spectra, jitter=None):
     config = preset(name)
     if jitter:
         config = dataclasses.replace(config, jitter_distributions=list(jitter))
-    index = list(PRESETS).index(name)
     rows = []
-    for batch in evaluation_batches(config, n_spectra, (20221014, index, 1), False, 500):
+    for batch in evaluation_batches(config, n_spectra, evaluation_entropy(name, False), False, 500):
         restored = restore_batch(model, batch, (50,), 256)
         p = batch.parameters
         centres = measured_centres(batch)

@@ -35,6 +35,7 @@ from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     _unit_area,
     _zlp_metrics,
     evaluation_batches,
+    evaluation_entropy,
     feature_free_control,
     measured_centres,
     restore_batch,
@@ -90,13 +91,12 @@ def main():
 
     model, _ = load_model(args.model)
     config = preset(args.preset)
-    index = list(PRESETS).index(args.preset)
     features, zlp = {}, {}
-    for batch in evaluation_batches(config, args.n_spectra, (20221014, index, 1), False, 500):
+    for batch in evaluation_batches(config, args.n_spectra, evaluation_entropy(args.preset, False), False, 500):
         for method, row in feature_rows(config, batch, restorations(model, batch)).items():
             for key, values in row.items():
                 features.setdefault(method, {}).setdefault(key, []).append(values)
-    for batch in evaluation_batches(config, args.n_spectra, (20221014, index, 0), True, 500):
+    for batch in evaluation_batches(config, args.n_spectra, evaluation_entropy(args.preset, True), True, 500):
         values = _zlp_metrics(config, batch, restorations(model, batch))
         for key in ("noise_variance_reduction", "fwhm_relative_error", "fwtm_relative_error"):
             for method, per_spectrum in values[key].items():
