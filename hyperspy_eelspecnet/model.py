@@ -43,6 +43,7 @@ __all__ = [
     "build_unet_core",
     "build_eelspecnet",
     "transfer_weights",
+    "strided_up_as_pointwise",
     "core_of",
     "save_model",
     "load_model",
@@ -373,10 +374,14 @@ def build_unet_core(
 def transfer_weights(source, target) -> list[str]:
     """Copy the weights of every layer of ``source`` into the same-named layer of ``target``.
 
-    Continues a trained core in a network that adds layers to it (e.g. ``zlp_context``).
+    Continues a trained core in a network that adds layers to it (e.g. ``zlp_context``), or
+    that resamples differently: a strided network's kernel-2 transposed up-convolution
+    ``up{level}`` becomes an anti-aliased network's 1x1 convolution of the same name
+    (:func:`strided_up_as_pointwise`); the down convolutions keep their shapes and weights.
     Returns the names of the target's layers with weights that ``source`` does not have
     (left as initialised). Raises ``ValueError`` if a shared layer's weights differ in shape.
     """
+    keras = _keras()
     shared = {layer.name: layer for layer in source.layers if layer.weights}
     untouched = []
     for layer in target.layers:
@@ -385,13 +390,46 @@ def transfer_weights(source, target) -> list[str]:
         if layer.name not in shared:
             untouched.append(layer.name)
             continue
-        old = shared.pop(layer.name).get_weights()
+        source_layer = shared.pop(layer.name)
+        old = source_layer.get_weights()
+        if isinstance(source_layer, keras.layers.Conv1DTranspose) and not isinstance(
+            layer, keras.layers.Conv1DTranspose
+        ):
+            old = strided_up_as_pointwise(*old)
         if [w.shape for w in old] != [w.shape for w in layer.get_weights()]:
             raise ValueError(f"Layer {layer.name!r} has other weight shapes in the two networks.")
         layer.set_weights(old)
     if shared:
         raise ValueError(f"The target network lacks the source's layers {sorted(shared)}.")
     return untouched
+
+
+def strided_up_as_pointwise(kernel, bias):
+    """The 1x1 convolution that best continues a kernel-2, stride-2 transposed convolution
+    after nearest-neighbour doubling.
+
+    The transposed convolution writes ``kernel[0]`` into each even output channel and
+    ``kernel[1]`` into each odd one (Keras stores it as ``(taps, filters_out, filters_in)``).
+    After nearest doubling both channels of a pair hold the same input, so the pointwise
+    convolution that treats them alike is the mean of the two taps, ``(1, filters_in,
+    filters_out)``: what stays is the part of the up-sampling that does not depend on a
+    channel's parity, and the parity-dependent part (the aliasing) is dropped. Lets an
+    anti-aliased network start from a trained strided one and be fine-tuned instead of
+    trained from random weights.
+
+    Parameters
+    ----------
+    kernel : array, shape (2, filters_out, filters_in)
+        The transposed convolution's kernel.
+    bias : array, shape (filters_out,)
+
+    Returns
+    -------
+    list of array
+        ``[kernel (1, filters_in, filters_out), bias]`` for a ``Conv1D(filters_out, 1)``.
+    """
+    kernel = np.asarray(kernel)
+    return [kernel.mean(axis=0, keepdims=True).transpose(0, 2, 1), np.asarray(bias)]
 
 
 def build_eelspecnet(core, epsilon: float = DEFAULT_EPSILON, name: str = "eelspecnet"):

@@ -14,6 +14,7 @@ from hyperspy_eelspecnet.model import (
     load_model,
     predict_spectra,
     save_model,
+    strided_up_as_pointwise,
     transfer_weights,
 )
 
@@ -141,6 +142,26 @@ def test_zlp_context_needs_a_zlp_channel_inside_the_window_and_transfer_checks_s
         transfer_weights(build_unet_core(128, filters=(4, 4)), build_unet_core(128, filters=(4, 8)))
     with pytest.raises(ValueError, match="lacks"):
         transfer_weights(build_unet_core(128, filters=(4, 4), zlp_context=8, zlp_channel=20), build_unet_core(128, filters=(4, 4)))
+
+
+def test_strided_up_convolution_becomes_the_pointwise_one_that_treats_both_parities_alike():
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 16, 5)).astype("float32")
+    transposed = keras.layers.Conv1DTranspose(4, 2, strides=2)
+    strided_out = keras.ops.convert_to_numpy(transposed(x))
+    kernel, bias = strided_up_as_pointwise(*transposed.get_weights())
+    assert kernel.shape == (1, 5, 4)
+    pointwise = keras.layers.Conv1D(4, 1)
+    pointwise.build((None, 32, 5))
+    pointwise.set_weights([kernel, bias])
+    doubled_out = keras.ops.convert_to_numpy(pointwise(np.repeat(x, 2, axis=1)))
+    # Each even/odd output pair of the transposed convolution averages to the pointwise output
+    # after nearest doubling; the pairs differ (the aliasing), the pointwise pair does not.
+    pair_mean = strided_out.reshape(2, 16, 2, 4).mean(axis=2)
+    np.testing.assert_allclose(doubled_out[:, ::2], pair_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(doubled_out[:, 1::2], pair_mean, rtol=1e-5, atol=1e-6)
+    assert np.abs(strided_out[:, ::2] - strided_out[:, 1::2]).mean() > 0.05
 
 
 def test_antialiased_resampling_makes_the_network_nearly_shift_equivariant(tmp_path):

@@ -499,9 +499,14 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
     """Configuration, best weights and training summary of the earlier stage
     ``config.initialise_from``, trained first if needed."""
     earlier = TrainConfig.from_yaml(config.initialise_from)
-    shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations", "resampling",
-              "antialias_from_level")
+    shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
+    if earlier.resampling != config.resampling and earlier.resampling != "strided":
+        different.append("resampling")  # only strided -> antialiased converts (transfer_weights)
+    elif "antialiased" == earlier.resampling == config.resampling and (
+        earlier.antialias_from_level != config.antialias_from_level
+    ):
+        different.append("antialias_from_level")
     if earlier.zlp_context and earlier.zlp_context != config.zlp_context:
         different.append("zlp_context")
     if earlier.zlp_gain and not config.zlp_gain:
@@ -537,9 +542,9 @@ def _build_core(config: TrainConfig):
 
 def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weights: Path) -> None:
     """Load the earlier stage's best weights into ``core`` (by layer name where ``config`` adds
-    the ZLP-shape conditioning or the Richardson-Lucy input; :func:`_initial_weights` has
-    checked that nothing else differs)."""
-    added = ("zlp_context", "zlp_gain", "rl_iterations")
+    the ZLP-shape conditioning or the Richardson-Lucy input, or anti-aliases a strided
+    network; :func:`_initial_weights` has checked that nothing else differs)."""
+    added = ("zlp_context", "zlp_gain", "rl_iterations", "resampling", "antialias_from_level")
     if all(getattr(earlier, name) == getattr(config, name) for name in added):
         core.load_weights(weights)
         return

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from hyperspy_eelspecnet.cli import main as cli_main
-from hyperspy_eelspecnet.model import compress_intensity, load_model, predict_spectra
+from hyperspy_eelspecnet.model import compress_intensity, core_of, load_model, predict_spectra
 from hyperspy_eelspecnet.training import generate_batch, preset
 from hyperspy_eelspecnet.training.trainer import (
     ABSOLUTE_ERROR_SMOOTHING,
@@ -238,13 +238,35 @@ def test_second_stage_trains_its_first_stage_and_starts_from_its_weights(tmp_pat
 
 
 def test_second_stage_must_keep_the_network_shape(tmp_path):
-    TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
-    for changed in ({"kernel_size": 3}, {"resampling": "antialiased"}):
+    # Only strided -> anti-aliased resampling converts (the next test); the reverse cannot.
+    for first, changed in (({}, {"kernel_size": 3}), ({"resampling": "antialiased"}, {"resampling": "strided"})):
+        TrainConfig(epochs=1, **{**TINY, **first}).to_yaml(tmp_path / "stage1.yaml")
         other = TrainConfig(epochs=1, **{**TINY, **changed}).to_dict()
         other["initialise_from"] = str(tmp_path / "stage1.yaml")
         (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(other))
         with pytest.raises(ValueError, match=next(iter(changed))):
             train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
+
+
+def test_an_antialiased_stage_starts_from_the_strided_stage_before_it(tmp_path):
+    TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
+    stage2 = TrainConfig(
+        epochs=1, resampling="antialiased", **{**TINY, "learning_rate": 1e-9, "warmup_steps": 1}
+    ).to_dict()
+    stage2["initialise_from"] = "stage1.yaml"
+    (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(stage2))
+    train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
+    first = core_of(load_model(tmp_path / "run" / "initial" / "eelspecnet.keras")[0])
+    second = core_of(load_model(tmp_path / "run" / "eelspecnet.keras")[0])
+    assert load_model(tmp_path / "run" / "eelspecnet.keras")[1].training["config"]["resampling"] == "antialiased"
+    for layer in second.layers:
+        if not layer.weights:
+            continue
+        old = first.get_layer(layer.name).get_weights()
+        if layer.name.startswith("up"):  # kernel-2 transposed convolution -> 1x1 convolution
+            old = [old[0].mean(axis=0, keepdims=True).transpose(0, 2, 1), old[1]]
+        for new_weight, old_weight in zip(layer.get_weights(), old):
+            np.testing.assert_allclose(new_weight, old_weight, atol=1e-6)
 
 
 @pytest.mark.parametrize("added", [{"zlp_context": 32}, {"rl_iterations": 3}])
