@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-spectra", type=int, default=2000, help="spectra per evaluation set")
     p.add_argument("--presets", nargs="+", default=["reference", "instrument"])
     p.add_argument("--rl-iterations", type=int, nargs="+", default=[10, 25, 50, 100])
-    p.add_argument("--seed", type=int, default=20221014, help="root seed of the evaluation sets")
+    p.add_argument("--seed", type=int, default=None,
+                   help="root seed of the evaluation sets (default: evaluation.report.EVALUATION_SEED)")
     p.add_argument("--card", default=None, help="model card whose '## Evaluation' section is replaced")
     p.set_defaults(func=_evaluate)
 

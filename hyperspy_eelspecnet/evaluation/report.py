@@ -524,7 +524,7 @@ def evaluate_command(args) -> None:
         presets=tuple(args.presets),
         n_spectra=args.n_spectra,
         rl_iterations=tuple(args.rl_iterations),
-        seed=args.seed,
+        seed=EVALUATION_SEED if args.seed is None else args.seed,
     )
     results["settings"]["model"].update(
         {"file": str(args.model or "bundled default"), "contract_name": contract.name, "version": contract.version}
