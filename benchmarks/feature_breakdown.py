@@ -2,6 +2,7 @@
 
     python benchmarks/feature_breakdown.py [--model PATH] [--n-spectra 1000] [--preset instrument]
                                            [--jitter uniform gaussian arcsine bimodal]
+                                           [--plot-missed FILE.png]
 
 Not a timing. It regenerates the evaluation's feature set of a preset (the same seeds as
 ``eelspecnet evaluate``: ``SeedSequence([20221014, p, 1, block])``, ``p`` 0 for
@@ -17,7 +18,9 @@ leaves it near 0), and last, of those that RL-50 finds as a peak and the network
 many the network still shows as a local maximum near the centre (a bump lower than its sloping
 window's edge) rather than moved away or smoothed out. With ``--jitter``, every spectrum's jitter
 is drawn from the named distributions instead of the preset's (the same seeds otherwise): how
-much of the deficit one jitter shape makes.
+much of the deficit one jitter shape makes. With ``--plot-missed``, the first twelve of those
+clear narrow features that RL-50 finds and the network does not are drawn (truth, input, RL-50,
+network; +-60 channels) into a PNG file: what the missing rows look like.
 
 The signal-to-noise ratio of a feature is that of a matched filter over the search window
 (+-10 channels): the root of the summed squares of the feature's own blurred profile (its
@@ -48,6 +51,7 @@ from hyperspy_eelspecnet.training import preset  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
 
 SEARCH_RADIUS = 10
+MISSED_DRAWN = 12
 RL = "RL-50"
 METHODS = ("input", NETWORK, RL)
 
@@ -90,11 +94,19 @@ def nearest_local_maximum(spectra, centres, radius=SEARCH_RADIUS):
     return np.where(np.isfinite(distance), distance, np.nan)
 
 
-def collect(model, name, n_spectra, jitter=None):
+def clear_narrow(snr, fwhm):
+    """The clearly measured narrow features: matched-filter SNR >= 10, FWHM < 15 channels."""
+    return (snr >= 10) & (fwhm < 15)
+
+
+def collect(model, name, n_spectra, jitter=None, missed_examples=None):
     """One row per resolvable feature: its properties and each method's signed position offset
     (NaN where the method shows no peak).
 
     ``jitter``: jitter distributions to draw from instead of the preset's (same seeds).
+    ``missed_examples``: a list that receives, for the first ``MISSED_DRAWN`` clear narrow
+    features RL-50 finds as a peak and the network does not, a dict of its centre, properties
+    and the four spectra.
     """
     config = preset(name)
     if jitter:
@@ -111,6 +123,17 @@ def collect(model, name, n_spectra, jitter=None):
         }
         snr = matched_filter_snr(batch, centres)
         network_bump = nearest_local_maximum(restored[NETWORK], centres)
+        if missed_examples is not None:
+            missed = resolvable & clear_narrow(snr, p["peak_fwhms"]) & np.isnan(offsets[NETWORK])
+            wanted = MISSED_DRAWN - len(missed_examples)
+            for i, j in list(zip(*np.nonzero(missed & np.isfinite(offsets[RL]))))[:wanted]:
+                missed_examples.append(
+                    {
+                        "centre": centres[i, j], "fwhm": p["peak_fwhms"][i, j], "height": p["peak_heights"][i, j],
+                        "snr": snr[i, j], "truth": batch.ground_truth[i], "input": batch.distorted[i],
+                        RL: restored[RL][i], NETWORK: restored[NETWORK][i],
+                    }
+                )
         for i, j in zip(*np.nonzero(resolvable)):
             rows.append(
                 {
@@ -162,21 +185,54 @@ def report(values):
     title, edges = splits["fwhm"]
     print_split(values, f"clear features only (matched-filter SNR >= 10), by {title}", "fwhm", edges, values["snr"] >= 10)
     # A bias (every clear narrow feature moved the same way) or a spread?
-    clear_narrow = (values["snr"] >= 10) & (values["fwhm"] < 15)
+    narrow = clear_narrow(values["snr"], values["fwhm"])
     offsets = ", ".join(
-        f"{method} {np.nanmedian(values[method][clear_narrow]):+.2f} ch" for method in METHODS
+        f"{method} {np.nanmedian(values[method][narrow]):+.2f} ch" for method in METHODS
     )
     print(f"\nclear features narrower than 15 ch, median signed offset (restored - true maximum): {offsets}")
     # Is a clear feature the network misses (and RL-50 finds) displaced, or still there as a
     # bump too low to be the highest point of its window on a sloping background?
-    missed = clear_narrow & np.isnan(values[NETWORK]) & np.isfinite(values[RL])
+    missed = narrow & np.isnan(values[NETWORK]) & np.isfinite(values[RL])
     bump = values["network_bump"][missed]
     print(
         f"\nclear features narrower than 15 ch that RL-50 finds as a peak and {NETWORK} does not: {missed.sum()}"
-        f" of {clear_narrow.sum()}; {NETWORK}'s output has a local maximum"
+        f" of {narrow.sum()}; {NETWORK}'s output has a local maximum"
         f" within 3 ch of the centre at {np.sum(bump <= 3)}, 4-10 ch at {np.sum(bump > 3)}, none within 10 ch"
         f" at {np.isnan(bump).sum()}"
     )
+
+
+def plot_missed(examples, path, radius=60):
+    """Draw the (up to ``MISSED_DRAWN``) missed clear narrow features (truth, input, RL-50, network) to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 4, figsize=(16, 10))
+    styles = {"input": {"color": "0.6"}, "truth": {"color": "k"}, RL: {"color": "tab:orange", "alpha": 0.7},
+              NETWORK: {"color": "tab:blue"}}
+    for ax, example in zip(axes.flat, examples):
+        centre = int(round(example["centre"]))
+        window = slice(max(centre - radius, 0), min(centre + radius, example["truth"].size))
+        channels = np.arange(window.start, window.stop)
+        for label, style in styles.items():
+            ax.plot(channels, example[label][window], label=label, **style)
+        ax.axvline(centre, ls=":", color="tab:red")
+        top = max(example["truth"][window].max(), example[NETWORK][window].max())
+        ax.set_ylim(0, 1.3 * top)
+        ax.set_title(
+            f"FWHM {example['fwhm']:.1f} ch, height {example['height']:.1e} of the ZLP, SNR {example['snr']:.0f}",
+            fontsize=8,
+        )
+        ax.set_xlabel("channel", fontsize=8)
+    for ax in axes.flat[len(examples):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"Clear narrow features RL-50 finds as a peak and {NETWORK} does not (red: true centre)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def main(argv=None):
@@ -189,11 +245,16 @@ def main(argv=None):
         help="draw the jitter from these distributions (uniform, gaussian, arcsine, bimodal) instead of"
         " the preset's, with the same seeds: how much of the deficit one jitter shape makes",
     )
+    parser.add_argument("--plot-missed", metavar="FILE", help="draw twelve missed clear narrow features to this PNG")
     args = parser.parse_args(argv)
     model = load_model(args.model)[0]
     jitter = f", jitter {' / '.join(args.jitter)}" if args.jitter else ""
     print(f"{args.preset}{jitter}: {args.n_spectra} spectra with features, model {args.model or 'bundled'}")
-    report(collect(model, args.preset, args.n_spectra, args.jitter))
+    missed = [] if args.plot_missed else None
+    report(collect(model, args.preset, args.n_spectra, args.jitter, missed))
+    if args.plot_missed:
+        plot_missed(missed, args.plot_missed)
+        print(f"\n{len(missed)} missed features drawn to {args.plot_missed}")
 
 
 if __name__ == "__main__":
