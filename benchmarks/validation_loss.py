@@ -15,10 +15,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 from hyperspy_eelspecnet.model import core_of, load_model  # noqa: E402
-from hyperspy_eelspecnet.training.trainer import CompressedSpectrumLoss, TrainConfig, make_training_batch  # noqa: E402
+from hyperspy_eelspecnet.training.trainer import CompressedSpectrumLoss, TrainConfig, validation_batch  # noqa: E402
 
 
 def main(argv=None):
@@ -29,14 +27,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = TrainConfig.from_yaml(args.config)
     seed = config.seed if args.seed is None else args.seed
-    weights = np.array([m.weight for m in config.mixture], float)
     if config.measured_psfs:
         parser.error(f"{args.config} trains on measured PSFs; this script covers the analytic generators only")
-    z_in, target = make_training_batch(
-        config.generator_configs, weights / weights.sum(), config.validation_size,
-        np.random.SeedSequence([seed, 1]), config.epsilon, None, config.feature_weight,
-        config.noise_weight_exponent,
-    )
+    z_in, target = validation_batch(config, seed=seed)
     loss = CompressedSpectrumLoss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm)
     print(f"validation set of {args.config} with seed {seed} ({config.validation_size} spectra)")
     for path in args.models:

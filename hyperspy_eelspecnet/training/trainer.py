@@ -29,7 +29,8 @@ from ..model import (
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
 
 __all__ = [
-    "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "feature_core_weights",
+    "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "validation_batch",
+    "feature_core_weights",
     "CompressedSpectrumLoss",
 ]
 
@@ -352,6 +353,25 @@ def make_training_batch(
     return z_in, np.stack([z_truth, channel_weight], axis=-1)
 
 
+
+def validation_batch(config: TrainConfig, measured_psfs=None, seed: int | None = None):
+    """The validation set of a training run: ``config.validation_size`` spectra of its mixture
+    from ``SeedSequence([seed, 1])`` (``seed`` defaults to ``config.seed``; the training
+    batches come from ``SeedSequence([config.seed, 0, ...])``), as :func:`make_training_batch`
+    packs them with the configuration's loss weights. ``measured_psfs`` as prepared by the
+    trainer for configurations that use them."""
+    return make_training_batch(
+        config.generator_configs, _mixture_shares(config), config.validation_size,
+        np.random.SeedSequence([config.seed if seed is None else seed, 1]), config.epsilon, measured_psfs,
+        config.feature_weight, config.noise_weight_exponent,
+    )
+
+
+def _mixture_shares(config: TrainConfig) -> np.ndarray:
+    """Each mixture component's share of a batch (its weight over the sum)."""
+    weights = np.array([m.weight for m in config.mixture], float)
+    return weights / weights.sum()
+
 def _keras_parts():
     import keras
 
@@ -424,8 +444,7 @@ def _keras_parts():
             super().__init__(**kwargs)
             self.config = config
             self.configs = config.generator_configs
-            weights = np.array([m.weight for m in config.mixture], float)
-            self.weights = weights / weights.sum()
+            self.weights = _mixture_shares(config)
             self.measured_psfs = measured_psfs
             self.epoch = 0
 
@@ -601,12 +620,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         loss=Loss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm),
     )
 
-    weights = np.array([m.weight for m in config.mixture], float)
-    validation = make_training_batch(
-        config.generator_configs, weights / weights.sum(), config.validation_size,
-        np.random.SeedSequence([config.seed, 1]), config.epsilon, measured_psfs, config.feature_weight,
-        config.noise_weight_exponent,
-    )
+    validation = validation_batch(config, measured_psfs)
     dataset = GeneratedSpectra(config, measured_psfs)
     best = out_dir / "best.weights.h5"
     checkpoint = keras.callbacks.ModelCheckpoint(str(best), save_best_only=True, save_weights_only=True)
