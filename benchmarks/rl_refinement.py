@@ -32,13 +32,13 @@ from hyperspy_eelspecnet.evaluation.metrics import (  # noqa: E402
 )
 from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     NETWORK,
-    _unit_area,
-    _zlp_metrics,
     evaluation_batches,
     evaluation_entropy,
     feature_free_control,
     measured_centres,
     restore_batch,
+    unit_area,
+    zlp_metrics,
 )
 from hyperspy_eelspecnet.model import load_model  # noqa: E402
 from hyperspy_eelspecnet.restoration import own_zlp_psf  # noqa: E402
@@ -62,7 +62,7 @@ def restorations(model, batch):
             batch.distorted, psf, REFINEMENT_ITERATIONS, origin=origin, initial=restored[NETWORK]
         )
         for iterations, spectra in zip(REFINEMENT_ITERATIONS, refined):
-            methods[f"{NETWORK} + RL-{iterations}, {label}"] = _unit_area(spectra, batch.measured)
+            methods[f"{NETWORK} + RL-{iterations}, {label}"] = unit_area(spectra, batch.measured)
     return methods
 
 
@@ -97,7 +97,7 @@ def main():
             for key, values in row.items():
                 features.setdefault(method, {}).setdefault(key, []).append(values)
     for batch in evaluation_batches(config, args.n_spectra, evaluation_entropy(args.preset, True), True, 500):
-        values = _zlp_metrics(config, batch, restorations(model, batch))
+        values = zlp_metrics(config, batch, restorations(model, batch))
         for key in ("noise_variance_reduction", "fwhm_relative_error", "fwtm_relative_error"):
             for method, per_spectrum in values[key].items():
                 zlp.setdefault(method, {}).setdefault(key, []).append(per_spectrum)

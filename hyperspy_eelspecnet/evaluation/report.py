@@ -41,7 +41,8 @@ from .metrics import (
 
 __all__ = [
     "evaluate", "write_report", "evaluate_command", "update_model_card",
-    "evaluation_batches", "evaluation_entropy", "restore_batch", "measured_centres", "feature_free_control",
+    "evaluation_batches", "evaluation_entropy", "restore_batch", "unit_area", "zlp_metrics", "measured_centres",
+    "feature_free_control",
     "EVALUATION_SEED",
 ]
 
@@ -70,7 +71,8 @@ def _rl_name(iterations: int) -> str:
     return f"RL-{iterations}"
 
 
-def _unit_area(spectra, measured):
+def unit_area(spectra, measured):
+    """``spectra`` scaled to unit area over their ``measured`` channels (unscaled where that area is 0)."""
     area = np.where(measured, spectra, 0.0).sum(axis=1, keepdims=True)
     return spectra / np.where(area != 0, area, 1.0)
 
@@ -102,11 +104,27 @@ def restore_batch(model, batch, rl_iterations, batch_size):
     # The generator's kernels have their zero shift at n // 2, not at their (jittered) maximum.
     deconvolved = richardson_lucy(batch.distorted, batch.psf, iterations=rl_iterations, origin=n_channels // 2)
     restored.update({_rl_name(k): spectra for k, spectra in zip(rl_iterations, deconvolved)})
-    return {method: _unit_area(spectra, batch.measured) for method, spectra in restored.items()}
+    return {method: unit_area(spectra, batch.measured) for method, spectra in restored.items()}
 
 
-def _zlp_metrics(config, batch, restored):
-    """Per-spectrum ZLP width and noise metrics of one ZLP-only batch."""
+def zlp_metrics(config, batch, restored):
+    """Per-spectrum ZLP width and noise metrics of one ZLP-only batch.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        The batch's generator configuration.
+    batch : SpectrumBatch
+        ZLP-only spectra made with ``return_psf=True``.
+    restored : dict
+        Method name -> restored spectra, unit area over the measured channels
+        (:func:`restore_batch`, :func:`unit_area`).
+
+    Returns
+    -------
+    dict
+        Metric name -> {method or ``"input"``: per-spectrum values}.
+    """
     truth, distorted = batch.ground_truth, batch.distorted
     peak = truth.argmax(axis=1)
     original = {"fwhm": fwhm(truth, peak), "fwtm": fwtm(truth, peak)}
@@ -282,7 +300,7 @@ def evaluate(
             for batch in evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
                 restored = restore_batch(model, batch, rl_iterations, batch_size)
                 if zlp_only:
-                    _append(store, _zlp_metrics(config, batch, restored))
+                    _append(store, zlp_metrics(config, batch, restored))
                 else:
                     _append(store, _feature_metrics(config, batch, restored, peak_search_radius))
                     if examples is None:
