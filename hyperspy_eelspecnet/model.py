@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import weakref
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,7 @@ __all__ = [
     "build_eelspecnet",
     "transfer_weights",
     "strided_up_as_pointwise",
+    "identity_convolution",
     "core_of",
     "save_model",
     "load_model",
@@ -243,8 +245,9 @@ def build_unet_core(
         Filters per level, from the full-resolution level down to the bottleneck.
     kernel_size : int
         Convolution kernel length.
-    convs_per_level : int
-        Convolutions per encoder and decoder level.
+    convs_per_level : int or sequence of int
+        Convolutions per encoder and decoder level: one number for every level, or one per
+        level from the full-resolution one down (``len(filters) - 1`` numbers, each >= 1).
     bottleneck_dilations : sequence of int
         Dilation rates of the bottleneck convolutions.
     zlp_context : int
@@ -302,6 +305,8 @@ def build_unet_core(
             f"with {len(filters)} levels."
         )
 
+    convs = level_convolutions(convs_per_level, depth)
+
     def conv(x, n_filters, dilation=1, label=None):
         return layers.Conv1D(
             n_filters, kernel_size, padding="same", dilation_rate=dilation, activation="relu",
@@ -332,7 +337,7 @@ def build_unet_core(
         zlp_shape = layers.Dense(64, activation="relu", name="zlp_shape")(layers.Flatten()(window))
     skips = []
     for level, n_filters in enumerate(filters[:-1]):
-        for i in range(convs_per_level):
+        for i in range(convs[level]):
             x = conv(x, n_filters, label=f"enc{level}_conv{i}")
             if z_rl is not None and (level, i) == (0, 0):
                 rl_features = layers.Conv1D(
@@ -357,7 +362,7 @@ def build_unet_core(
             bias = layers.Dense(filters[level], kernel_initializer="zeros", name=f"zlp_shape_to_dec{level}")(zlp_shape)
             x = layers.Add(name=f"zlp_conditioned{level}")([x, layers.RepeatVector(n_channels // 2**level)(bias)])
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        for i in range(convs_per_level):
+        for i in range(convs[level]):
             x = conv(x, filters[level], label=f"dec{level}_conv{i}")
         if zlp_gain:
             gain = layers.Dense(
@@ -371,6 +376,29 @@ def build_unet_core(
     return keras.Model(z_in, z_out, name=name)
 
 
+def level_convolutions(convs_per_level, depth: int) -> list[int]:
+    """Convolutions of each encoder (and decoder) level, from the full-resolution level down.
+
+    ``convs_per_level`` is one number for all ``depth`` levels or one per level; raises
+    ``ValueError`` for another count of numbers or a level without a convolution.
+    """
+    if np.ndim(convs_per_level) == 0:
+        convs = [int(convs_per_level)] * depth
+    else:
+        convs = [int(n) for n in convs_per_level]
+    if len(convs) != depth or min(convs) < 1:
+        raise ValueError(
+            f"convs_per_level={convs_per_level!r}: give one number >= 1 for every level, or {depth} "
+            f"numbers >= 1, one per level (a network with {depth + 1} filter counts has {depth} levels "
+            "above its bottleneck)."
+        )
+    return convs
+
+
+#: Names of the convolutions inside an encoder or decoder level (``enc0_conv2``, ...).
+LEVEL_CONVOLUTION = re.compile(r"(enc|dec)\d+_conv\d+")
+
+
 def transfer_weights(source, target) -> list[str]:
     """Copy the weights of every layer of ``source`` into the same-named layer of ``target``.
 
@@ -378,8 +406,13 @@ def transfer_weights(source, target) -> list[str]:
     that resamples differently: a strided network's kernel-2 transposed up-convolution
     ``up{level}`` becomes an anti-aliased network's 1x1 convolution of the same name
     (:func:`strided_up_as_pointwise`); the down convolutions keep their shapes and weights.
+    A convolution the target adds inside a level (more ``convs_per_level``: ``enc{level}_conv{i}``
+    or ``dec{level}_conv{i}`` with as many filters in as out) starts as the identity, its
+    centre tap the unit matrix and no bias: it follows a ReLU, so its ReLU passes the
+    non-negative input on unchanged and the deeper network starts as the source.
     Returns the names of the target's layers with weights that ``source`` does not have
-    (left as initialised). Raises ``ValueError`` if a shared layer's weights differ in shape.
+    (those added convolutions set to the identity, all others left as initialised). Raises
+    ``ValueError`` if a shared layer's weights differ in shape.
     """
     keras = _keras()
     shared = {layer.name: layer for layer in source.layers if layer.weights}
@@ -389,6 +422,8 @@ def transfer_weights(source, target) -> list[str]:
             continue
         if layer.name not in shared:
             untouched.append(layer.name)
+            if LEVEL_CONVOLUTION.fullmatch(layer.name):
+                layer.set_weights(identity_convolution(*layer.get_weights()))
             continue
         source_layer = shared.pop(layer.name)
         old = source_layer.get_weights()
@@ -402,6 +437,31 @@ def transfer_weights(source, target) -> list[str]:
     if shared:
         raise ValueError(f"The target network lacks the source's layers {sorted(shared)}.")
     return untouched
+
+
+def identity_convolution(kernel, bias):
+    """Weights that make a ``same``-padded convolution pass its input unchanged.
+
+    Parameters
+    ----------
+    kernel : array, shape (taps, filters, filters)
+        An odd number of taps and as many filters in as out.
+    bias : array, shape (filters,)
+
+    Returns
+    -------
+    list of array
+        ``[kernel, bias]``: the centre tap the unit matrix, every other tap and the bias zero.
+    """
+    taps, filters_in, filters_out = np.shape(kernel)
+    if taps % 2 == 0 or filters_in != filters_out:
+        raise ValueError(
+            f"Only a convolution with an odd number of taps and as many filters in as out can start "
+            f"as the identity; this one has kernel shape {np.shape(kernel)}."
+        )
+    identity = np.zeros((taps, filters_in, filters_out), dtype=np.asarray(kernel).dtype)
+    identity[taps // 2] = np.eye(filters_in)
+    return [identity, np.zeros_like(bias)]
 
 
 def strided_up_as_pointwise(kernel, bias):

@@ -11,6 +11,7 @@ from hyperspy_eelspecnet.model import (
     build_unet_core,
     compress_intensity,
     expand_intensity,
+    identity_convolution,
     load_model,
     predict_spectra,
     save_model,
@@ -131,6 +132,33 @@ def test_rl_input_starts_as_the_plain_network_and_feeds_the_first_level(tmp_path
         build_unet_core(128, filters=(4, 4), rl_iterations=3)
     with pytest.raises(ValueError, match="zlp_channel=4"):
         build_unet_core(128, filters=(4, 4), zlp_channel=4, rl_iterations=3, rl_psf_half_width=8)
+
+
+def test_added_level_convolutions_start_as_the_identity(tmp_path):
+    shallow = build_unet_core(128, filters=(4, 6, 8), resampling="antialiased")
+    deeper = build_unet_core(128, filters=(4, 6, 8), convs_per_level=(4, 3), resampling="antialiased")
+    assert transfer_weights(shallow, deeper) == [
+        "enc0_conv2", "enc0_conv3", "enc1_conv2", "dec1_conv2", "dec0_conv2", "dec0_conv3"
+    ]
+    kernel, bias = deeper.get_layer("dec0_conv3").get_weights()
+    assert kernel.shape == (7, 4, 4)
+    np.testing.assert_array_equal(kernel[3], np.eye(4))
+    assert not kernel[np.r_[0:3, 4:7]].any() and not bias.any()
+    z = np.abs(np.random.default_rng(8).normal(0, 0.3, (3, 128))).astype(np.float32)
+    np.testing.assert_allclose(deeper.predict(z, verbose=0), shallow.predict(z, verbose=0), rtol=1e-6, atol=1e-7)
+    # Once trained, an added convolution changes the output.
+    deeper.get_layer("enc0_conv2").set_weights([np.full((7, 4, 4), 0.1, np.float32), np.zeros(4, np.float32)])
+    assert np.abs(deeper.predict(z, verbose=0) - shallow.predict(z, verbose=0)).max() > 1e-3
+    path = save_model(build_eelspecnet(deeper), tmp_path / "d.keras", ModelContract(n_channels=128, zlp_channel=20))
+    np.testing.assert_allclose(
+        load_model(path)[0].predict(z, verbose=0), build_eelspecnet(deeper).predict(z, verbose=0), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="or 2 numbers >= 1, one per level"):
+        build_unet_core(128, filters=(4, 6, 8), convs_per_level=(2, 2, 2))
+    with pytest.raises(ValueError, match="one number >= 1 for every level"):
+        build_unet_core(128, filters=(4, 6, 8), convs_per_level=(2, 0))
+    with pytest.raises(ValueError, match="odd number of taps and as many filters in as out"):
+        identity_convolution(np.zeros((7, 1, 4)), np.zeros(4))
 
 
 def test_zlp_context_needs_a_zlp_channel_inside_the_window_and_transfer_checks_shapes():

@@ -24,13 +24,13 @@ import yaml
 from ..evaluation.metrics import mse
 from ..model import (
     DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, check_resampling,
-    compress_intensity, save_model, transfer_weights,
+    compress_intensity, level_convolutions, save_model, transfer_weights,
 )
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
 
 __all__ = [
     "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "validation_batch",
-    "feature_core_weights",
+    "feature_core_weights", "check_stage_continues",
     "CompressedSpectrumLoss",
 ]
 
@@ -120,15 +120,16 @@ class TrainConfig:
         :func:`train` first trains that configuration into ``OUT/initial`` unless a finished
         run is already there, so one command reproduces every stage. The network shapes must
         match, except that a later stage may add the ZLP-shape conditioning (``zlp_context``,
-        ``zlp_gain``) or the own-ZLP Richardson-Lucy input (``rl_iterations``), whose new
-        layers start as the identity.
+        ``zlp_gain``), the own-ZLP Richardson-Lucy input (``rl_iterations``) or convolutions
+        to a level (a larger ``convs_per_level``), whose new layers start as the identity, and
+        may make a strided network anti-aliased.
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
     measured_psfs: list = field(default_factory=list)
     filters: tuple = (16, 24, 32, 48, 64, 96, 128)
     kernel_size: int = 7
-    convs_per_level: int = 2
+    convs_per_level: int | tuple = 2
     bottleneck_dilations: tuple = (1, 2, 4)
     resampling: str = "strided"
     antialias_from_level: int = 0
@@ -164,6 +165,9 @@ class TrainConfig:
         ]
         self.filters = tuple(self.filters)
         self.bottleneck_dilations = tuple(self.bottleneck_dilations)
+        if not isinstance(self.convs_per_level, int):
+            self.convs_per_level = tuple(self.convs_per_level)
+        level_convolutions(self.convs_per_level, len(self.filters) - 1)
         if not self.mixture:
             raise ValueError("The training mixture needs at least one generator component.")
         channels = {m.generator_config().n_channels for m in self.mixture}
@@ -190,6 +194,8 @@ class TrainConfig:
         out = dataclasses.asdict(self)
         out["filters"] = list(self.filters)
         out["bottleneck_dilations"] = list(self.bottleneck_dilations)
+        if not isinstance(self.convs_per_level, int):
+            out["convs_per_level"] = list(self.convs_per_level)
         return out
 
     @classmethod
@@ -518,8 +524,33 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
     """Configuration, best weights and training summary of the earlier stage
     ``config.initialise_from``, trained first if needed."""
     earlier = TrainConfig.from_yaml(config.initialise_from)
-    shapes = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations")
+    check_stage_continues(earlier, config)
+    weights = stage_dir / "best.weights.h5"
+    finished = stage_dir / "training_summary.json"
+    if not (weights.exists() and finished.exists()):
+        print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
+        train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
+    return earlier, weights, json.loads(finished.read_text())
+
+
+def check_stage_continues(earlier: TrainConfig, config: TrainConfig) -> None:
+    """Raise ``ValueError`` unless ``config``'s network can start from ``earlier``'s weights.
+
+    It can when the two build the same network, or when ``config`` only adds to it what
+    :func:`hyperspy_eelspecnet.model.transfer_weights` starts as the earlier network: the
+    ZLP-shape conditioning, the own-ZLP Richardson-Lucy input, convolutions to a level, or
+    anti-aliasing of a strided network.
+    """
+    shapes = ("filters", "kernel_size", "bottleneck_dilations")
     different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
+    depth = len(config.filters) - 1
+    if earlier.filters == config.filters and any(  # more convolutions start as the identity
+        before > after
+        for before, after in zip(
+            level_convolutions(earlier.convs_per_level, depth), level_convolutions(config.convs_per_level, depth)
+        )
+    ):
+        different.append("convs_per_level")
     if earlier.resampling != config.resampling and earlier.resampling != "strided":
         different.append("resampling")  # only strided -> antialiased converts (transfer_weights)
     elif "antialiased" == earlier.resampling == config.resampling and (
@@ -539,12 +570,6 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
             f"{config.initialise_from} builds another network ({', '.join(different) or 'n_channels'} "
             "differ); a later stage must keep the network's shape."
         )
-    weights = stage_dir / "best.weights.h5"
-    finished = stage_dir / "training_summary.json"
-    if not (weights.exists() and finished.exists()):
-        print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
-        train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
-    return earlier, weights, json.loads(finished.read_text())
 
 
 def _build_core(config: TrainConfig):
@@ -561,9 +586,10 @@ def _build_core(config: TrainConfig):
 
 def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weights: Path) -> None:
     """Load the earlier stage's best weights into ``core`` (by layer name where ``config`` adds
-    the ZLP-shape conditioning or the Richardson-Lucy input, or anti-aliases a strided
-    network; :func:`_initial_weights` has checked that nothing else differs)."""
-    added = ("zlp_context", "zlp_gain", "rl_iterations", "resampling", "antialias_from_level")
+    the ZLP-shape conditioning, the Richardson-Lucy input or convolutions to a level, or
+    anti-aliases a strided network; :func:`_initial_weights` has checked that nothing else
+    differs)."""
+    added = ("zlp_context", "zlp_gain", "rl_iterations", "resampling", "antialias_from_level", "convs_per_level")
     if all(getattr(earlier, name) == getattr(config, name) for name in added):
         core.load_weights(weights)
         return

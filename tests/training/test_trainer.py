@@ -15,6 +15,7 @@ from hyperspy_eelspecnet.training.trainer import (
     MixtureComponent,
     TrainConfig,
     _initial_stage_lines,
+    check_stage_continues,
     feature_core_weights,
     make_training_batch,
     spectrum_noise_weights,
@@ -238,8 +239,13 @@ def test_second_stage_trains_its_first_stage_and_starts_from_its_weights(tmp_pat
 
 
 def test_second_stage_must_keep_the_network_shape(tmp_path):
-    # Only strided -> anti-aliased resampling converts (the next test); the reverse cannot.
-    for first, changed in (({}, {"kernel_size": 3}), ({"resampling": "antialiased"}, {"resampling": "strided"})):
+    # Only strided -> anti-aliased resampling converts (the next test); the reverse cannot. A
+    # level may gain convolutions (they start as the identity), not lose them.
+    for first, changed in (
+        ({}, {"kernel_size": 3}),
+        ({"resampling": "antialiased"}, {"resampling": "strided"}),
+        ({"convs_per_level": (2, 1, 1)}, {"convs_per_level": (1, 2, 2)}),
+    ):
         TrainConfig(epochs=1, **{**TINY, **first}).to_yaml(tmp_path / "stage1.yaml")
         other = TrainConfig(epochs=1, **{**TINY, **changed}).to_dict()
         other["initialise_from"] = str(tmp_path / "stage1.yaml")
@@ -269,10 +275,12 @@ def test_an_antialiased_stage_starts_from_the_strided_stage_before_it(tmp_path):
             np.testing.assert_allclose(new_weight, old_weight, atol=1e-6)
 
 
-@pytest.mark.parametrize("added", [{"zlp_context": 32}, {"rl_iterations": 3}])
-def test_a_later_stage_may_add_the_zlp_conditioning_or_rl_input_and_starts_from_the_earlier_output(tmp_path, added):
+@pytest.mark.parametrize("added", [{"zlp_context": 32}, {"rl_iterations": 3}, {"convs_per_level": [3, 1, 2]}])
+def test_a_later_stage_may_add_zlp_conditioning_rl_input_or_convolutions_and_starts_from_the_earlier_output(
+    tmp_path, added
+):
     TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
-    stage2 = TrainConfig(epochs=1, **added, **{**TINY, "learning_rate": 1e-9, "warmup_steps": 1}).to_dict()
+    stage2 = TrainConfig(epochs=1, **{**TINY, **added, "learning_rate": 1e-9, "warmup_steps": 1}).to_dict()
     stage2["initialise_from"] = "stage1.yaml"
     (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(stage2))
     train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
@@ -283,7 +291,7 @@ def test_a_later_stage_may_add_the_zlp_conditioning_or_rl_input_and_starts_from_
     assert second.count_params() > first.count_params()
     spectra = generate_batch(preset("reference"), 4, seed=7).distorted
     # A learning rate of 1e-9 leaves the weights where stage 1 left them and the new layers at
-    # zero: the extended network gives stage 1's output.
+    # zero (or the identity): the extended network gives stage 1's output.
     np.testing.assert_allclose(predict_spectra(second, spectra), predict_spectra(first, spectra), rtol=1e-3, atol=1e-9)
 
 
@@ -294,8 +302,7 @@ def test_repository_configs_load_and_their_stages_keep_the_network(path):
     config = TrainConfig.from_yaml(REPOSITORY / path)
     while config.initialise_from:
         earlier = TrainConfig.from_yaml(config.initialise_from)
-        for name in ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations"):
-            assert getattr(earlier, name) == getattr(config, name)
+        check_stage_continues(earlier, config)  # what train() checks before it starts
         config = earlier
 
 
