@@ -94,8 +94,14 @@ CHANNELS = np.arange(2048.0)
 
 
 def pseudo_voigt_psf(fwhm, asymmetry, eta):
-    """Unit-area pseudo-Voigt PSF centred on channel 1024 (loss/gain half widths ``asymmetry``)."""
-    offsets = CHANNELS - 1024
+    """Unit-area pseudo-Voigt PSF centred on channel 1023 (loss/gain half widths ``asymmetry``).
+
+    Channel 1023, not 1024: fftconvolve's "same" output of a 2048-channel kernel keeps every
+    channel in place only then (centred on 1024 it moved the spectrum one channel up, the ZLP
+    off the model's ZLP channel; the tail and isolated-feature figures quoted before the fix
+    were measured so).
+    """
+    offsets = CHANNELS - 1023
     half = np.where(offsets > 0, fwhm * asymmetry / (1 + asymmetry), fwhm / (1 + asymmetry))
     psf = eta / (1 + (offsets / half) ** 2) + (1 - eta) * np.exp(-np.log(2) * (offsets / half) ** 2)
     return psf / psf.sum()
@@ -215,9 +221,7 @@ def sliding_feature(model_path):
     model, _ = load_model(model_path)
     centres = 1000 + np.arange(256) / 4
     truths = np.array([zlp_with_feature(c - 400, 6, 1 / 1000) for c in centres])
-    # fftconvolve's "same" output puts channel 1024 of the kernel at offset +1: centre it at 1023
-    # so that the ZLP stays at channel 400, where the network's contract wants it.
-    psf = np.roll(pseudo_voigt_psf(4, 1.0, 0.1), -1)
+    psf = pseudo_voigt_psf(4, 1.0, 0.1)  # keeps the ZLP at channel 400, where the contract wants it
     blurred = np.clip(fftconvolve(truths, psf[None], mode="same", axes=1), 0, None)
     noise = np.random.default_rng(0).poisson(blurred / blurred.sum(axis=1, keepdims=True) * 1e9)
     inputs = (noise / 1e9).astype(np.float32)

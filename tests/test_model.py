@@ -256,7 +256,20 @@ def test_load_errors_name_the_problem(tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize("distance", [70, 150])
+@pytest.mark.parametrize(
+    "distance",
+    [
+        70,
+        pytest.param(
+            150,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="model 0.3.0 restores this feature 2 channels low (docs/science.md, 'The ZLP-tail "
+                "checks, centred'); the anti-aliased fine-tunes do not. Remove the mark with a model that passes.",
+            ),
+        ),
+    ],
+)
 def test_bundled_model_keeps_a_feature_on_the_zlp_tail(default_model, distance):
     # A 12-channel Lorentzian at 1/350 of the ZLP, on the tail of a 13-channel asymmetric
     # pseudo-Voigt PSF with a 30 % Lorentzian fraction (the demo nanowire's instrument), 1e7
@@ -267,10 +280,14 @@ def test_bundled_model_keeps_a_feature_on_the_zlp_tail(default_model, distance):
     channels = np.arange(2048.0)
     centre = 400 + distance
     truth = np.exp(-0.5 * ((channels - 400) / (3 / 2.3548)) ** 2) + (1 / 350) * 36 / ((channels - centre) ** 2 + 36)
-    offsets = np.arange(-1024, 1024.0)
+    # The PSF's zero offset at index 1023: fftconvolve's "same" output then keeps every channel
+    # where it was (at index 1024 it would move the spectrum one channel up, off the ZLP channel
+    # of the model's contract, as this test did before).
+    offsets = np.arange(-1023, 1025.0)
     half = np.where(offsets > 0, 13 * 1.3 / 2.3, 13 / 2.3)
     psf = 0.3 / (1 + (offsets / half) ** 2) + 0.7 * np.exp(-np.log(2) * (offsets / half) ** 2)
     blurred = np.clip(fftconvolve(truth, psf / psf.sum(), mode="same"), 0, None)
+    assert blurred.argmax() == 400
     counts = np.random.default_rng(distance).poisson(blurred / blurred.sum() * 1e7).astype(np.float32)
 
     model, _ = load_model(default_model)
