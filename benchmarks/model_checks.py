@@ -126,8 +126,8 @@ def zlp_with_feature(distance, feature_fwhm, height):
 def tail_feature(model_path):
     model, _ = load_model(model_path)
 
-    def spectrum(fwhm=13, asymmetry=1.3, eta=0.3, distance=70, height=1 / 350, counts=1e7):
-        return blurred_spectrum(zlp_with_feature(distance, 12, height), fwhm, asymmetry, eta, counts)
+    def spectrum(fwhm=13, asymmetry=1.3, eta=0.3, distance=70, height=1 / 350, counts=1e7, seed=0):
+        return blurred_spectrum(zlp_with_feature(distance, 12, height), fwhm, asymmetry, eta, counts, seed)
 
     cases = [{}, {"asymmetry": 1.0}, {"eta": 0.01}, {"eta": 1.0}, {"fwhm": 7}, {"fwhm": 25}, {"distance": 40},
              {"distance": 150}, {"height": 1 / 50}, {"counts": 1e9}, {"asymmetry": 2.0}]
@@ -143,10 +143,10 @@ def tail_feature(model_path):
         print(f"  {str(case or 'default'):<20} maximum: input {found_input - centre:+d}, restored {found - centre:+d} channels")
     print(f"  restored within 1 channel: {hits} of {len(cases)}")
     for distance in (70, 150):
-        truth, centre = zlp_with_feature(distance, 12, 1 / 350), 400 + distance
-        draws = np.array([blurred_spectrum(truth, 13, 1.3, 0.3, 1e7, seed) for seed in range(16)], np.float32)
+        centre = 400 + distance
+        draws = np.array([spectrum(distance=distance, seed=seed) for seed in range(16)], np.float32)
         restored = predict_spectra(model, draws, batch_size=len(draws))
-        offsets = centre - 15 + restored[:, centre - 15: centre + 16].argmax(axis=1) - centre
+        offsets = restored[:, centre - 15: centre + 16].argmax(axis=1) - 15
         counted = ", ".join(f"{o:+d}: {n}" for o, n in zip(*np.unique(offsets, return_counts=True)))
         print(f"  default PSF, {distance} channels out, 16 noise draws: restored maximum at {counted}")
 

@@ -359,7 +359,6 @@ def make_training_batch(
     return z_in, np.stack([z_truth, channel_weight], axis=-1)
 
 
-
 def validation_batch(config: TrainConfig, measured_psfs=None, seed: int | None = None):
     """The validation set of a training run: ``config.validation_size`` spectra of its mixture
     from ``SeedSequence([seed, 1])`` (``seed`` defaults to ``config.seed``; the training
@@ -377,6 +376,7 @@ def _mixture_shares(config: TrainConfig) -> np.ndarray:
     """Each mixture component's share of a batch (its weight over the sum)."""
     weights = np.array([m.weight for m in config.mixture], float)
     return weights / weights.sum()
+
 
 def _keras_parts():
     import keras
