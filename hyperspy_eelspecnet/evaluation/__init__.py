@@ -2,6 +2,7 @@
 
 from .metrics import (
     feature_free_positions,
+    found_at_false_rate,
     fwhm,
     fwtm,
     mse,
@@ -13,6 +14,7 @@ from .metrics import (
     relative_error,
     resolvable_features,
     shows_peak,
+    smoothed_peak_flags,
     ssim_1d,
 )
 
@@ -29,5 +31,7 @@ __all__ = [
     "mse",
     "peak_position_error",
     "shows_peak",
+    "smoothed_peak_flags",
+    "found_at_false_rate",
     "feature_free_positions",
 ]

@@ -8,6 +8,7 @@ spectra are compared on the same (unit-area) scale.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 __all__ = [
     "peak_width",
@@ -22,6 +23,8 @@ __all__ = [
     "peak_position_error",
     "resolvable_features",
     "shows_peak",
+    "smoothed_peak_flags",
+    "found_at_false_rate",
     "feature_free_positions",
 ]
 
@@ -321,6 +324,48 @@ def shows_peak(spectra, positions, search_radius: float = 10.0) -> np.ndarray:
     """
     positions = np.atleast_2d(np.asarray(positions, float))
     return _window_maximum(_as_batch(spectra), positions, int(np.floor(search_radius)))[1]
+
+
+def smoothed_peak_flags(spectra, positions, smoothing_sigmas, search_radius: float = 10.0) -> np.ndarray:
+    """:func:`shows_peak` of the spectra smoothed by Gaussians of increasing width.
+
+    A smoother output shows fewer peaks, at true features and at feature-free positions alike,
+    so these flags, taken at features and at :func:`feature_free_positions`, trace a method's
+    detection curve (found against falsely found) and let methods be compared at the same
+    false-peak rate (:func:`found_at_false_rate`).
+
+    Parameters
+    ----------
+    spectra : array_like, shape (n_spectra, n_channels)
+    positions : array_like, shape (n_spectra, k)
+        Positions (channels), NaN-padded (False there).
+    smoothing_sigmas : sequence of float
+        Gaussian standard deviations in channels; 0 leaves the spectra as they are.
+    search_radius : float
+        As in :func:`shows_peak`.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_spectra, k, len(smoothing_sigmas))
+    """
+    spectra = _as_batch(spectra)
+    flags = [
+        shows_peak(gaussian_filter1d(spectra, sigma, axis=1) if sigma > 0 else spectra, positions, search_radius)
+        for sigma in smoothing_sigmas
+    ]
+    return np.stack(flags, axis=-1)
+
+
+def found_at_false_rate(false_rates, found_rates, false_rate: float) -> float:
+    """The found fraction along a detection curve where its false-peak fraction is ``false_rate``.
+
+    Linear interpolation between the curve's points (e.g. the mean flags of
+    :func:`smoothed_peak_flags` at features and at feature-free positions); NaN where the curve
+    does not reach ``false_rate`` (smoothing cannot make an output show *more* false peaks).
+    """
+    false_rates, found_rates = np.asarray(false_rates, float), np.asarray(found_rates, float)
+    order = np.argsort(false_rates)
+    return float(np.interp(false_rate, false_rates[order], found_rates[order], left=np.nan, right=np.nan))
 
 
 def resolvable_features(reference, true_centres, search_radius: float = 10.0) -> np.ndarray:

@@ -6,7 +6,9 @@ The protocol (``docs/PROTOCOL.md``, section 3), for each generator preset:
    recovery and relative error) and the noise variance reduction;
 2. a set with loss features gives SSIM and MSE against the ground truth, the position error
    of the features, the fraction of them found as a peak, and, as that fraction's control, the
-   fraction of feature-free positions where a peak is "found" just the same.
+   fraction of feature-free positions where a peak is "found" just the same; and, since a
+   noisier output finds more of both, the fraction found at the network's false-peak rate, each
+   other output smoothed by Gaussians until it shows as few false peaks (its detection curve).
 
 Every method's output is brought to unit area over the measured channels before it is judged
 (the restoration conserves counts, and so does the ground truth). Richardson-Lucy gets the true
@@ -26,6 +28,7 @@ from ..richardson_lucy import richardson_lucy
 from ..training.generator import PRESETS, generate_batch, preset
 from .metrics import (
     feature_free_positions,
+    found_at_false_rate,
     fwhm,
     fwtm,
     mse,
@@ -35,7 +38,7 @@ from .metrics import (
     region_variance,
     relative_error,
     resolvable_features,
-    shows_peak,
+    smoothed_peak_flags,
     ssim_1d,
 )
 
@@ -43,7 +46,7 @@ __all__ = [
     "evaluate", "write_report", "evaluate_command", "update_model_card",
     "evaluation_batches", "evaluation_entropy", "restore_batch", "unit_area", "zlp_metrics", "measured_centres",
     "feature_free_control",
-    "EVALUATION_SEED",
+    "EVALUATION_SEED", "DETECTION_SMOOTHING_SIGMAS",
 ]
 
 NETWORK = "EELSpecNet"
@@ -53,6 +56,10 @@ NOISE_REGION_START_EV = 1.5
 #: ``SeedSequence([train_seed, 0 or 1, ...])`` with small training seeds (0 by default); rooted
 #: here the evaluation streams are disjoint from them unless a model was trained with this seed.
 EVALUATION_SEED = 20221014
+#: Gaussian widths (channels) each output is smoothed with to trace its detection curve: found
+#: as a peak against falsely found, from the output as it is (0) to one smoothed far enough that
+#: Richardson-Lucy's noisy outputs show as few false peaks as the network's.
+DETECTION_SMOOTHING_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 
 # Table rows: key -> label. "input" (the distorted spectrum) is judged only where it means something.
 METRICS = {
@@ -186,8 +193,10 @@ def _feature_metrics(config, batch, restored, peak_search_radius):
         values["mse"][method] = mse(spectra, truth, mask=measured)
         errors = peak_position_error(spectra, centres, peak_search_radius, reference=truth)
         values["peak_position_error"][method] = errors[resolvable]
-        values["peak_resolved"][method] = np.isfinite(errors[resolvable])
-        values["false_peak"][method] = shows_peak(spectra, free, peak_search_radius)[np.isfinite(free)]
+        # Detection curves, one column per smoothing width; column 0 is the output as it is.
+        sigmas = DETECTION_SMOOTHING_SIGMAS
+        values["peak_resolved"][method] = smoothed_peak_flags(spectra, centres, sigmas, peak_search_radius)[resolvable]
+        values["false_peak"][method] = smoothed_peak_flags(spectra, free, sigmas, peak_search_radius)[np.isfinite(free)]
     return values
 
 
@@ -219,9 +228,23 @@ def _summarise(per_spectrum) -> dict:
     summary = {}
     for metric in METRICS:
         summary[metric] = {method: _statistics(v) for method, v in per_spectrum[metric].items()}
-    for key, flags in (("resolved_fraction", "peak_resolved"), ("false_peak_fraction", "false_peak")):
-        for method, found in per_spectrum[flags].items():
-            summary["peak_position_error"][method][key] = float(found.mean()) if found.size else None
+    peaks = summary["peak_position_error"]
+    curves = {}
+    for method, found in per_spectrum["peak_resolved"].items():
+        false = per_spectrum["false_peak"][method]
+        curves[method] = (false.mean(axis=0), found.mean(axis=0)) if found.size and false.size else None
+        peaks[method]["resolved_fraction"] = float(found[:, 0].mean()) if found.size else None
+        peaks[method]["false_peak_fraction"] = float(false[:, 0].mean()) if false.size else None
+        peaks[method]["detection_curve"] = None if curves[method] is None else {
+            "smoothing_sigmas": list(DETECTION_SMOOTHING_SIGMAS),
+            "found_fraction": curves[method][1].tolist(),
+            "false_peak_fraction": curves[method][0].tolist(),
+        }
+    # Found at the same false-peak rate: the network's, each other output smoothed down to it.
+    network_false = peaks.get(NETWORK, {}).get("false_peak_fraction")
+    for method, curve in curves.items():
+        value = None if curve is None or network_false is None else found_at_false_rate(*curve, network_false)
+        peaks[method]["found_at_network_false_rate"] = None if value is None or np.isnan(value) else value
     return summary
 
 
@@ -360,6 +383,10 @@ def _markdown(results) -> str:
         for key, label in (
             ("resolved_fraction", f"Resolvable features found as a peak (within +-{radius} channels)"),
             ("false_peak_fraction", "Feature-free positions where a peak is found all the same (lower is better)"),
+            (
+                "found_at_network_false_rate",
+                f"Resolvable features found as a peak at {NETWORK}'s false-peak rate (each output smoothed to it)",
+            ),
         ):
             lines.append(
                 f"| {label} | "

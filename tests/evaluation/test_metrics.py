@@ -3,6 +3,7 @@ import pytest
 
 from hyperspy_eelspecnet.evaluation import (
     feature_free_positions,
+    found_at_false_rate,
     fwhm,
     fwtm,
     mse,
@@ -13,6 +14,7 @@ from hyperspy_eelspecnet.evaluation import (
     relative_error,
     resolvable_features,
     shows_peak,
+    smoothed_peak_flags,
     ssim_1d,
 )
 
@@ -160,3 +162,35 @@ def test_noise_finds_a_peak_almost_anywhere():
     noisy = background + rng.normal(0, 0.01, background.shape)
     assert shows_peak(noisy, positions)[np.isfinite(positions)].mean() == pytest.approx(19 / 21, abs=0.02)
     assert not shows_peak(background, positions)[np.isfinite(positions)].any()
+
+
+def test_smoothing_trades_found_features_for_fewer_false_peaks():
+    # Gaussian features 6 channels wide on a decaying background, in white noise: smoothing
+    # removes the noise's false peaks much faster than the features, so the detection curve
+    # falls from ~19/21 false peaks (the noise) towards none while most features stay found.
+    rng = np.random.default_rng(2)
+    n = 200
+    centres = rng.uniform(800, 1800, (n, 1))
+    truth = np.exp(-CHANNELS / 800.0) + 0.05 * np.exp(-0.5 * ((CHANNELS - centres) / 6.0) ** 2)
+    noisy = truth + rng.normal(0, 0.01, truth.shape)
+    free = feature_free_positions(truth, centres, np.full(n, 700), np.full(n, 2048))
+    sigmas = (0.0, 2.0, 6.0)
+    found = smoothed_peak_flags(noisy, centres, sigmas)
+    false = smoothed_peak_flags(noisy, free, sigmas)[np.isfinite(free)]
+    assert found.shape == (n, 1, 3) and found.dtype == bool
+    assert np.array_equal(found[..., 0], shows_peak(noisy, centres))  # width 0: the output as it is
+    false_rates, found_rates = false.mean(axis=0), found[:, 0].mean(axis=0)
+    assert false_rates[0] == pytest.approx(19 / 21, abs=0.03)
+    assert np.all(np.diff(false_rates) < -0.1)
+    assert found_rates[-1] > 0.9 and false_rates[-1] < 0.6
+    # NaN-padded positions are never found.
+    assert not smoothed_peak_flags(noisy, np.full((n, 2), np.nan), sigmas).any()
+
+
+def test_found_at_false_rate_interpolates_along_the_curve():
+    false_rates, found_rates = [0.8, 0.4, 0.2], [0.9, 0.7, 0.5]
+    assert found_at_false_rate(false_rates, found_rates, 0.3) == pytest.approx(0.6)
+    assert found_at_false_rate(false_rates, found_rates, 0.8) == pytest.approx(0.9)
+    # Smoothing cannot raise the false-peak rate above the output's own, nor below the curve's end.
+    assert np.isnan(found_at_false_rate(false_rates, found_rates, 0.9))
+    assert np.isnan(found_at_false_rate(false_rates, found_rates, 0.1))

@@ -37,10 +37,22 @@ def test_evaluate_and_report(tiny_model_path, tmp_path):
         assert 0.0 <= summary["peak_position_error"][method]["false_peak_fraction"] <= 1.0
     # The noisy input finds a "peak" at most feature-free positions (white noise: 19/21).
     assert summary["peak_position_error"]["input"]["false_peak_fraction"] > 0.5
+    # Detection curves: smoothing lowers both fractions; the first point is the output as it is.
+    for method in ("input", "EELSpecNet", "RL-5"):
+        peaks = summary["peak_position_error"][method]
+        curve = peaks["detection_curve"]
+        assert curve["smoothing_sigmas"][0] == 0.0
+        assert curve["found_fraction"][0] == pytest.approx(peaks["resolved_fraction"])
+        assert curve["false_peak_fraction"][0] == pytest.approx(peaks["false_peak_fraction"])
+        assert curve["false_peak_fraction"][-1] < curve["false_peak_fraction"][0]
+    network = summary["peak_position_error"]["EELSpecNet"]
+    # At its own false-peak rate the network finds what it finds (NaN-free: its curve starts there).
+    assert network["found_at_network_false_rate"] == pytest.approx(network["resolved_fraction"])
 
     markdown = paths["evaluation.md"].read_text()
     assert "| ZLP FWHM recovery (%) |" in markdown and "RL-5" in markdown
     assert "| Feature-free positions where a peak is found all the same (lower is better) |" in markdown
+    assert "| Resolvable features found as a peak at EELSpecNet's false-peak rate" in markdown
     for name in FIGURES:
         assert paths[name].stat().st_size > 0
 
