@@ -256,25 +256,13 @@ def test_load_errors_name_the_problem(tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize(
-    "distance",
-    [
-        70,
-        pytest.param(
-            150,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="model 0.3.0 restores this feature 2 channels low (docs/science.md, 'The ZLP-tail "
-                "checks, centred'); the anti-aliased fine-tunes do not. Remove the mark with a model that passes.",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("distance", [70, 150])
 def test_bundled_model_keeps_a_feature_on_the_zlp_tail(default_model, distance):
     # A 12-channel Lorentzian at 1/350 of the ZLP, on the tail of a 13-channel asymmetric
     # pseudo-Voigt PSF with a 30 % Lorentzian fraction (the demo nanowire's instrument), 1e7
     # counts. Model 0.1.0 smeared the 70-channel one into the tail (no peak within 12 channels
-    # of it); the restored maximum must sit within one channel of the true centre.
+    # of it), model 0.3.0 put the 150-channel one 2 channels low; the restored maximum must sit
+    # within one channel of the true centre.
     from scipy.signal import fftconvolve
 
     channels = np.arange(2048.0)
