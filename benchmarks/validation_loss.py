@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hyperspy_eelspecnet.model import core_of, load_model  # noqa: E402
-from hyperspy_eelspecnet.training.trainer import CompressedSpectrumLoss, TrainConfig, validation_batch  # noqa: E402
+from hyperspy_eelspecnet.training.trainer import TrainConfig, training_loss, validation_batch  # noqa: E402
 
 
 def main(argv=None):
@@ -30,7 +30,7 @@ def main(argv=None):
     if config.measured_psfs:
         parser.error(f"{args.config} trains on measured PSFs; this script covers the analytic generators only")
     z_in, target = validation_batch(config, seed=seed)
-    loss = CompressedSpectrumLoss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm)
+    loss = training_loss(config)
     print(f"validation set of {args.config} with seed {seed} ({config.validation_size} spectra)")
     for path in args.models:
         core = core_of(load_model(path)[0])

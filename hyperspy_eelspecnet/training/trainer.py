@@ -31,7 +31,7 @@ from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, p
 __all__ = [
     "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "validation_batch",
     "feature_core_weights", "check_stage_continues",
-    "CompressedSpectrumLoss",
+    "CompressedSpectrumLoss", "training_loss",
 ]
 
 
@@ -502,6 +502,12 @@ def CompressedSpectrumLoss(*args, **kwargs):  # noqa: N802 - factory with the cl
     return _keras_parts()[1](*args, **kwargs)
 
 
+def training_loss(config: TrainConfig):
+    """The loss a configuration trains with (its ``epsilon``, ``linear_weight``,
+    ``slope_weight`` and ``compressed_norm``)."""
+    return CompressedSpectrumLoss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm)
+
+
 def _hardware() -> str:
     import tensorflow as tf
 
@@ -616,7 +622,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     Path
         The written ``.keras`` model file.
     """
-    keras, Loss, GeneratedSpectra, EpochTracker, ResumableBackup, WallClockLimit = _keras_parts()
+    keras, _, GeneratedSpectra, EpochTracker, ResumableBackup, WallClockLimit = _keras_parts()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     backup = out_dir / "backup"
@@ -643,7 +649,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         _load_initial_weights(core, earlier, config, initial_weights)
     core.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm),
-        loss=Loss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm),
+        loss=training_loss(config),
     )
 
     validation = validation_batch(config, measured_psfs)
