@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PAD_EDGE_CHANNELS", "parabola_vertex", "locate_zlp", "linear_resample", "pad_outside_window"]
+__all__ = [
+    "MIN_CHANNELS_BELOW_ZLP", "MIN_CHANNELS_ABOVE_ZLP", "PAD_EDGE_CHANNELS",
+    "parabola_vertex", "locate_zlp", "linear_resample", "pad_outside_window",
+]
 
+#: A spectrum the network can restore shows the ZLP's energy-gain side: at least this many
+#: channels below the ZLP maximum.
+MIN_CHANNELS_BELOW_ZLP = 32
+#: And some of its loss side: at least this many channels above it.
+MIN_CHANNELS_ABOVE_ZLP = 64
 #: Channels averaged to fill channels outside a recorded window (the edge value on each side).
 PAD_EDGE_CHANNELS = 8
 

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import fft as sp_fft
 import yaml
 
-from ..spectral import linear_resample, locate_zlp, pad_outside_window
+from ..spectral import MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, linear_resample, locate_zlp, pad_outside_window
 
 __all__ = [
     "GeneratorConfig",
@@ -359,37 +359,48 @@ def _lorentzian_sum(channels, centres, fwhms, heights, active):
     return out
 
 
-def _continuum(rng, channels, zlp_centre, config, batch_size):
+def _draw_continua(rng, config, batch_size) -> dict:
+    """Random shapes of the loss continua of :func:`_continuum` (all of shape ``(batch, 1)``
+    except the ``(batch, 3)`` weights)."""
+    span = float(config.n_channels - config.zlp_channel)
+    shape = (batch_size, 1)
+    onset = rng.uniform(20.0, 0.8 * span, shape)
+    power = np.where(rng.random(shape) < 0.5, 0.5, 1.5)
+    saturation = rng.uniform(0.2, 2.0, shape) * span
+    plasmon_energy = rng.uniform(0.1, 1.5, shape) * span
+    damping = rng.uniform(0.3, 1.5, shape) * plasmon_energy
+    rise = rng.uniform(5.0, 100.0, shape)
+    slope = rng.uniform(-0.6, 0.6, shape)
+    weights = rng.dirichlet(np.ones(3), batch_size) * (rng.random((batch_size, 3)) < 0.7)
+    weights[weights.sum(axis=1) == 0, 0] = 1.0
+    return {
+        "onset": onset, "power": power, "saturation": saturation, "plasmon_energy": plasmon_energy,
+        "damping": damping, "rise": rise, "slope": slope, "weights": weights, "span": span,
+    }
+
+
+def _continuum(channels, zlp_centre, shapes):
     """Slowly varying loss continua reaching the far end of the window, height 1 at max.
 
     Each spectrum that gets one sums a band-gap onset ``(E - Eg)^p`` (p = 0.5 or 1.5, direct
     allowed / forbidden transitions) that saturates, a broad Drude plasmon
     ``E Gamma Ep^2 / ((E^2 - Ep^2)^2 + (E Gamma)^2)`` and a flat-to-sloped background that rises
-    smoothly from the ZLP, each with a random weight.
+    smoothly from the ZLP, each with a random weight (shapes from :func:`_draw_continua`).
     """
-    n = config.n_channels
     energy = np.maximum(channels - zlp_centre[:, None], 0.0)  # channels above the ZLP
-    span = float(n - config.zlp_channel)
+    above = np.maximum(energy - shapes["onset"], 0.0)
+    band_gap = (above / (above + shapes["saturation"])) ** shapes["power"]
 
-    onset = rng.uniform(20.0, 0.8 * span, (batch_size, 1))
-    power = np.where(rng.random((batch_size, 1)) < 0.5, 0.5, 1.5)
-    saturation = rng.uniform(0.2, 2.0, (batch_size, 1)) * span
-    above = np.maximum(energy - onset, 0.0)
-    band_gap = (above / (above + saturation)) ** power
-
-    plasmon_energy = rng.uniform(0.1, 1.5, (batch_size, 1)) * span
-    damping = rng.uniform(0.3, 1.5, (batch_size, 1)) * plasmon_energy
+    plasmon_energy, damping = shapes["plasmon_energy"], shapes["damping"]
     drude = energy * damping * plasmon_energy**2 / (
         (energy**2 - plasmon_energy**2) ** 2 + (energy * damping) ** 2
     )
     drude /= np.maximum(drude.max(axis=1, keepdims=True), 1e-30)
 
-    rise = rng.uniform(5.0, 100.0, (batch_size, 1))
-    slope = rng.uniform(-0.6, 0.6, (batch_size, 1))
-    background = (1.0 - np.exp(-energy / rise)) * np.clip(1.0 + slope * energy / span, 0.0, None)
-
-    weights = rng.dirichlet(np.ones(3), batch_size) * (rng.random((batch_size, 3)) < 0.7)
-    weights[weights.sum(axis=1) == 0, 0] = 1.0
+    background = (1.0 - np.exp(-energy / shapes["rise"])) * np.clip(
+        1.0 + shapes["slope"] * energy / shapes["span"], 0.0, None
+    )
+    weights = shapes["weights"]
     total = weights[:, :1] * band_gap + weights[:, 1:2] * drude + weights[:, 2:] * background
     return total / np.maximum(total.max(axis=1, keepdims=True), 1e-30)
 
@@ -558,6 +569,21 @@ def _fwhm_of_kernels(kernel):
     return (kernel >= 0.5 * peak).sum(axis=1).astype(float)
 
 
+def _true_spectra(channels, zlp_centre, losses, config) -> np.ndarray:
+    """The ground truth with its quasi-Dirac ZLP at ``zlp_centre`` (channels, per spectrum) and
+    the drawn loss features and continua at their energy losses above it."""
+    truth = quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm)
+    features = _lorentzian_sum(
+        channels, zlp_centre[:, None] + losses["distances"], losses["fwhms"], losses["heights"], losses["active"]
+    )
+    if config.loss_only_above_zlp:
+        features *= np.clip(np.tanh((channels - zlp_centre[:, None]) / config.zlp_fwhm), 0.0, None)
+    truth += features
+    if losses["continuum"] is not None:
+        truth += losses["continuum_level"][:, None] * _continuum(channels, zlp_centre, losses["continuum"])
+    return truth
+
+
 def generate_batch(
     config: GeneratorConfig,
     batch_size: int,
@@ -601,8 +627,6 @@ def generate_batch(
 
     drift = _uniform(rng, config.zlp_drift, batch_size)
     zlp_centre = config.zlp_channel + drift
-    zlp = quasi_dirac_zlp(channels, zlp_centre, config.zlp_fwhm)
-    truth = zlp.copy()
 
     low, high = config.n_peaks
     n_peaks = rng.integers(low, high + 1, batch_size)
@@ -617,20 +641,20 @@ def generate_batch(
         near = rng.random((batch_size, k_max)) < config.peak_near_zlp_fraction
         distance = _uniform(rng, config.peak_near_zlp_distance, (batch_size, k_max), log=True)
         centres = np.where(near, config.zlp_channel + distance, centres)
-    centres = centres + drift[:, None]
-    fwhms = _uniform(rng, config.peak_fwhm, (batch_size, k_max), log=config.peak_fwhm_log)
-    heights = active / _uniform(rng, config.peak_ratio, (batch_size, k_max))
-    features = _lorentzian_sum(channels, centres, fwhms, heights, active)
-    if config.loss_only_above_zlp:
-        features *= np.clip(np.tanh((channels - zlp_centre[:, None]) / config.zlp_fwhm), 0.0, None)
-    truth += features
+    losses = {
+        # Feature centres as energy losses (channels above the ZLP): they move with the ZLP.
+        "distances": centres - float(config.zlp_channel),
+        "fwhms": _uniform(rng, config.peak_fwhm, (batch_size, k_max), log=config.peak_fwhm_log),
+        "active": active,
+    }
+    losses["heights"] = active / _uniform(rng, config.peak_ratio, (batch_size, k_max))
 
     has_continuum = rng.random(batch_size) < config.continuum_probability
     if zlp_only is True:
         has_continuum[:] = False
-    continuum_level = has_continuum / _uniform(rng, config.continuum_ratio, batch_size, log=True)
-    if has_continuum.any():
-        truth += continuum_level[:, None] * _continuum(rng, channels, zlp_centre, config, batch_size)
+    losses["continuum_level"] = has_continuum / _uniform(rng, config.continuum_ratio, batch_size, log=True)
+    losses["continuum"] = _draw_continua(rng, config, batch_size) if has_continuum.any() else None
+    truth = _true_spectra(channels, zlp_centre, losses, config)
 
     offsets = (np.arange(kernel_length) - n)[None, :].astype(float)
     psf, psf_fwhm = _analytic_psfs(rng, config, batch_size, offsets)
@@ -674,32 +698,23 @@ def generate_batch(
     if windowed.any():
         start[windowed] = rng.integers(config.window_start[0], config.window_start[1] + 1, windowed.sum())
         stop[windowed] = rng.integers(config.window_stop[0], config.window_stop[1] + 1, windowed.sum())
-        # Keep the ZLP and at least 64 channels past it inside the window.
-        start = np.minimum(start, np.floor(zlp_centre - 4 * config.zlp_fwhm - 40).astype(int)).clip(0)
-        stop = np.maximum(stop, np.ceil(zlp_centre + 64).astype(int)).clip(max=n)
+        # Keep the ZLP with the channels the restoration needs around it inside the window
+        # (MIN_CHANNELS_BELOW_ZLP, MIN_CHANNELS_ABOVE_ZLP, with a few channels to spare: the
+        # measured maximum may sit a few channels from the true ZLP).
+        start = np.minimum(start, np.floor(zlp_centre - MIN_CHANNELS_BELOW_ZLP - 4).astype(int)).clip(0)
+        stop = np.maximum(stop, np.ceil(zlp_centre + MIN_CHANNELS_ABOVE_ZLP + 4).astype(int)).clip(max=n)
     zlp_position = zlp_centre
     if config.align_zlp:
-        # As the restoration does: the located ZLP goes to zlp_channel and the data follow by
-        # linear interpolation. Channels shifted in from beyond the acquisition are not
-        # measured. The truth's ZLP is put exactly there too, and its loss features keep their
-        # distance to it, their energy loss: the truth moves by its own ZLP's position, not by
-        # the located one. Jitter and an asymmetric blur put the measured ZLP's maximum a few
-        # channels from the true ZLP; moving the truth by the located position would shift every
-        # true feature by that offset, which no restoration can see in the data.
+        # Energy zero is where the measured ZLP is, the convention of every low-loss analysis
+        # and of the restoration: the truth's ZLP goes to the located maximum of the distorted
+        # spectrum (sub-channel), and its loss features keep their energy loss, their distance
+        # to it. The distorted spectrum stays on its channels. Jitter and an asymmetric blur put
+        # the measured maximum a few channels from the true ZLP, which no restoration can see.
         located = locate_zlp(np.where((channels >= start[:, None]) & (channels < stop[:, None]), noisy, -np.inf))
-        source = channels[None, :] - config.zlp_channel + located[:, None]
-        noisy, _ = linear_resample(noisy, source)
-        noise_free, _ = linear_resample(noise_free, source)
-        truth_source = channels[None, :] - config.zlp_channel + zlp_centre[:, None]
-        loss_part, _ = linear_resample(truth - zlp, truth_source)
-        zlp_position = np.full(batch_size, float(config.zlp_channel))
-        truth = quasi_dirac_zlp(channels, zlp_position, config.zlp_fwhm) + np.clip(loss_part, 0.0, None)
-        inside = (source >= start[:, None]) & (source <= stop[:, None] - 1)
-        start = np.argmax(inside, axis=1)
-        stop = n - np.argmax(inside[:, ::-1], axis=1)
-        centres = centres - zlp_centre[:, None] + config.zlp_channel
+        truth = _true_spectra(channels, located, losses, config)
+        zlp_position = located
         if blur_kernel is not None:
-            # Relative to the aligned truth the blur is shifted by (true - located) position.
+            # Relative to the truth at the located ZLP the blur is shifted by (true - located).
             blur_kernel, _ = linear_resample(blur_kernel, channels[None, :] - (zlp_centre - located)[:, None])
     noisy, measured = pad_outside_window(noisy, start, stop)
     noise_free, _ = pad_outside_window(noise_free, start, stop)
@@ -714,10 +729,10 @@ def generate_batch(
         "zlp_drift": drift,
         "zlp_position": zlp_position,
         "n_peaks": n_peaks,
-        "peak_centres": np.where(active, centres, np.nan),
-        "peak_fwhms": np.where(active, fwhms, np.nan),
-        "peak_heights": np.where(active, heights, 0.0),
-        "continuum_level": continuum_level,
+        "peak_centres": np.where(active, zlp_position[:, None] + losses["distances"], np.nan),
+        "peak_fwhms": np.where(active, losses["fwhms"], np.nan),
+        "peak_heights": np.where(active, losses["heights"], 0.0),
+        "continuum_level": losses["continuum_level"],
         "psf_fwhm": psf_fwhm,
         "measured_psf": use_measured,
         "jitter_amplitude": jitter_amplitude,

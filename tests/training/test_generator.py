@@ -5,6 +5,7 @@ import pytest
 
 from hyperspy_eelspecnet.evaluation.metrics import fwhm
 from hyperspy_eelspecnet.training import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
+from hyperspy_eelspecnet.spectral import locate_zlp
 
 
 def test_same_seed_same_batch_and_different_seed_differs():
@@ -69,11 +70,11 @@ def test_instrument_preset_has_counting_noise_continua_drift_and_windows():
     assert np.ptp(p["zlp_drift"]) > 20  # tens of channels around the nominal ZLP channel
     assert (p["continuum_level"] > 0).mean() > 0.4
     assert (p["window_stop"] < 2048).any()
-    # Aligned as the restoration aligns data: the located ZLP of the recorded spectrum and the
-    # true ZLP both sit on channel 400, whatever the drift.
-    assert (np.argmax(batch.ground_truth, axis=1) == 400).all()
-    assert (np.abs(np.argmax(batch.distorted, axis=1) - 400) <= 1).all()
-    assert (p["zlp_position"] == 400).all()
+    # Energy zero is the recorded ZLP: the truth's ZLP sits at the located maximum of the
+    # recorded spectrum (sub-channel), which stays on its own channels, drift and all.
+    np.testing.assert_allclose(p["zlp_position"], locate_zlp(batch.distorted), atol=1e-9)
+    assert (np.abs(np.argmax(batch.ground_truth, axis=1) - p["zlp_position"]) <= 0.5 + 1e-3).all()
+    assert np.ptp(p["zlp_position"]) > 20
     # Continua reach the far end of the window.
     with_continuum = p["continuum_level"] > 0
     assert (batch.ground_truth[with_continuum, -50:].mean(axis=1) > 0).all()
@@ -86,7 +87,8 @@ def test_aligned_truth_keeps_each_feature_at_its_energy_loss_from_the_zlp():
     # Bimodal jitter of up to 12 channels puts the recorded ZLP's maximum on one of its two
     # humps, channels from the true ZLP. Every recorded feature is a copy of the same jitter
     # pattern, so its hump sits at its energy loss from the ZLP's hump: the truth must put
-    # the feature at that loss from its ZLP (channel 400), not shifted by the jitter's offset.
+    # the feature at that loss from its ZLP (at the recorded maximum), not shifted by the
+    # jitter's offset.
     config = preset("instrument")
     config.n_peaks, config.peak_fwhm, config.peak_ratio = (1, 1), (3.0, 3.0), (300.0, 300.0)
     config.peak_channel, config.continuum_probability, config.window_probability = (900, 1500), 0.0, 0.0
@@ -96,16 +98,16 @@ def test_aligned_truth_keeps_each_feature_at_its_energy_loss_from_the_zlp():
     centres = batch.parameters["peak_centres"][:, 0]
     rows = np.arange(32)
     near = np.round(centres).astype(int)[:, None] + np.arange(-25, 26)
-    true_loss = near[rows, np.argmax(batch.ground_truth[rows[:, None], near], axis=1)] - 400
+    zlp = np.round(batch.parameters["zlp_position"]).astype(int)
+    true_loss = near[rows, np.argmax(batch.ground_truth[rows[:, None], near], axis=1)] - zlp
     # The recorded loss: the shift that best lays the recorded ZLP's jitter pattern onto the
     # recorded feature.
     offsets = np.arange(-30, 31)
-    pattern = batch.noise_free[:, 400 + offsets]
+    pattern = batch.noise_free[rows[:, None], zlp[:, None] + offsets]
     overlap = np.einsum("io,ilo->il", pattern, batch.noise_free[rows[:, None, None], near[:, :, None] + offsets])
-    recorded_loss = near[rows, np.argmax(overlap, axis=1)] - 400
-    assert (np.abs(np.argmax(batch.noise_free, axis=1) - 400) <= 1).all()
-    assert (np.argmax(batch.ground_truth, axis=1) == 400).all()
-    np.testing.assert_allclose(true_loss, np.round(centres) - 400, atol=1)
+    recorded_loss = near[rows, np.argmax(overlap, axis=1)] - zlp
+    assert (np.argmax(batch.noise_free, axis=1) == np.argmax(batch.ground_truth, axis=1)).all()
+    np.testing.assert_allclose(true_loss, np.round(centres) - zlp, atol=1)
     # The humps are 20-24 channels apart: the test would see a truth moved by the jitter.
     assert np.abs(recorded_loss - true_loss).max() <= 1
 
