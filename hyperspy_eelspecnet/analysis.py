@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["energy_filtered_maps", "modal_evolution", "feature_along_line"]
+from .features import find_loss_features, strongest_in_window
+from .spectral import finite_mean
+
+__all__ = ["energy_filtered_maps", "modal_evolution", "feature_along_line", "feature_table", "feature_map"]
 
 
 def _axis_dictionary(axis, navigate):
@@ -25,10 +28,16 @@ def _axis_dictionary(axis, navigate):
     }
 
 
-def _nanmean(values, axis):
-    """Mean of the finite values along ``axis``; NaN where there are none (without a warning)."""
-    n_finite = np.isfinite(values).sum(axis=axis)
-    return np.where(n_finite > 0, np.nansum(values, axis=axis) / np.maximum(n_finite, 1), np.nan)
+def _signal_on_axes(data, axes):
+    """A Signal1D, Signal2D or BaseSignal of ``data`` whose signal axes are copies of ``axes``
+    (in array order): a quantity per pixel of a map, shown as the map."""
+    import hyperspy.api as hs
+
+    dictionaries = [_axis_dictionary(a, navigate=False) for a in axes]
+    if len(dictionaries) != data.ndim:  # a single spectrum's value: a one-element signal
+        return hs.signals.BaseSignal(data)
+    kind = {1: hs.signals.Signal1D, 2: hs.signals.Signal2D}.get(data.ndim, hs.signals.BaseSignal)
+    return kind(data, axes=dictionaries)
 
 
 def _channel_slice(axis, low, high):
@@ -104,8 +113,7 @@ def energy_filtered_maps(signal, windows):
 
     axes = [{"name": "Energy window", "size": len(maps), "navigate": True}]
     axes += [_axis_dictionary(a, navigate=False) for a in reversed(navigation_axes)]
-    out = hs.signals.BaseSignal(maps, axes=axes)
-    out._assign_subclass()
+    out = (hs.signals.Signal2D if len(navigation_axes) == 2 else hs.signals.Signal1D)(maps, axes=axes)
     out.metadata.General.title = f"{signal.metadata.General.title} energy-filtered maps"
     out.metadata.set_item("Signal.window_names", list(windows))
     out.metadata.set_item("Signal.window_ranges", [list(map(float, pair)) for pair in windows.values()])
@@ -204,7 +212,7 @@ def modal_evolution(signal, start, end=None, width=7):
     spectra = np.where(
         inside[..., None], pixel_spectra[which.reshape(pixel.shape)], np.nan
     )  # (n_positions, width, n_energy)
-    profile = _nanmean(spectra, axis=1)
+    profile = finite_mean(spectra, axis=1)
 
     import hyperspy.api as hs
 
@@ -237,8 +245,8 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
 
     At every position of a :func:`modal_evolution` profile (spectra already averaged across
     the line's width, so less noisy than single pixels) the loss features are found by
-    :func:`hyperspy_eelspecnet.features.find_loss_features` and the most prominent one inside
-    ``energy_window`` is kept (:func:`hyperspy_eelspecnet.features.strongest_in_window`):
+    :func:`~hyperspy_eelspecnet.features.find_loss_features` and the most prominent one inside
+    ``energy_window`` is kept (:func:`~hyperspy_eelspecnet.features.strongest_in_window`):
     e.g. the phonon energy along a nanowire, which shifts where the phonon couples to a
     surface plasmon.
 
@@ -259,8 +267,6 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
         The quantity against the profile's position axis; NaN where no feature lies in the
         window.
     """
-    from .features import feature_map
-
     if profile.axes_manager.signal_dimension != 2 or profile.metadata.get_item("Signal.line") is None:
         raise ValueError(
             "feature_along_line needs the energy-vs-position profile returned by modal_evolution."
@@ -269,4 +275,101 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
     energy_axis = profile.axes_manager.signal_axes[1]
     out = feature_map(profile.transpose(signal_axes=[energy_axis.name]), energy_window, quantity, **kwargs)
     out.metadata.set_item("Signal.line", profile.metadata.Signal.line.as_dictionary())
+    return out
+
+
+def _features_of_signal(signal, kwargs):
+    """:func:`find_loss_features` of an EELS signal on its calibrated energy axis (computed)."""
+    if signal.axes_manager.signal_dimension != 1:
+        raise ValueError(
+            f"Loss features need spectra (signal dimension 1); this signal has signal dimension "
+            f"{signal.axes_manager.signal_dimension}."
+        )
+    if "energy_axis" in kwargs or "dispersion" in kwargs or "offset" in kwargs:
+        raise ValueError("The energy axis is the signal's own calibrated signal axis.")
+    data = signal.data if isinstance(signal.data, np.ndarray) else signal.data.compute()
+    return find_loss_features(data, signal.axes_manager.signal_axes[0].axis, **kwargs)
+
+
+def feature_table(signal, **kwargs) -> dict:
+    """Loss features of every spectrum of an EELS signal, one signal per quantity.
+
+    Parameters
+    ----------
+    signal : EELSSpectrum or Signal1D
+        Spectra (e.g. restored ones) with a calibrated, increasing energy axis; a lazy signal
+        is computed.
+    **kwargs
+        ``zlp_exclusion``, ``min_height_ratio``, ``max_features``, ``method`` of
+        :func:`~hyperspy_eelspecnet.features.find_loss_features`, which documents the detection and the measurements.
+
+    Returns
+    -------
+    dict
+        ``energy``, ``fwhm``, ``area``, ``height``, ``prominence``, ``valid``: ``Signal1D``
+        with the input's navigation axes and the feature index as signal axis (features
+        sorted by energy, NaN / False where fewer were found); ``table``: the structured array
+        of :func:`find_loss_features`.
+    """
+    import hyperspy.api as hs
+
+    table = _features_of_signal(signal, kwargs)
+    energy_axis = signal.axes_manager.signal_axes[0]
+    units = energy_axis.units if isinstance(energy_axis.units, str) else "axis units"
+    axes = [_axis_dictionary(a, navigate=True) for a in reversed(signal.axes_manager.navigation_axes)] + [
+        {"name": "Feature index", "size": table.shape[-1], "navigate": False}
+    ]
+    title = signal.metadata.General.title or "Spectra"
+    quantity_labels = {
+        "energy": f"Energy ({units})",
+        "fwhm": f"FWHM ({units})",
+        "area": f"Area (intensity x {units})",
+        "height": "Height (intensity)",
+        "prominence": "Prominence (intensity)",
+        "valid": "Feature found",
+    }
+    result = {}
+    for name, label in quantity_labels.items():
+        out = hs.signals.Signal1D(table[name], axes=axes)
+        out.metadata.General.title = f"{title}: loss-feature {name}"
+        out.metadata.Signal.quantity = label
+        result[name] = out
+    result["table"] = table
+    return result
+
+
+def feature_map(signal, energy_window, quantity: str = "energy", **kwargs):
+    """Map one quantity of the strongest loss feature inside an energy window.
+
+    For each pixel the most prominent feature whose energy lies in ``energy_window`` is
+    chosen (:func:`strongest_in_window`); pixels without one are NaN. Mapping the energy of a
+    phonon shows it shift across the map, e.g. near a plasmon.
+
+    Parameters
+    ----------
+    signal : EELSSpectrum or Signal1D
+        Spectra with a calibrated energy axis (a lazy signal is computed).
+    energy_window : (float, float)
+        Inclusive energy range in the units of the signal's energy axis.
+    quantity : str
+        ``energy`` (default), ``fwhm``, ``area``, ``height`` or ``prominence``.
+    **kwargs
+        Passed to :func:`find_loss_features` (``zlp_exclusion``, ``min_height_ratio``,
+        ``max_features``, ``method``).
+
+    Returns
+    -------
+    Signal2D (2-D map), Signal1D (line) or BaseSignal (single spectrum)
+        The navigation space of ``signal`` as signal space.
+    """
+    table = _features_of_signal(signal, kwargs)
+    values = strongest_in_window(table, energy_window, quantity)
+    out = _signal_on_axes(np.atleast_1d(values), reversed(signal.axes_manager.navigation_axes))
+    energy_axis = signal.axes_manager.signal_axes[0]
+    units = energy_axis.units if isinstance(energy_axis.units, str) else ""
+    low, high = energy_window
+    out.metadata.General.title = (
+        f"{signal.metadata.General.title or 'Spectra'}: {quantity} of the strongest feature in "
+        f"{low:g}-{high:g} {units}".rstrip()
+    )
     return out

@@ -10,9 +10,8 @@ The science, plain NumPy/SciPy and no HyperSpy:
 2. :func:`strongest_in_window` picks, per spectrum, the most prominent feature inside an
    energy window (e.g. one phonon) and returns one of its quantities.
 
-The HyperSpy glue, thin: :func:`feature_table` (one signal per quantity, navigation = the map,
-signal axis = feature index) and :func:`feature_map` (one quantity of the strongest feature in
-an energy window, as a map: the phonon energy across a map, shifting near a plasmon).
+Their HyperSpy glue is in :mod:`hyperspy_eelspecnet.analysis` (``feature_table``,
+``feature_map``).
 
 The spectra are visited in a Python loop. Measured on 300 reference-generator ground-truth
 spectra of 2048 channels (3-10 loss features each, one CPU core, single-threaded BLAS):
@@ -41,8 +40,6 @@ __all__ = [
     "DEFAULT_MAX_FEATURES",
     "find_loss_features",
     "strongest_in_window",
-    "feature_table",
-    "feature_map",
 ]
 
 #: One loss feature: ``energy``, ``fwhm``, ``area`` (over centre +- FWHM), ``height``,
@@ -544,103 +541,3 @@ def strongest_in_window(table, energy_window, quantity: str = "energy") -> np.nd
     choice = np.argmax(np.where(inside, table["prominence"], -np.inf), axis=-1)[..., None]
     values = np.take_along_axis(table[quantity], choice, -1)[..., 0]
     return np.where(inside.any(axis=-1), values, np.nan)
-
-
-# --------------------------------------------------------------------------- HyperSpy glue
-
-
-def _features_of_signal(signal, kwargs):
-    """:func:`find_loss_features` of an EELS signal on its calibrated energy axis (computed)."""
-    if signal.axes_manager.signal_dimension != 1:
-        raise ValueError(
-            f"Loss features need spectra (signal dimension 1); this signal has signal dimension "
-            f"{signal.axes_manager.signal_dimension}."
-        )
-    if "energy_axis" in kwargs or "dispersion" in kwargs or "offset" in kwargs:
-        raise ValueError("The energy axis is the signal's own calibrated signal axis.")
-    data = signal.data.compute() if signal._lazy else signal.data
-    return find_loss_features(data, signal.axes_manager.signal_axes[0].axis, **kwargs)
-
-
-def feature_table(signal, **kwargs) -> dict:
-    """Loss features of every spectrum of an EELS signal, one signal per quantity.
-
-    Parameters
-    ----------
-    signal : EELSSpectrum or Signal1D
-        Spectra (e.g. restored ones) with a calibrated, increasing energy axis; a lazy signal
-        is computed.
-    **kwargs
-        ``zlp_exclusion``, ``min_height_ratio``, ``max_features``, ``method`` of
-        :func:`find_loss_features`, which documents the detection and the measurements.
-
-    Returns
-    -------
-    dict
-        ``energy``, ``fwhm``, ``area``, ``height``, ``prominence``, ``valid``: ``Signal1D``
-        with the input's navigation axes and the feature index as signal axis (features
-        sorted by energy, NaN / False where fewer were found); ``table``: the structured array
-        of :func:`find_loss_features`.
-    """
-    import hyperspy.api as hs
-
-    table = _features_of_signal(signal, kwargs)
-    energy_axis = signal.axes_manager.signal_axes[0]
-    units = energy_axis.units if isinstance(energy_axis.units, str) else "axis units"
-    axes = signal.axes_manager._get_navigation_axes_dicts() + [
-        {"name": "Feature index", "size": table.shape[-1], "navigate": False}
-    ]
-    title = signal.metadata.General.title or "Spectra"
-    quantity_labels = {
-        "energy": f"Energy ({units})",
-        "fwhm": f"FWHM ({units})",
-        "area": f"Area (intensity x {units})",
-        "height": "Height (intensity)",
-        "prominence": "Prominence (intensity)",
-        "valid": "Feature found",
-    }
-    result = {}
-    for name, label in quantity_labels.items():
-        out = hs.signals.Signal1D(table[name], axes=axes)
-        out.metadata.General.title = f"{title}: loss-feature {name}"
-        out.metadata.Signal.quantity = label
-        result[name] = out
-    result["table"] = table
-    return result
-
-
-def feature_map(signal, energy_window, quantity: str = "energy", **kwargs):
-    """Map one quantity of the strongest loss feature inside an energy window.
-
-    For each pixel the most prominent feature whose energy lies in ``energy_window`` is
-    chosen (:func:`strongest_in_window`); pixels without one are NaN. Mapping the energy of a
-    phonon shows it shift across the map, e.g. near a plasmon.
-
-    Parameters
-    ----------
-    signal : EELSSpectrum or Signal1D
-        Spectra with a calibrated energy axis (a lazy signal is computed).
-    energy_window : (float, float)
-        Inclusive energy range in the units of the signal's energy axis.
-    quantity : str
-        ``energy`` (default), ``fwhm``, ``area``, ``height`` or ``prominence``.
-    **kwargs
-        Passed to :func:`find_loss_features` (``zlp_exclusion``, ``min_height_ratio``,
-        ``max_features``, ``method``).
-
-    Returns
-    -------
-    Signal2D (2-D map), Signal1D (line) or BaseSignal (single spectrum)
-        The navigation space of ``signal`` as signal space.
-    """
-    table = _features_of_signal(signal, kwargs)
-    values = strongest_in_window(table, energy_window, quantity)
-    out = signal._get_navigation_signal(data=np.atleast_1d(values))
-    energy_axis = signal.axes_manager.signal_axes[0]
-    units = energy_axis.units if isinstance(energy_axis.units, str) else ""
-    low, high = energy_window
-    out.metadata.General.title = (
-        f"{signal.metadata.General.title or 'Spectra'}: {quantity} of the strongest feature in "
-        f"{low:g}-{high:g} {units}".rstrip()
-    )
-    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis import _nanmean
+from .spectral import finite_mean
 
 __all__ = [
     "plot_comparison",
@@ -27,9 +27,7 @@ LOG_DECADES = 6
 
 def _as_triple(signals):
     """(input, restored, richardson_lucy or None) from a result or a 2/3-sequence."""
-    from .signals.eelspecnet_spectrum import EELSpecNetResult
-
-    if isinstance(signals, EELSpecNetResult):
+    if hasattr(signals, "restored") and hasattr(signals, "richardson_lucy"):  # an EELSpecNetResult
         if signals.input is None:
             raise ValueError(
                 "This EELSpecNetResult does not know its input; give (input, restored, "
@@ -101,7 +99,7 @@ def plot_comparison(signals, index=None, energy_range=None, truth=None, figsize=
         if signal is None:
             continue
         data = np.asarray(signal.data, dtype=float).reshape(-1, energy.size)
-        spectrum = data[0] if data.shape[0] == 1 else _nanmean(data, axis=0)
+        spectrum = data[0] if data.shape[0] == 1 else finite_mean(data, axis=0)
         style = "--" if role == "truth" else "-"
         for ax in axes:
             ax.plot(energy, spectrum, style, color=COLOURS[role], lw=1.0, label=_label(signal, role))

@@ -30,6 +30,7 @@ each worker loads the model on first use.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import threading
@@ -38,34 +39,31 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation.metrics import fwhm
-from .model import MODEL_EDGE_CHANNELS, file_sha256, load_model, predict_spectra
-from .spectral import PAD_EDGE_CHANNELS, linear_resample, locate_zlp, pad_outside_window  # noqa: F401 (PAD_EDGE_CHANNELS: re-exported)
+from .model import default_model_path, file_sha256, load_model, predict_spectra
+from .model.backend import import_tensorflow
+from .model.contract import MODEL_EDGE_CHANNELS
+from .richardson_lucy import richardson_lucy
+from .spectral import (
+    MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, fwhm, linear_resample, locate_zlp, pad_outside_window,
+)
 
 __all__ = [
     "EELSpecNetDeconvolution",
-    "MIN_CHANNELS_BEFORE_ZLP",
-    "MIN_CHANNELS_AFTER_ZLP",
+    "restore_block",
     "DEFAULT_BATCH_SIZE",
     "GPU_BATCH_SIZE",
     "default_batch_size",
-    "DIAGNOSTIC_FIELDS",
+    "DIAGNOSTICS",
     "diagnose_spectra",
     "check_spectra",
     "contract_warnings",
-    "locate_zlp",
     "zlp_fwhm",
     "to_model_window",
     "from_model_window",
     "own_zlp_psf",
     "OWN_ZLP_PSF_THRESHOLD",
+    "COMPLEX_DATA_MESSAGE",
 ]
-
-#: The network must see the ZLP's gain side: at least this many channels below the ZLP maximum.
-MIN_CHANNELS_BEFORE_ZLP = 32
-#: And some loss side: at least this many channels above it (the training generator always keeps
-#: 64 measured channels past the ZLP when it simulates short acquisition windows).
-MIN_CHANNELS_AFTER_ZLP = 64
 #: Spectra per network call on a CPU: larger batches gain little there and each 256 spectra
 #: hold ~200 MiB of activations (measured on 2 cores).
 DEFAULT_BATCH_SIZE = 256
@@ -77,17 +75,19 @@ GPU_BATCH_SIZE = 4096
 def default_batch_size() -> int:
     """Spectra per network call for this machine: :data:`GPU_BATCH_SIZE` when TensorFlow sees a
     GPU, :data:`DEFAULT_BATCH_SIZE` otherwise (asked once per process: it runs on every block)."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     return GPU_BATCH_SIZE if tf.config.list_physical_devices("GPU") else DEFAULT_BATCH_SIZE
 
 #: :func:`own_zlp_psf` keeps the ZLP down to this fraction of its maximum.
 OWN_ZLP_PSF_THRESHOLD = 1e-3
 
-#: Names of the per-spectrum measurements of :func:`diagnose_spectra`, in order.
-DIAGNOSTIC_FIELDS = (
-    "n_nonfinite", "area", "peak", "zlp_position", "zlp_fwhm", "channels_before", "channels_after",
-)
+#: The per-spectrum measurements of :func:`diagnose_spectra`: non-finite values, area (sum),
+#: maximum, ZLP position and FWHM (channels), channels below and above the ZLP position.
+DIAGNOSTICS = np.dtype([
+    ("n_nonfinite", "f8"), ("area", "f8"), ("peak", "f8"), ("zlp_position", "f8"), ("zlp_fwhm", "f8"),
+    ("channels_below", "f8"), ("channels_above", "f8"),
+])
 
 
 # --------------------------------------------------------------------------- diagnostics
@@ -121,36 +121,34 @@ def diagnose_spectra(spectra) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (..., 7)
-        For each spectrum, in this order: number of non-finite values, area (sum), maximum,
-        ZLP position (channels, :func:`locate_zlp`), ZLP FWHM (channels, :func:`zlp_fwhm`),
-        channels below and channels above the ZLP position. Non-finite values count as zero
-        in the other measurements. A plain array (not a dict) so that dask can build it block
-        by block.
+    ndarray of :data:`DIAGNOSTICS`, shape (...)
+        Non-finite values count as zero in the other measurements. A structured array (named
+        fields, one record per spectrum) so that dask can build it block by block.
+
+    Raises
+    ------
+    TypeError
+        Complex spectra.
     """
     spectra = np.asarray(spectra)
     if np.iscomplexobj(spectra):
-        raise TypeError(_COMPLEX_MESSAGE)
+        raise TypeError(COMPLEX_DATA_MESSAGE)
     spectra = np.asarray(spectra, dtype=float)
     finite = np.isfinite(spectra)
     clean = spectra if finite.all() else np.where(finite, spectra, 0.0)
-    position = locate_zlp(clean)
-    n = spectra.shape[-1]
-    return np.stack(
-        [
-            (~finite).sum(axis=-1).astype(float),
-            clean.sum(axis=-1),
-            clean.max(axis=-1),
-            position,
-            zlp_fwhm(clean),
-            position,
-            (n - 1) - position,
-        ],
-        axis=-1,
-    )
+    diagnostics = np.empty(spectra.shape[:-1], DIAGNOSTICS)
+    diagnostics["n_nonfinite"] = (~finite).sum(axis=-1)
+    diagnostics["area"] = clean.sum(axis=-1)
+    diagnostics["peak"] = clean.max(axis=-1)
+    diagnostics["zlp_position"] = position = locate_zlp(clean)
+    diagnostics["zlp_fwhm"] = zlp_fwhm(clean)
+    diagnostics["channels_below"] = position
+    diagnostics["channels_above"] = (spectra.shape[-1] - 1) - position
+    return diagnostics
 
 
-_COMPLEX_MESSAGE = (
+#: What complex input is told.
+COMPLEX_DATA_MESSAGE = (
     "The spectra are complex; EELSpecNet restores real intensities. Take the real part or the "
     "modulus first (e.g. s.real or abs(s))."
 )
@@ -174,7 +172,7 @@ def check_spectra(diagnostics) -> None:
 
     Parameters
     ----------
-    diagnostics : ndarray, shape (..., 7)
+    diagnostics : ndarray of :data:`DIAGNOSTICS`
         Output of :func:`diagnose_spectra`.
 
     Raises
@@ -182,10 +180,10 @@ def check_spectra(diagnostics) -> None:
     ValueError
         Non-finite values; spectra without positive area or maximum (all zero or dominated by
         negative values); no zero-loss peak (the maximum does not fall to half on both sides);
-        fewer than :data:`MIN_CHANNELS_BEFORE_ZLP` channels below or
-        :data:`MIN_CHANNELS_AFTER_ZLP` above the ZLP.
+        fewer than :data:`~hyperspy_eelspecnet.spectral.MIN_CHANNELS_BELOW_ZLP` channels below
+        or :data:`~hyperspy_eelspecnet.spectral.MIN_CHANNELS_ABOVE_ZLP` above the ZLP.
     """
-    d = {name: diagnostics[..., i] for i, name in enumerate(DIAGNOSTIC_FIELDS)}
+    d = diagnostics
     nonfinite = d["n_nonfinite"] > 0
     if np.any(nonfinite):
         raise ValueError(
@@ -208,14 +206,14 @@ def check_spectra(diagnostics) -> None:
             "near-zero-loss (low-loss) spectra that contain the whole ZLP; core-loss spectra or "
             "windows that cut the ZLP cannot be restored."
         )
-    short = (d["channels_before"] < MIN_CHANNELS_BEFORE_ZLP) | (d["channels_after"] < MIN_CHANNELS_AFTER_ZLP)
+    short = (d["channels_below"] < MIN_CHANNELS_BELOW_ZLP) | (d["channels_above"] < MIN_CHANNELS_ABOVE_ZLP)
     if np.any(short):
-        before = float(np.min(d["channels_before"]))
-        after = float(np.min(d["channels_after"]))
+        before = float(np.min(d["channels_below"]))
+        after = float(np.min(d["channels_above"]))
         raise ValueError(
             f"Too few channels around the zero-loss peak in {_describe_indices(short)} (as few "
             f"as {before:.0f} below and {after:.0f} above it). EELSpecNet needs at least "
-            f"{MIN_CHANNELS_BEFORE_ZLP} channels below and {MIN_CHANNELS_AFTER_ZLP} above the ZLP "
+            f"{MIN_CHANNELS_BELOW_ZLP} channels below and {MIN_CHANNELS_ABOVE_ZLP} above the ZLP "
             "maximum; acquire or crop a wider energy window around 0 eV."
         )
 
@@ -225,7 +223,7 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
 
     Parameters
     ----------
-    diagnostics : ndarray, shape (..., 7)
+    diagnostics : ndarray of :data:`DIAGNOSTICS`
         Output of :func:`diagnose_spectra` for input that passed :func:`check_spectra`.
     contract : ModelContract
     dispersion : float, optional
@@ -239,7 +237,7 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
         (set to NaN in the restored spectra).
     """
     texts = []
-    fwhm = diagnostics[..., 4].ravel()
+    fwhm = diagnostics["zlp_fwhm"].ravel()
     low, high = contract.psf_fwhm_channels
     outside = (fwhm < low) | (fwhm > high)
     if np.any(outside):
@@ -265,8 +263,8 @@ def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
     edge = contract.edge_channels
     reach_below = contract.zlp_channel - edge
     reach_above = contract.n_channels - 1 - contract.zlp_channel - edge
-    below = int(max(np.ceil(np.max(diagnostics[..., 5] - reach_below) - 1e-6), 0))
-    above = int(max(np.ceil(np.max(diagnostics[..., 6] - reach_above) - 1e-6), 0))
+    below = int(max(np.ceil(np.max(diagnostics["channels_below"] - reach_below) - 1e-6), 0))
+    above = int(max(np.ceil(np.max(diagnostics["channels_above"] - reach_above) - 1e-6), 0))
     if below or above:
         where = " and ".join(
             f"{count} channels {side}" for count, side in ((below, "below"), (above, "above")) if count
@@ -390,6 +388,46 @@ def own_zlp_psf(spectra, threshold: float = OWN_ZLP_PSF_THRESHOLD) -> np.ndarray
 # --------------------------------------------------------------------------- the engine
 
 
+def restore_block(spectra, engine, psf=None, rl_iterations: int = 0):
+    """Restore a block of validated spectra, and deconvolve it with Richardson-Lucy.
+
+    The one function behind ``eelspecnet_deconvolve``: HyperSpy maps it over a signal's
+    navigation chunks (eager, lazy or on a ``dask.distributed`` cluster alike).
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+        Spectra that passed :meth:`EELSpecNetDeconvolution.validate`.
+    engine : EELSpecNetDeconvolution
+    psf : array_like, shape (n_psf,) or (..., n_psf), optional
+        Richardson-Lucy's PSF, one for all spectra or one per spectrum (unit sum, maximum at
+        zero energy shift); ``None`` uses each spectrum's own ZLP (:func:`own_zlp_psf`).
+    rl_iterations : int
+        Richardson-Lucy iterations; 0 skips it.
+
+    Returns
+    -------
+    restored : ndarray, shape (..., n), float64
+    richardson_lucy : ndarray, shape (..., n), float64, or None when ``rl_iterations`` is 0
+    """
+    spectra = np.asarray(spectra, dtype=float)
+    restored = engine.run(spectra)
+    if not rl_iterations:
+        return restored, None
+    kernel = own_zlp_psf(spectra) if psf is None else np.asarray(psf, dtype=float)
+    # Dask runs one block per thread: FFTs on every core in each would oversubscribe them.
+    return restored, richardson_lucy(spectra, kernel, rl_iterations, workers=1)
+
+
+def _checked_batch_size(batch_size):
+    """``batch_size`` as an int (None stays None); ``ValueError`` unless a positive integer."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return int(batch_size)
+
+
 _MODEL_CACHE: dict = {}
 _MODEL_CACHE_LOCK = threading.Lock()
 
@@ -414,13 +452,16 @@ class EELSpecNetDeconvolution:
         ``None`` for the bundled default model, the path of a ``.keras`` file written by
         ``eelspecnet train`` (with its ``.json`` contract beside it), or an already loaded
         model and its contract.
+    batch_size : int, optional
+        Spectra per network call; :func:`default_batch_size` (GPU or CPU) when None.
 
     Raises
     ------
     FileNotFoundError
         The model file or its contract is missing.
     ValueError
-        The file is not a Keras model, or it disagrees with its contract.
+        The file is not a Keras model, or it disagrees with its contract; a batch size that
+        is not a positive integer.
 
     Notes
     -----
@@ -435,9 +476,10 @@ class EELSpecNetDeconvolution:
     >>> restored = engine.restore(spectra, dispersion=0.005)  # doctest: +SKIP
     """
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, batch_size: int | None = None):
+        self.batch_size = _checked_batch_size(batch_size)
         if model is None or isinstance(model, (str, os.PathLike)):
-            self._path = Path(model if model is not None else _default_path()).expanduser().absolute()
+            self._path = Path(model if model is not None else default_model_path()).expanduser().absolute()
             self._loaded = _load_cached(self._path)
         elif isinstance(model, tuple) and len(model) == 2:
             keras_model, contract = model
@@ -449,20 +491,28 @@ class EELSpecNetDeconvolution:
                 f"(keras.Model, ModelContract) pair as returned by load_model; got {type(model).__name__}."
             )
 
+    def with_batch_size(self, batch_size: int) -> "EELSpecNetDeconvolution":
+        """The same model, run ``batch_size`` spectra per network call."""
+        engine = copy.copy(self)
+        engine.batch_size = _checked_batch_size(batch_size)
+        return engine
+
     # Pickled by path: dask tasks carry a few bytes and workers load the model once.
     def __getstate__(self):
-        if self._path is not None:
-            return {"path": str(self._path)}
-        return {"path": None, "loaded": self._loaded}
+        state = {"path": None if self._path is None else str(self._path), "batch_size": self.batch_size}
+        if self._path is None:
+            state["loaded"] = self._loaded
+        return state
 
     def __setstate__(self, state):
         self._path = Path(state["path"]) if state["path"] is not None else None
         self._loaded = state.get("loaded")
+        self.batch_size = state.get("batch_size")
 
     def __dask_tokenize__(self):
         if self._path is not None:
-            return ("EELSpecNetDeconvolution", str(self._path), self.sha256)
-        return ("EELSpecNetDeconvolution", id(self._loaded[0]))
+            return ("EELSpecNetDeconvolution", str(self._path), self.sha256, self.batch_size)
+        return ("EELSpecNetDeconvolution", id(self._loaded[0]), self.batch_size)
 
     def __repr__(self):
         contract = self.contract
@@ -493,7 +543,31 @@ class EELSpecNetDeconvolution:
         """SHA-256 of the model file, or None for an in-memory model."""
         return self._ensure_loaded()[2]
 
-    def restore(self, spectra, dispersion=None, zlp_channel=None, batch_size: int | None = None):
+    def validate(self, diagnostics, dispersion=None) -> None:
+        """Refuse what the network cannot restore, and warn where it leaves the trained ranges.
+
+        Parameters
+        ----------
+        diagnostics : ndarray of :data:`DIAGNOSTICS`
+            :func:`diagnose_spectra` of the spectra.
+        dispersion : float, optional
+            eV per channel of the input; the dispersion warning is skipped when None.
+
+        Raises
+        ------
+        ValueError
+            See :func:`check_spectra`.
+
+        Warns
+        -----
+        UserWarning
+            One per text of :func:`contract_warnings`.
+        """
+        check_spectra(diagnostics)
+        for text in contract_warnings(diagnostics, self.contract, dispersion):
+            warnings.warn(text, UserWarning, stacklevel=3)
+
+    def restore(self, spectra, dispersion=None):
         """Restore spectra given as a NumPy array.
 
         Parameters
@@ -503,10 +577,6 @@ class EELSpecNetDeconvolution:
             are refused.
         dispersion : float, optional
             eV per channel, only to warn when it is far from the model's.
-        zlp_channel : float or array_like, shape (...), optional
-            ZLP position(s) in input channels; located with :func:`locate_zlp` when None.
-        batch_size : int, optional
-            Spectra per network call; :func:`default_batch_size` (GPU or CPU) when None.
 
         Returns
         -------
@@ -519,36 +589,23 @@ class EELSpecNetDeconvolution:
         ValueError, TypeError
             See :func:`check_spectra`; complex input.
         """
-        spectra = np.asarray(spectra)
-        diagnostics = diagnose_spectra(spectra)
-        check_spectra(diagnostics)
-        for text in contract_warnings(diagnostics, self.contract, dispersion):
-            warnings.warn(text, UserWarning, stacklevel=2)
-        position = diagnostics[..., 3] if zlp_channel is None else np.broadcast_to(
-            np.asarray(zlp_channel, dtype=float), spectra.shape[:-1]
-        )
-        return self.restore_checked(spectra, position, batch_size)
+        self.validate(diagnose_spectra(spectra), dispersion)
+        return self.run(spectra)
 
-    def restore_checked(self, spectra, zlp_position=None, batch_size: int | None = None):
-        """:meth:`restore` without validation or warnings, for input already checked.
+    def run(self, spectra) -> np.ndarray:
+        """The network's restoration of spectra that passed :meth:`validate` (no checks).
 
-        This is what runs on every dask block.
+        This is what runs on every block of :func:`restore_block`.
         """
-        batch_size = default_batch_size() if batch_size is None else batch_size
         spectra = np.asarray(spectra, dtype=float)
         shape = spectra.shape
         flat = spectra.reshape(-1, shape[-1])
         if flat.shape[0] == 0:
             return np.empty(shape)
-        position = locate_zlp(flat) if zlp_position is None else np.asarray(zlp_position, float).reshape(-1)
+        position = locate_zlp(flat)
         contract = self.contract
         window, _ = to_model_window(flat, position, contract.n_channels, contract.zlp_channel)
+        batch_size = default_batch_size() if self.batch_size is None else self.batch_size
         restored_window = predict_spectra(self.model, window, batch_size=batch_size)
         restored = from_model_window(restored_window, flat, position, contract.zlp_channel, contract.edge_channels)
         return restored.reshape(shape)
-
-
-def _default_path():
-    from .model import default_model_path
-
-    return default_model_path()

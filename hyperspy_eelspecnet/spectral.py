@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = [
     "MIN_CHANNELS_BELOW_ZLP", "MIN_CHANNELS_ABOVE_ZLP", "PAD_EDGE_CHANNELS",
-    "parabola_vertex", "locate_zlp", "linear_resample", "pad_outside_window",
+    "finite_mean", "parabola_vertex", "locate_zlp", "peak_width", "fwhm", "fwtm", "linear_resample", "pad_outside_window",
 ]
 
 #: A spectrum the network can restore shows the ZLP's energy-gain side: at least this many
@@ -21,6 +21,12 @@ MIN_CHANNELS_BELOW_ZLP = 32
 MIN_CHANNELS_ABOVE_ZLP = 64
 #: Channels averaged to fill channels outside a recorded window (the edge value on each side).
 PAD_EDGE_CHANNELS = 8
+
+
+def finite_mean(values, axis):
+    """Mean of the finite values along ``axis``; NaN where there are none (without a warning)."""
+    n_finite = np.isfinite(values).sum(axis=axis)
+    return np.where(n_finite > 0, np.nansum(values, axis=axis) / np.maximum(n_finite, 1), np.nan)
 
 
 def parabola_vertex(left, centre, right):
@@ -59,6 +65,70 @@ def locate_zlp(spectra) -> np.ndarray:
     offset, _ = parabola_vertex(left, centre, right)
     at_edge = (peak_index == 0) | (peak_index == n - 1)
     return peak_index + np.where(at_edge, 0.0, offset)
+
+
+def peak_width(spectra, fraction: float, peak_channel=None, search_radius: int = 10) -> np.ndarray:
+    """Full width of a peak at ``fraction`` of its maximum.
+
+    From the peak, the first channel on each side that falls below ``fraction`` times the
+    peak height is found; each crossing is placed by linear interpolation between that channel
+    and its neighbour towards the peak.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (n_spectra, n_channels)
+    fraction : float
+        Height of the width, as a fraction of the peak height (0.5 for FWHM).
+    peak_channel : int or array_like of int, optional
+        Channel (one per spectrum, or one for all) near which the peak lies; the peak is the
+        highest channel within ``search_radius`` of it, so a distorted or restored peak that
+        moved by a few channels is still measured. Default: each spectrum's maximum.
+    search_radius : int
+        Half width, in channels, of the search around ``peak_channel``.
+
+    Returns
+    -------
+    ndarray, shape (n_spectra,)
+        Widths in channels; NaN where the spectrum does not fall below the level on one side
+        or the peak is not positive.
+    """
+    spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
+    n_spectra, n_channels = spectra.shape
+    rows = np.arange(n_spectra)
+    if peak_channel is None:
+        peak = spectra.argmax(axis=1)
+    else:
+        centre = np.broadcast_to(np.asarray(peak_channel, int), (n_spectra,))
+        window = np.clip(centre[:, None] + np.arange(-search_radius, search_radius + 1), 0, n_channels - 1)
+        peak = window[rows, np.take_along_axis(spectra, window, axis=1).argmax(axis=1)]
+    height = spectra[rows, peak]
+    level = fraction * height
+    channels = np.arange(n_channels)
+    below = spectra < level[:, None]
+
+    left_mask = below & (channels < peak[:, None])
+    right_mask = below & (channels > peak[:, None])
+    found = left_mask.any(axis=1) & right_mask.any(axis=1) & (height > 0)
+    left = np.where(left_mask, channels, -1).max(axis=1).clip(0, n_channels - 2)
+    right = np.where(right_mask, channels, n_channels).min(axis=1).clip(1, n_channels - 1)
+
+    def crossing(outer, inner):
+        y_outer, y_inner = spectra[rows, outer], spectra[rows, inner]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return outer + (inner - outer) * (level - y_outer) / (y_inner - y_outer)
+
+    width = crossing(right, right - 1) - crossing(left, left + 1)
+    return np.where(found, width, np.nan)
+
+
+def fwhm(spectra, peak_channel=None, search_radius: int = 10) -> np.ndarray:
+    """Full width at half maximum in channels; see :func:`peak_width`."""
+    return peak_width(spectra, 0.5, peak_channel, search_radius)
+
+
+def fwtm(spectra, peak_channel=None, search_radius: int = 10) -> np.ndarray:
+    """Full width at tenth maximum in channels; see :func:`peak_width`."""
+    return peak_width(spectra, 0.1, peak_channel, search_radius)
 
 
 def linear_resample(spectra, positions):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training.generator import GeneratorConfig, _analytic_psfs, _jitter_shifts, blur_spectra, quasi_dirac_zlp
+from ..training.generator import GeneratorConfig, analytic_psfs, jitter_shifts, blur_spectra, quasi_dirac_zlp
 
 __all__ = ["silver_nanowire"]
 
@@ -146,9 +146,9 @@ def _simulate(rng, counts_per_spectrum):
     # The PSF spans +-n channels, so that its Lorentzian tails reach across the whole spectrum
     # (a shorter kernel leaves a step where it ends).
     offsets = (np.arange(2 * n) - n)[None, :].astype(float)
-    psf, _ = _analytic_psfs(rng, instrument, 1, offsets)
-    jitter_shifts, _ = _jitter_shifts(rng, instrument, n_pixels)
-    blurred, _ = blur_spectra(truth, psf, jitter_shifts)
+    psf, _ = analytic_psfs(rng, instrument, 1, offsets)
+    shifts, _ = jitter_shifts(rng, instrument, n_pixels)
+    blurred, _ = blur_spectra(truth, psf, shifts)
 
     electrons = counts_per_spectrum * (1.0 - WIRE_COUNT_LOSS * chord.reshape(-1, 1))
     expected = blurred / blurred.sum(axis=1, keepdims=True) * electrons

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..spectral import fwhm, fwtm, parabola_vertex, peak_width
+
 __all__ = [
     "peak_width",
     "fwhm",
@@ -42,70 +44,6 @@ def _channel_mask(region, shape) -> np.ndarray:
         mask[region] = True
         region = mask
     return np.broadcast_to(np.asarray(region, bool), shape)
-
-
-def peak_width(spectra, fraction: float, peak_channel=None, search_radius: int = 10) -> np.ndarray:
-    """Full width of a peak at ``fraction`` of its maximum.
-
-    From the peak, the first channel on each side that falls below ``fraction`` times the
-    peak height is found; each crossing is placed by linear interpolation between that channel
-    and its neighbour towards the peak.
-
-    Parameters
-    ----------
-    spectra : array_like, shape (n_spectra, n_channels)
-    fraction : float
-        Height of the width, as a fraction of the peak height (0.5 for FWHM).
-    peak_channel : int or array_like of int, optional
-        Channel (one per spectrum, or one for all) near which the peak lies; the peak is the
-        highest channel within ``search_radius`` of it, so a distorted or restored peak that
-        moved by a few channels is still measured. Default: each spectrum's maximum.
-    search_radius : int
-        Half width, in channels, of the search around ``peak_channel``.
-
-    Returns
-    -------
-    ndarray, shape (n_spectra,)
-        Widths in channels; NaN where the spectrum does not fall below the level on one side
-        or the peak is not positive.
-    """
-    spectra = _as_batch(spectra)
-    n_spectra, n_channels = spectra.shape
-    rows = np.arange(n_spectra)
-    if peak_channel is None:
-        peak = spectra.argmax(axis=1)
-    else:
-        centre = np.broadcast_to(np.asarray(peak_channel, int), (n_spectra,))
-        window = np.clip(centre[:, None] + np.arange(-search_radius, search_radius + 1), 0, n_channels - 1)
-        peak = window[rows, np.take_along_axis(spectra, window, axis=1).argmax(axis=1)]
-    height = spectra[rows, peak]
-    level = fraction * height
-    channels = np.arange(n_channels)
-    below = spectra < level[:, None]
-
-    left_mask = below & (channels < peak[:, None])
-    right_mask = below & (channels > peak[:, None])
-    found = left_mask.any(axis=1) & right_mask.any(axis=1) & (height > 0)
-    left = np.where(left_mask, channels, -1).max(axis=1).clip(0, n_channels - 2)
-    right = np.where(right_mask, channels, n_channels).min(axis=1).clip(1, n_channels - 1)
-
-    def crossing(outer, inner):
-        y_outer, y_inner = spectra[rows, outer], spectra[rows, inner]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return outer + (inner - outer) * (level - y_outer) / (y_inner - y_outer)
-
-    width = crossing(right, right - 1) - crossing(left, left + 1)
-    return np.where(found, width, np.nan)
-
-
-def fwhm(spectra, peak_channel=None, search_radius: int = 10) -> np.ndarray:
-    """Full width at half maximum in channels; see :func:`peak_width`."""
-    return peak_width(spectra, 0.5, peak_channel, search_radius)
-
-
-def fwtm(spectra, peak_channel=None, search_radius: int = 10) -> np.ndarray:
-    """Full width at tenth maximum in channels; see :func:`peak_width`."""
-    return peak_width(spectra, 0.1, peak_channel, search_radius)
 
 
 def recovery_rate(w_distorted, w_restored, w_original) -> np.ndarray:
@@ -251,8 +189,9 @@ def _window_maximum(spectra, centres, radius):
 
 
 def _parabolic_vertex(spectra, position, is_peak):
-    """Sub-channel position of each maximum: the vertex of the parabola through the highest
-    channel and its two neighbours (where ``is_peak``; the channel itself elsewhere).
+    """Sub-channel position of each maximum: :func:`~hyperspy_eelspecnet.spectral.parabola_vertex`
+    through the highest channel and its two neighbours (where ``is_peak``; the channel itself
+    elsewhere).
 
     The true centres are continuous, so an integer channel would leave up to half a channel of
     rounding in every error and make medians of different methods tie at whole channels; like
@@ -260,11 +199,8 @@ def _parabolic_vertex(spectra, position, is_peak):
     """
     rows = np.arange(spectra.shape[0])[:, None]
     centre = np.clip(position, 1, spectra.shape[1] - 2)
-    left, top, right = (spectra[rows, centre + shift] for shift in (-1, 0, 1))
-    curvature = left - 2 * top + right  # <= 0 at a maximum; 0 on a flat top
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    return np.where(is_peak, position + np.clip(shift, -0.5, 0.5), position)
+    shift, _ = parabola_vertex(*(spectra[rows, centre + step] for step in (-1, 0, 1)))
+    return np.where(is_peak, position + shift, position)
 
 
 def peak_position_error(

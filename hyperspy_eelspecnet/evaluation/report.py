@@ -25,6 +25,7 @@ import numpy as np
 
 from ..model import load_model, predict_spectra
 from ..richardson_lucy import richardson_lucy
+from ..training.card import set_card_section
 from ..training.generator import PRESETS, generate_batch, preset
 from .metrics import (
     feature_free_positions,
@@ -591,16 +592,9 @@ def update_model_card(card_path, evaluation_markdown: str, command: str) -> None
     The section holds the command that produced the numbers and the report's tables, with the
     report's headings moved one level down, so the card never shows numbers without their source.
     """
-    card_path = Path(card_path)
-    text = card_path.read_text() if card_path.exists() else ""
-    if CARD_SECTION in text:
-        start = text.index(CARD_SECTION)
-        following = text.find("\n## ", start + len(CARD_SECTION))
-        text = text[:start] + (text[following + 1:] if following >= 0 else "")
     body = "\n".join(
         ("#" + line) if line.startswith("#") else line
         for line in evaluation_markdown.splitlines()
         if not line.startswith("# ")
     ).strip()
-    section = f"{CARD_SECTION}\n\nProduced by `{command}`.\n\n{body}\n"
-    card_path.write_text(text.rstrip() + "\n\n" + section)
+    set_card_section(card_path, CARD_SECTION, f"Produced by `{command}`.\n\n{body}")

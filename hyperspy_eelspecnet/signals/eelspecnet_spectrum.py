@@ -1,13 +1,14 @@
 """HyperSpy glue: the ``EELSpecNet`` signal type and the ``eelspecnet_deconvolve`` method.
 
-The science lives in :mod:`hyperspy_eelspecnet.restoration` (NumPy) and
-:mod:`hyperspy_eelspecnet.richardson_lucy`; this module validates the signal, runs them over
-batches (eager) or dask blocks (lazy) and wraps the results into new signals.
+The science lives in :mod:`hyperspy_eelspecnet.restoration` (NumPy): this module validates the
+signal once, maps :func:`~hyperspy_eelspecnet.restoration.restore_block` over its navigation
+chunks with dask (eager, lazy and distributed signals alike), wraps the results into new
+signals and records what was done in their metadata.
 """
 
 from __future__ import annotations
 
-import warnings
+import contextlib
 from collections import namedtuple
 
 import numpy as np
@@ -15,6 +16,7 @@ from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.docstrings.signal import LAZY_OUTPUT_ARG, SHOW_PROGRESSBAR_ARG
 
 from .. import restoration
+from ..spectral import PAD_EDGE_CHANNELS
 
 __all__ = ["EELSpecNetSpectrum", "LazyEELSpecNetSpectrum", "EELSpecNetResult", "eelspecnet_deconvolve"]
 
@@ -66,9 +68,6 @@ class EELSpecNetResult(namedtuple("EELSpecNetResult", ["restored", "richardson_l
             return plotting.plot_comparison(self, **kwargs)
         return plotting.plot_interactive_comparison(self.input, self.restored, self.richardson_lucy, **kwargs)
 
-
-#: eV per unit of the energy axis, for the dispersion check; other units skip it.
-_EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
 
 _OWN_ZLP_PSF = (
     "each spectrum's own zero-loss peak: its energy-gain side up to the maximum, mirrored about "
@@ -145,12 +144,14 @@ def eelspecnet_deconvolve(
 
     Notes
     -----
-    The input is never modified. Lazy signals are processed block by block with
-    :func:`dask.array.map_blocks` (navigation chunks kept, the energy axis in one chunk); the
-    model is loaded once per process, also in ``dask.distributed`` workers. Before processing,
-    one pass over the data measures every spectrum to validate it, so a lazy signal is read
-    twice: bad input (NaNs, no ZLP, too few channels) fails before the network runs, not hours
-    into it.
+    The input is never modified. Both results come from one pass over the data:
+    :func:`~hyperspy_eelspecnet.restoration.restore_block` runs on each navigation chunk
+    (the energy axis in one chunk) through :func:`dask.array.map_blocks`, for eager signals
+    too; the model is loaded once per process, also in ``dask.distributed`` workers. Before
+    that, one pass over the data measures every spectrum to validate it, so a lazy signal is
+    read twice: bad input (NaNs, no ZLP, too few channels) fails before the network runs, not
+    hours into it. With ``lazy_output=True`` the two results share their tasks: computing
+    one computes both (pass ``rl_iterations=0`` when only the restoration is wanted).
 
     Examples
     --------
@@ -160,53 +161,42 @@ def eelspecnet_deconvolve(
     >>> restored, rl = s.eelspecnet_deconvolve(rl_iterations=50)  # doctest: +SKIP
     """
     _check_energy_axis(self)
-    if np.issubdtype(self.data.dtype, np.complexfloating):
-        raise TypeError(restoration._COMPLEX_MESSAGE)
     if isinstance(rl_iterations, bool) or not isinstance(rl_iterations, (int, np.integer)) or rl_iterations < 0:
         raise ValueError(f"rl_iterations must be a non-negative integer (0 skips Richardson-Lucy), got {rl_iterations!r}.")
-    batch_size = restoration.default_batch_size() if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if show_progressbar is None:
         from hyperspy.api import preferences
 
         show_progressbar = preferences.General.show_progressbar
-    lazy_output = self._lazy if lazy_output is None else bool(lazy_output)
-
-    engine = model if isinstance(model, restoration.EELSpecNetDeconvolution) else restoration.EELSpecNetDeconvolution(model)
+    data = _as_dask(self.data)
+    lazy_output = not isinstance(self.data, np.ndarray) if lazy_output is None else bool(lazy_output)
+    if isinstance(model, restoration.EELSpecNetDeconvolution):
+        engine = model if batch_size is None else model.with_batch_size(batch_size)
+    else:
+        engine = restoration.EELSpecNetDeconvolution(model, batch_size)
     psf_data, psf_source = _psf_for(self, psf) if rl_iterations else (None, None)
 
-    diagnostics = _diagnose(self.data)
-    restoration.check_spectra(diagnostics)
-    axis = self.axes_manager.signal_axes[0]
-    dispersion = axis.scale * _EV_PER_UNIT[axis.units] if axis.units in _EV_PER_UNIT else None
-    for text in restoration.contract_warnings(diagnostics, engine.contract, dispersion):
-        warnings.warn(text, UserWarning, stacklevel=2)
+    diagnostics = _diagnose(data)
+    engine.validate(diagnostics, _dispersion_ev(self))
 
-    out_dtype = self.data.dtype if np.issubdtype(self.data.dtype, np.floating) else np.dtype(float)
-    if self._lazy or lazy_output:
-        restored_data, rl_data = _run_lazy(self.data, engine, psf_data, rl_iterations, batch_size, out_dtype)
-        if not lazy_output:  # both results in one pass over the input, not one pass each
-            restored_data, rl_data = _compute_together(restored_data, rl_data, show_progressbar)
-    else:
-        restored_data, rl_data = _run_eager(
-            self.data, diagnostics[..., 3], engine, psf_data, rl_iterations, batch_size, out_dtype, show_progressbar
-        )
-
+    results = _map_restore_block(data, engine, psf_data, rl_iterations, _output_dtype(self.data.dtype))
+    if not lazy_output:  # both results in one pass over the input
+        with _progressbar(show_progressbar):
+            results = results.persist()
     record = _record(engine, diagnostics, rl_iterations, psf_source, self.data.dtype)
-    restored = _result_signal(self, restored_data, lazy_output, show_progressbar)
-    restored.metadata.General.title = (
-        f"{self.metadata.General.title} after EELSpecNet restoration "
-        f"({engine.contract.name} v{engine.contract.version})"
+    title = self.metadata.General.title
+    contract = engine.contract
+    restored = _result_signal(
+        self, results[..., 0, :], lazy_output,
+        f"{title} after EELSpecNet restoration ({contract.name} v{contract.version})",
+        {**record, "result": "EELSpecNet restoration"},
     )
-    restored.metadata.set_item("Signal.EELSpecNet", {**record, "result": "EELSpecNet restoration"})
     rl = None
     if rl_iterations:
-        rl = _result_signal(self, rl_data, lazy_output, show_progressbar)
-        rl.metadata.General.title = (
-            f"{self.metadata.General.title} after Richardson-Lucy deconvolution {rl_iterations} iterations"
+        rl = _result_signal(
+            self, results[..., 1, :], lazy_output,
+            f"{title} after Richardson-Lucy deconvolution {rl_iterations} iterations",
+            {**record, "result": "Richardson-Lucy deconvolution"},
         )
-        rl.metadata.set_item("Signal.EELSpecNet", {**record, "result": "Richardson-Lucy deconvolution"})
     return EELSpecNetResult(restored, rl, input=self)
 
 
@@ -229,18 +219,43 @@ def _check_energy_axis(signal):
             "one is non-uniform. Interpolate onto a uniform axis first, e.g. with "
             "s.interpolate_on_axis(hs.axes.UniformDataAxis(...), 0)."
         )
+    if np.issubdtype(signal.data.dtype, np.complexfloating):
+        raise TypeError(restoration.COMPLEX_DATA_MESSAGE)
+
+
+#: eV per unit of the energy axis, for the dispersion check; other units skip it.
+_EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
+
+
+def _dispersion_ev(signal):
+    """eV per channel of the signal's energy axis, or None for units other than (k/m)eV."""
+    axis = signal.axes_manager.signal_axes[0]
+    return axis.scale * _EV_PER_UNIT[axis.units] if axis.units in _EV_PER_UNIT else None
+
+
+#: Spectra per navigation chunk of an eager signal: each chunk is restored (and deconvolved)
+#: at once, so this bounds the memory of the Richardson-Lucy FFTs.
+EAGER_CHUNK_SPECTRA = 1024
+
+
+def _as_dask(data):
+    """The data as a dask array with the energy axis in one chunk."""
+    import dask.array as da
+
+    signal_axis = data.ndim - 1
+    if isinstance(data, np.ndarray):
+        navigation = data.shape[:-1]
+        per_axis = max(int(EAGER_CHUNK_SPECTRA ** (1 / max(len(navigation), 1))), 1)
+        return da.from_array(data, chunks=tuple(min(per_axis, size) for size in navigation) + (-1,))
+    return data.rechunk({signal_axis: -1})
 
 
 def _diagnose(data):
-    """:func:`restoration.diagnose_spectra` of a NumPy or dask array (one pass, computed)."""
-    if isinstance(data, np.ndarray):
-        return restoration.diagnose_spectra(data)
+    """:func:`restoration.diagnose_spectra` of every spectrum of a dask array (one pass, computed)."""
     import dask.array as da
 
-    data = data.rechunk({data.ndim - 1: -1})
-    n_fields = len(restoration.DIAGNOSTIC_FIELDS)
     return da.map_blocks(
-        restoration.diagnose_spectra, data, chunks=data.chunks[:-1] + ((n_fields,),), dtype=float
+        restoration.diagnose_spectra, data, drop_axis=data.ndim - 1, dtype=restoration.DIAGNOSTICS,
     ).compute()
 
 
@@ -277,117 +292,72 @@ def _psf_for(signal, psf):
             f"channels) but the signal's navigation shape is {nav_shape}: give one PSF for all "
             f"spectra, shape (n_psf,), or one per spectrum, shape {nav_shape + ('n_psf',)}."
         )
-    if isinstance(data, np.ndarray):
-        data = data.astype(float)
-        sums = data.sum(axis=-1, keepdims=True)
-        if not np.all(np.isfinite(data)) or np.any(sums <= 0):
-            raise ValueError("The PSF has NaN/inf values or no positive counts; give a measured zero-loss peak.")
-        return data / sums, source
     data = data.astype(float)
-    return data / data.sum(axis=-1, keepdims=True), source
+    sums = data.sum(axis=-1, keepdims=True)
+    if isinstance(data, np.ndarray) and (not np.all(np.isfinite(data)) or np.any(sums <= 0)):
+        raise ValueError("The PSF has NaN/inf values or no positive counts; give a measured zero-loss peak.")
+    return data / sums, source
 
 
 # --------------------------------------------------------------------------- processing
 
 
-def _run_eager(data, zlp_position, engine, psf, rl_iterations, batch_size, out_dtype, show_progressbar):
-    """Restore (and deconvolve) ``data`` in batches of ``batch_size`` spectra."""
-    from hyperspy.external.progressbar import progressbar
-
-    from ..richardson_lucy import richardson_lucy
-
-    n = data.shape[-1]
-    flat = data.reshape(-1, n)
-    positions = np.asarray(zlp_position).reshape(-1)
-    psf = None if psf is None else np.asarray(psf)
-    per_spectrum_psf = psf is not None and psf.ndim > 1
-    if per_spectrum_psf:
-        psf = psf.reshape(-1, psf.shape[-1])
-    restored = np.empty(flat.shape, out_dtype)
-    rl = np.empty(flat.shape, out_dtype) if rl_iterations else None
-    starts = range(0, flat.shape[0], batch_size)
-    for start in progressbar(starts, disable=not show_progressbar, total=len(starts), leave=True):
-        batch = slice(start, start + batch_size)
-        spectra = flat[batch].astype(float)
-        restored[batch] = engine.restore_checked(spectra, positions[batch], batch_size)
-        if rl_iterations:
-            if psf is None:
-                kernel = restoration.own_zlp_psf(spectra)
-            else:
-                kernel = psf[batch] if per_spectrum_psf else psf
-            rl[batch] = richardson_lucy(spectra, kernel, rl_iterations)
-    shape = data.shape
-    return restored.reshape(shape), None if rl is None else rl.reshape(shape)
+def _output_dtype(input_dtype):
+    """Float input keeps its dtype; integer counts become float64."""
+    return input_dtype if np.issubdtype(input_dtype, np.floating) else np.dtype(float)
 
 
-def _restore_block(block, engine, batch_size, out_dtype):
-    return engine.restore_checked(block, None, batch_size).astype(out_dtype)
+def _restore_and_deconvolve(block, psf_block=None, engine=None, rl_iterations=0, out_dtype=float):
+    """:func:`restoration.restore_block` as one array: ``(..., 1 or 2, n)``, restored first."""
+    restored, rl = restoration.restore_block(block, engine, psf_block, rl_iterations)
+    return np.stack([restored] if rl is None else [restored, rl], axis=-2).astype(out_dtype)
 
 
-def _richardson_lucy_block(block, psf_block=None, iterations=50, out_dtype=float):
-    from ..richardson_lucy import richardson_lucy
+def _map_restore_block(data, engine, psf, rl_iterations, out_dtype):
+    """Dask array ``(..., 1 or 2, n)`` of the restored (and deconvolved) spectra, chunk by chunk.
 
-    block = np.asarray(block, dtype=float)
-    kernel = restoration.own_zlp_psf(block) if psf_block is None else psf_block
-    # Dask already runs one block per thread: FFTs on every core in each would oversubscribe.
-    return richardson_lucy(block, kernel, iterations, workers=1).astype(out_dtype)
-
-
-def _run_lazy(data, engine, psf, rl_iterations, batch_size, out_dtype):
-    """Dask arrays of the restored (and deconvolved) spectra, block by navigation chunk."""
+    The engine pickles as its model path: each task carries a few bytes, each worker loads
+    the model once.
+    """
     import dask.array as da
 
-    signal_axis = data.ndim - 1
-    if isinstance(data, np.ndarray):
-        data = da.from_array(data, chunks=("auto",) * signal_axis + (-1,))
-    data = data.rechunk({signal_axis: -1})
-    # The engine pickles as its model path: each task carries a few bytes, each worker
-    # loads the model once.
-    restored = da.map_blocks(
-        _restore_block, data, engine=engine, batch_size=batch_size, out_dtype=out_dtype,
-        dtype=out_dtype, meta=np.array((), out_dtype),
-    )
-    if not rl_iterations:
-        return restored, None
-    kwargs = {"iterations": rl_iterations, "out_dtype": out_dtype, "dtype": out_dtype, "meta": np.array((), out_dtype)}
-    if psf is None or psf.ndim == 1:
-        rl = da.map_blocks(_richardson_lucy_block, data, psf_block=psf, **kwargs)
-    else:
+    outputs = 2 if rl_iterations else 1
+    chunks = data.chunks[:-1] + ((outputs,), data.chunks[-1])
+    kwargs = {
+        "engine": engine, "rl_iterations": rl_iterations, "out_dtype": out_dtype,
+        "new_axis": data.ndim - 1, "chunks": chunks, "dtype": out_dtype, "meta": np.array((), out_dtype),
+    }
+    if psf is not None and psf.ndim > 1:  # one PSF per spectrum, chunked as the spectra
         psf = da.asarray(psf).rechunk(data.chunks[:-1] + (-1,))
-        rl = da.map_blocks(_richardson_lucy_block, data, psf, chunks=data.chunks, **kwargs)
-    return restored, rl
+        return da.map_blocks(_restore_and_deconvolve, data, psf, **kwargs)
+    return da.map_blocks(_restore_and_deconvolve, data, psf_block=psf, **kwargs)
 
 
-def _compute_together(restored, rl, show_progressbar):
-    """Compute the lazy restored and Richardson-Lucy arrays in one dask pass."""
-    import contextlib
-
-    import dask
+def _progressbar(show):
+    """dask's progress bar for a local computation, or nothing."""
     from dask.diagnostics import ProgressBar
 
-    with ProgressBar() if show_progressbar else contextlib.nullcontext():
-        return dask.compute(restored, rl)
+    return ProgressBar() if show else contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------- results
 
 
-def _result_signal(signal, data, lazy_output, show_progressbar):
-    """A copy of ``signal`` (class, axes, metadata) holding ``data``, lazy as asked."""
-    out = signal._deepcopy_with_new_data(data)
-    if out._lazy != (not isinstance(data, np.ndarray)):
-        out._lazy = not out._lazy
-        out._assign_subclass()
-    if out._lazy and not lazy_output:
-        out.compute(show_progressbar=show_progressbar)
+def _result_signal(signal, data, lazy_output, title, record):
+    """A signal of ``signal``'s class (lazy as asked), axes and metadata, holding ``data``."""
+    out = signal.as_lazy(copy_variance=False, copy_navigator=False, copy_learning_results=False)
+    out.data = data
+    out.metadata.General.title = title
+    out.metadata.set_item("Signal.EELSpecNet", record)
+    if not lazy_output:
+        out.compute(show_progressbar=False)
     return out
 
 
 def _record(engine, diagnostics, rl_iterations, psf_source, input_dtype):
     """Plain metadata saying what was done (readable back from any saved file)."""
     contract = engine.contract
-    fwhm = diagnostics[..., 4]
-    record = {
+    return {
         "model": {
             "name": contract.name,
             "version": contract.version,
@@ -401,18 +371,17 @@ def _record(engine, diagnostics, rl_iterations, psf_source, input_dtype):
             "input_dtype": str(input_dtype),
             "zlp_location": "maximum refined by the vertex of the parabola through it and its neighbours",
             "shift": "linear interpolation (sub-channel) to put the ZLP on the model's zlp_channel, and back",
-            "padding": f"mean of the {restoration.PAD_EDGE_CHANNELS} nearest measured channels",
+            "padding": f"mean of the {PAD_EDGE_CHANNELS} nearest measured channels",
             "normalisation": "unit area over the measured channels; restored area scaled to the input's",
             "uncovered_channels": "NaN (beyond the model window)",
-            "zlp_fwhm_channels_median": float(np.median(fwhm)),
-            "zlp_position_channels_median": float(np.median(diagnostics[..., 3])),
+            "zlp_fwhm_channels_median": float(np.median(diagnostics["zlp_fwhm"])),
+            "zlp_position_channels_median": float(np.median(diagnostics["zlp_position"])),
         },
         "richardson_lucy": {
             "iterations": int(rl_iterations),
             "psf_source": psf_source or "none (not computed)",
         },
     }
-    return record
 
 
 class EELSpecNetSpectrum(EELSSpectrum):

@@ -11,7 +11,8 @@ broadcasting and FFT convolution); there is no per-spectrum Python loop.
 Two named presets exist (:func:`preset`):
 
 ``reference``
-    The paper's generator exactly as the reference code encodes it (see ``docs/protocol.md``).
+    The paper's generator exactly as the reference code encodes it (``docs/science.md``,
+    "``reference`` preset").
 ``instrument``
     What real microscopes do and the reference generator does not: Poisson counting noise,
     read noise and dark level, asymmetric pseudo-Voigt PSFs, non-uniform jitter, ZLP drift,
@@ -42,6 +43,9 @@ __all__ = [
     "generate_batch",
     "prepare_measured_psfs",
     "quasi_dirac_zlp",
+    "analytic_psfs",
+    "jitter_shifts",
+    "blur_spectra",
 ]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -430,9 +434,10 @@ _JITTER_SAMPLERS = {
 }
 
 
-def _jitter_shifts(rng, config, batch_size):
+def jitter_shifts(rng, config, batch_size):
     """Energy shifts (channels, fractional) of each spectrum's ``n_jitter_copies`` copies, and
-    the jitter amplitudes. Copy 0 is unshifted, as in the reference generator."""
+    the jitter amplitudes, drawn from ``config``'s jitter ranges with the NumPy ``Generator``
+    ``rng``. Copy 0 is unshifted, as in the reference generator."""
     amplitude = _uniform(rng, config.jitter_amplitude, (batch_size, 1))
     kind = rng.integers(0, len(config.jitter_distributions), batch_size)
     shifts = np.zeros((batch_size, config.n_jitter_copies))
@@ -460,8 +465,9 @@ def _jitter_kernels(shifts, length):
     return np.fft.rfft(kernel / copies, axis=1)
 
 
-def _analytic_psfs(rng, config, batch_size, offsets):
-    """PSF kernels (unit sum) on ``offsets`` (channels from the centre) and their FWHMs."""
+def analytic_psfs(rng, config, batch_size, offsets):
+    """``batch_size`` PSF kernels of ``config``'s family (unit sum) on ``offsets`` (channels from
+    the centre, shape ``(1, m)``), and their FWHMs; ``rng`` is a NumPy ``Generator``."""
     fwhm = _uniform(rng, config.psf_fwhm, (batch_size, 1), log=config.psf_fwhm_log)
     if config.psf_shape == "lorentzian":
         half = 0.5 * fwhm
@@ -535,7 +541,7 @@ def blur_spectra(truth, psf, jitter_shifts):
         PSF kernels on channel offsets ``-n ... n - 1`` (zero shift at index ``n``): their tails
         reach from any channel of the spectrum to the far end.
     jitter_shifts : ndarray, shape (batch, copies)
-        Shifts of the jittered copies, in channels (:func:`_jitter_shifts`).
+        Shifts of the jittered copies, in channels (:func:`jitter_shifts`).
 
     Returns
     -------
@@ -657,7 +663,7 @@ def generate_batch(
     truth = _true_spectra(channels, zlp_centre, losses, config)
 
     offsets = (np.arange(kernel_length) - n)[None, :].astype(float)
-    psf, psf_fwhm = _analytic_psfs(rng, config, batch_size, offsets)
+    psf, psf_fwhm = analytic_psfs(rng, config, batch_size, offsets)
     use_measured = np.zeros(batch_size, bool)
     if measured_psfs is not None:
         measured_psfs = prepare_measured_psfs(measured_psfs, kernel_length)
@@ -668,8 +674,8 @@ def generate_batch(
             psf[use_measured] = kernels
             psf_fwhm[use_measured] = _fwhm_of_kernels(kernels)
 
-    jitter_shifts, jitter_amplitude = _jitter_shifts(rng, config, batch_size)
-    blurred, combined_kernel = blur_spectra(truth, psf, jitter_shifts)
+    shifts, jitter_amplitude = jitter_shifts(rng, config, batch_size)
+    blurred, combined_kernel = blur_spectra(truth, psf, shifts)
     blur_kernel = None
     if return_psf:
         # Shifts -n/2 ... n/2 - 1 of the combined kernel, zero shift at index n // 2.

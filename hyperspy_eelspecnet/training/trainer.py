@@ -23,15 +23,20 @@ import yaml
 
 from ..evaluation.metrics import mse
 from ..model import (
-    DEFAULT_EPSILON, MODEL_EDGE_CHANNELS, ModelContract, build_eelspecnet, build_unet_core, check_resampling,
-    compress_intensity, level_convolutions, save_model, transfer_weights,
+    DEFAULT_EPSILON, ModelContract, build_eelspecnet, build_unet_core, check_resampling, level_convolutions,
+    save_model,
 )
+from ..model.backend import import_keras, import_tensorflow
+from ..model.contract import MODEL_EDGE_CHANNELS
+from .card import write_model_card
 from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
+from .stages import check_stage_continues, transfer_weights
+
+keras = import_keras()
 
 __all__ = [
     "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "validation_batch",
-    "feature_core_weights", "check_stage_continues",
-    "CompressedSpectrumLoss", "training_loss",
+    "feature_core_weights", "training_loss", "hardware_description",
 ]
 
 
@@ -60,26 +65,12 @@ class TrainConfig:
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
         components whose overrides set ``measured_psf_probability`` > 0.
-    filters, kernel_size, convs_per_level, bottleneck_dilations, resampling, antialias_from_level, zlp_context, zlp_gain, rl_iterations, rl_psf_half_width : network shape
-        See :func:`hyperspy_eelspecnet.model.build_unet_core` (the ZLP channel is the
-        generator's).
+    filters, kernel_size, convs_per_level, bottleneck_dilations, resampling : network shape
+        See :func:`hyperspy_eelspecnet.model.build_unet_core`.
     epsilon : float
         Intensity-compression constant (see :mod:`hyperspy_eelspecnet.model`).
     linear_weight : float
         Weight of the linear-intensity term of the loss (keeps the ZLP shape exact).
-    compressed_norm : {"squared", "absolute"}
-        How the compressed term charges each channel's error ``e``: ``"squared"`` (the
-        default, ``e**2``) makes the network's output the mean of the intensities its input
-        allows, ``"absolute"`` (``sqrt(e**2 + d**2) - d`` with ``d`` =
-        ``ABSOLUTE_ERROR_SMOOTHING``, the absolute error smoothed at zero) their median. Where
-        the input leaves a weak feature uncertain, the mean is the feature at a fraction of
-        its height, spread over where it may sit; the median keeps it whole when it is more
-        likely there than not and leaves it out otherwise.
-    slope_weight : float
-        Weight of the slope term of the loss: the squared error of the channel-to-channel
-        differences of the compressed intensities. A misplaced or smeared narrow feature
-        costs as much slope error as value error, a smooth misfit almost none, so this term
-        weights training towards where narrow features sit. 0 (the default) leaves it out.
     feature_weight : float
         Extra weight, in the loss's compressed term, of the channels at the core of each true
         loss feature (within ``FEATURE_CORE_HALF_WIDTH`` of its centre, see
@@ -119,10 +110,9 @@ class TrainConfig:
         best weights start this run: a second stage with its own schedule, mixture and seeds.
         :func:`train` first trains that configuration into ``OUT/initial`` unless a finished
         run is already there, so one command reproduces every stage. The network shapes must
-        match, except that a later stage may add the ZLP-shape conditioning (``zlp_context``,
-        ``zlp_gain``), the own-ZLP Richardson-Lucy input (``rl_iterations``) or convolutions
-        to a level (a larger ``convs_per_level``), whose new layers start as the identity, and
-        may make a strided network anti-aliased.
+        match, except that a later stage may add convolutions to a level (a larger
+        ``convs_per_level``; they start as the identity) and may make a strided network
+        anti-aliased (:mod:`.stages`).
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -132,15 +122,8 @@ class TrainConfig:
     convs_per_level: int | tuple = 2
     bottleneck_dilations: tuple = (1, 2, 4)
     resampling: str = "strided"
-    antialias_from_level: int = 0
-    zlp_context: int = 0
-    zlp_gain: bool = False
-    rl_iterations: int = 0
-    rl_psf_half_width: int = 64
     epsilon: float = DEFAULT_EPSILON
     linear_weight: float = 1.0
-    compressed_norm: str = "squared"
-    slope_weight: float = 0.0
     feature_weight: float = 0.0
     noise_weight_exponent: float = 0.0
     batch_size: int = 32
@@ -176,15 +159,12 @@ class TrainConfig:
             raise ValueError(
                 f"All mixture components must share n_channels and zlp_channel; got {channels}, {zlps}."
             )
-        names = ("linear_weight", "slope_weight", "feature_weight", "noise_weight_exponent")
+        names = ("linear_weight", "feature_weight", "noise_weight_exponent")
         weights = {k: getattr(self, k) for k in names}
         negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
-        _check_compressed_norm(self.compressed_norm)
         check_resampling(self.resampling)
-        if self.zlp_gain and not self.zlp_context:
-            raise ValueError("zlp_gain needs zlp_context > 0 (the ZLP window the gains are computed from).")
 
     @property
     def generator_configs(self):
@@ -240,18 +220,6 @@ def _load_measured_psfs(paths):
 #: FWHM, but at least 5 channels (a maximum placed 5 channels off is misplaced) and at most 20
 #: (a broad feature's whole extent is continuum to the loss, not a feature to place).
 FEATURE_CORE_HALF_WIDTH = (5.0, 20.0)
-#: How the loss's compressed term may charge a channel's error (see ``TrainConfig.compressed_norm``).
-COMPRESSED_NORMS = ("squared", "absolute")
-#: Below this compressed error (about 1e-3 of the way from nothing to the spectrum's maximum),
-#: the "absolute" charge turns quadratic, so that its gradient is continuous at zero.
-ABSOLUTE_ERROR_SMOOTHING = 1e-3
-
-
-def _check_compressed_norm(name) -> None:
-    if name not in COMPRESSED_NORMS:
-        raise ValueError(f"compressed_norm must be one of {COMPRESSED_NORMS}; got {name!r}.")
-
-
 def feature_core_weights(batch, feature_weight: float) -> np.ndarray:
     """Per-channel loss weights: ``1 + feature_weight`` at the core of each true loss feature.
 
@@ -378,138 +346,110 @@ def _mixture_shares(config: TrainConfig) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _keras_parts():
-    import keras
+@keras.saving.register_keras_serializable(package="hyperspy_eelspecnet")
+class CompressedSpectrumLoss(keras.losses.Loss):
+    """Masked squared error on compressed intensities plus a linear-intensity term for the ZLP.
 
-    @keras.saving.register_keras_serializable(package="hyperspy_eelspecnet")
-    class CompressedSpectrumLoss(keras.losses.Loss):
-        """Masked squared (or smoothed absolute, ``compressed_norm``) error on compressed
-        intensities plus a linear-intensity term for the ZLP shape, and optionally a slope term
-        for narrow features.
+    The compressed term makes features at 1/4000 of the ZLP count (see
+    :mod:`hyperspy_eelspecnet.model.layers`); the linear term, normalised by each target's
+    maximum, pins the restored ZLP's height and width, which a compressed error alone
+    under-weights by the compression's slope.
 
-        The compressed term makes features at 1/4000 of the ZLP count (see
-        :mod:`hyperspy_eelspecnet.model`); the linear term, normalised by each target's
-        maximum, pins the restored ZLP's height and width, which a compressed error alone
-        under-weights by the compression's slope. The slope term compares the differences
-        between neighbouring channels (both measured) of the compressed spectra: it is large
-        where a narrow feature is misplaced or smeared and small for a smooth misfit.
+    ``y_true[..., 1]`` weights each channel of the compressed term (0 on padding, more than 1
+    at loss-feature cores; see :func:`make_training_batch`); the linear term counts every
+    measured channel once (it is about the ZLP's shape, not about where features are), and the
+    sum is divided by the number of measured channels.
+    """
 
-        ``y_true[..., 1]`` weights each channel of the compressed term (0 on padding, more
-        than 1 at loss-feature cores; see :func:`make_training_batch`); the linear and slope
-        terms count every measured channel once (they are about the ZLP's shape and the
-        compressed slopes, not about where features are), and the sum is divided by the
-        number of measured channels.
-        """
+    def __init__(self, epsilon=DEFAULT_EPSILON, linear_weight=1.0, name="compressed_spectrum_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.epsilon = float(epsilon)
+        self.linear_weight = float(linear_weight)
 
-        def __init__(
-            self, epsilon=DEFAULT_EPSILON, linear_weight=1.0, slope_weight=0.0,
-            compressed_norm="squared", name="compressed_spectrum_loss", **kwargs,
-        ):
-            super().__init__(name=name, **kwargs)
-            _check_compressed_norm(compressed_norm)
-            self.epsilon = float(epsilon)
-            self.linear_weight = float(linear_weight)
-            self.slope_weight = float(slope_weight)
-            self.compressed_norm = compressed_norm
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        z_truth, weight = y_true[..., 0], y_true[..., 1]
+        mask = ops.cast(weight > 0, weight.dtype)
+        scale = float(np.arcsinh(1.0 / self.epsilon))
+        compressed = ops.sum(weight * ops.square(y_pred - z_truth), axis=-1)
+        linear_pred = ops.sinh(ops.minimum(y_pred, 1.6) * scale)
+        linear_truth = ops.sinh(z_truth * scale)
+        norm = ops.max(linear_truth, axis=-1, keepdims=True)
+        linear = ops.sum(mask * ops.square((linear_pred - linear_truth) / norm), axis=-1)
+        n_measured = ops.maximum(ops.sum(mask, axis=-1), 1.0)
+        return (compressed + self.linear_weight * linear) / n_measured
 
-        def call(self, y_true, y_pred):
-            ops = keras.ops
-            z_truth, weight = y_true[..., 0], y_true[..., 1]
-            mask = ops.cast(weight > 0, weight.dtype)
-            scale = float(np.arcsinh(1.0 / self.epsilon))
-            error = y_pred - z_truth
-            if self.compressed_norm == "absolute":
-                smoothing = ABSOLUTE_ERROR_SMOOTHING
-                charge = ops.sqrt(ops.square(error) + smoothing**2) - smoothing
-            else:
-                charge = ops.square(error)
-            compressed = ops.sum(weight * charge, axis=-1)
-            linear_pred = ops.sinh(ops.minimum(y_pred, 1.6) * scale)
-            linear_truth = ops.sinh(z_truth * scale)
-            norm = ops.max(linear_truth, axis=-1, keepdims=True)
-            linear = ops.sum(mask * ops.square((linear_pred - linear_truth) / norm), axis=-1)
-            total = compressed + self.linear_weight * linear
-            if self.slope_weight:
-                pair_mask = mask[..., 1:] * mask[..., :-1]
-                slope = ops.sum(pair_mask * ops.square(error[..., 1:] - error[..., :-1]), axis=-1)
-                total = total + self.slope_weight * slope
-            n_measured = ops.maximum(ops.sum(mask, axis=-1), 1.0)
-            return total / n_measured
-
-        def get_config(self):
-            return {
-                **super().get_config(), "epsilon": self.epsilon,
-                "linear_weight": self.linear_weight, "slope_weight": self.slope_weight,
-                "compressed_norm": self.compressed_norm,
-            }
-
-    class GeneratedSpectra(keras.utils.PyDataset):
-        """Batches generated from ``SeedSequence([seed, 0, epoch, index])``."""
-
-        def __init__(self, config: TrainConfig, measured_psfs, **kwargs):
-            super().__init__(**kwargs)
-            self.config = config
-            self.configs = config.generator_configs
-            self.weights = _mixture_shares(config)
-            self.measured_psfs = measured_psfs
-            self.epoch = 0
-
-        def __len__(self):
-            return self.config.steps_per_epoch
-
-        def __getitem__(self, index):
-            c = self.config
-            return make_training_batch(
-                self.configs, self.weights, c.batch_size,
-                np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
-                c.feature_weight, c.noise_weight_exponent,
-            )
-
-        def on_epoch_end(self):
-            self.epoch += 1
-
-    class EpochTracker(keras.callbacks.Callback):
-        def __init__(self, dataset):
-            super().__init__()
-            self.dataset = dataset
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.dataset.epoch = epoch
-
-    class ResumableBackup(keras.callbacks.BackupAndRestore):
-        """Keeps its backup after training ends, so a run stopped by the wall-clock limit
-        (or finished) can be continued with ``--resume`` and a larger ``epochs``."""
-
-        def on_train_end(self, logs=None):
-            pass
-
-    class WallClockLimit(keras.callbacks.Callback):
-        def __init__(self, minutes):
-            super().__init__()
-            self.seconds = None if minutes is None else 60.0 * minutes
-            self.start = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.seconds is not None and time.time() - self.start > self.seconds:
-                print(f"\nStopping: wall-clock limit of {self.seconds / 60:.0f} min reached.")
-                self.model.stop_training = True
-
-    return keras, CompressedSpectrumLoss, GeneratedSpectra, EpochTracker, ResumableBackup, WallClockLimit
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "linear_weight": self.linear_weight}
 
 
-def CompressedSpectrumLoss(*args, **kwargs):  # noqa: N802 - factory with the class's name
-    """Build the training loss (see the class docstring in :func:`_keras_parts`)."""
-    return _keras_parts()[1](*args, **kwargs)
+def training_loss(config: TrainConfig) -> CompressedSpectrumLoss:
+    """The loss a configuration trains with (its ``epsilon`` and ``linear_weight``)."""
+    return CompressedSpectrumLoss(config.epsilon, config.linear_weight)
 
 
-def training_loss(config: TrainConfig):
-    """The loss a configuration trains with (its ``epsilon``, ``linear_weight``,
-    ``slope_weight`` and ``compressed_norm``)."""
-    return CompressedSpectrumLoss(config.epsilon, config.linear_weight, config.slope_weight, config.compressed_norm)
+class GeneratedSpectra(keras.utils.PyDataset):
+    """Batches generated from ``SeedSequence([seed, 0, epoch, index])``."""
+
+    def __init__(self, config: TrainConfig, measured_psfs, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.configs = config.generator_configs
+        self.weights = _mixture_shares(config)
+        self.measured_psfs = measured_psfs
+        self.epoch = 0
+
+    def __len__(self):
+        return self.config.steps_per_epoch
+
+    def __getitem__(self, index):
+        c = self.config
+        return make_training_batch(
+            self.configs, self.weights, c.batch_size,
+            np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
+            c.feature_weight, c.noise_weight_exponent,
+        )
+
+    def on_epoch_end(self):
+        self.epoch += 1
 
 
-def _hardware() -> str:
-    import tensorflow as tf
+class _EpochTracker(keras.callbacks.Callback):
+    """Tells the data set which epoch runs (its batches' seeds), also after a resume."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.dataset.epoch = epoch
+
+
+class _ResumableBackup(keras.callbacks.BackupAndRestore):
+    """Keeps its backup after training ends, so a run stopped by the wall-clock limit
+    (or finished) can be continued with ``--resume`` and a larger ``epochs``."""
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class _WallClockLimit(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch past ``minutes`` of wall time."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds is not None and time.time() - self.start > self.seconds:
+            print(f"\nStopping: wall-clock limit of {self.seconds / 60:.0f} min reached.")
+            self.model.stop_training = True
+
+
+def hardware_description() -> str:
+    """"CPU: <model>, <n> cores" or "GPU: <names>": where a model was trained or timed."""
+    tf = import_tensorflow()
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -539,64 +479,19 @@ def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[Tra
     return earlier, weights, json.loads(finished.read_text())
 
 
-def check_stage_continues(earlier: TrainConfig, config: TrainConfig) -> None:
-    """Raise ``ValueError`` unless ``config``'s network can start from ``earlier``'s weights.
-
-    It can when the two build the same network, or when ``config`` only adds to it what
-    :func:`hyperspy_eelspecnet.model.transfer_weights` starts as the earlier network: the
-    ZLP-shape conditioning, the own-ZLP Richardson-Lucy input, convolutions to a level, or
-    anti-aliasing of a strided network.
-    """
-    shapes = ("filters", "kernel_size", "bottleneck_dilations")
-    different = [name for name in shapes if getattr(earlier, name) != getattr(config, name)]
-    depth = len(config.filters) - 1
-    if earlier.filters == config.filters and any(  # more convolutions start as the identity
-        before > after
-        for before, after in zip(
-            level_convolutions(earlier.convs_per_level, depth), level_convolutions(config.convs_per_level, depth)
-        )
-    ):
-        different.append("convs_per_level")
-    if earlier.resampling != config.resampling and earlier.resampling != "strided":
-        different.append("resampling")  # only strided -> antialiased converts (transfer_weights)
-    elif "antialiased" == earlier.resampling == config.resampling and (
-        earlier.antialias_from_level != config.antialias_from_level
-    ):
-        different.append("antialias_from_level")
-    if earlier.zlp_context and earlier.zlp_context != config.zlp_context:
-        different.append("zlp_context")
-    if earlier.zlp_gain and not config.zlp_gain:
-        different.append("zlp_gain")
-    if earlier.rl_iterations and (earlier.rl_iterations, earlier.rl_psf_half_width) != (
-        config.rl_iterations, config.rl_psf_half_width
-    ):
-        different.append("rl_iterations")
-    if different or earlier.generator_configs[0].n_channels != config.generator_configs[0].n_channels:
-        raise ValueError(
-            f"{config.initialise_from} builds another network ({', '.join(different) or 'n_channels'} "
-            "differ); a later stage must keep the network's shape."
-        )
-
-
 def _build_core(config: TrainConfig):
     """The core network a configuration trains (uncompiled, freshly initialised)."""
-    generator_config = config.generator_configs[0]
     return build_unet_core(
-        generator_config.n_channels, config.filters, config.kernel_size,
-        config.convs_per_level, config.bottleneck_dilations,
-        zlp_context=config.zlp_context, zlp_channel=generator_config.zlp_channel, zlp_gain=config.zlp_gain,
-        rl_iterations=config.rl_iterations, rl_psf_half_width=config.rl_psf_half_width, epsilon=config.epsilon,
-        resampling=config.resampling, antialias_from_level=config.antialias_from_level,
+        config.generator_configs[0].n_channels, config.filters, config.kernel_size, config.convs_per_level, config.bottleneck_dilations,
+        resampling=config.resampling,
     )
 
 
 def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weights: Path) -> None:
-    """Load the earlier stage's best weights into ``core`` (by layer name where ``config`` adds
-    the ZLP-shape conditioning, the Richardson-Lucy input or convolutions to a level, or
-    anti-aliases a strided network; :func:`_initial_weights` has checked that nothing else
-    differs)."""
-    added = ("zlp_context", "zlp_gain", "rl_iterations", "resampling", "antialias_from_level", "convs_per_level")
-    if all(getattr(earlier, name) == getattr(config, name) for name in added):
+    """Load the earlier stage's best weights into ``core``; by layer name where ``config`` adds
+    convolutions to a level or anti-aliases a strided network (:func:`_initial_weights` has
+    checked that nothing else differs)."""
+    if (earlier.resampling, earlier.convs_per_level) == (config.resampling, config.convs_per_level):
         core.load_weights(weights)
         return
     earlier_core = _build_core(earlier)
@@ -622,7 +517,6 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     Path
         The written ``.keras`` model file.
     """
-    keras, _, GeneratedSpectra, EpochTracker, ResumableBackup, WallClockLimit = _keras_parts()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     backup = out_dir / "backup"
@@ -663,12 +557,12 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         if "val_loss" in previous.dtype.names and previous.size:
             checkpoint.best = float(np.nanmin(previous["val_loss"]))
     callbacks = [
-        EpochTracker(dataset),
-        ResumableBackup(str(backup)),
+        _EpochTracker(dataset),
+        _ResumableBackup(str(backup)),
         checkpoint,
         keras.callbacks.EarlyStopping(patience=config.early_stopping_patience),
         keras.callbacks.CSVLogger(str(history_file), append=resume and history_file.exists()),
-        WallClockLimit(config.max_minutes),
+        _WallClockLimit(config.max_minutes),
     ]
     start = time.time()
     history = core.fit(
@@ -680,7 +574,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         "epochs_run": len(history.history.get("loss", [])),
         "best_val_loss": float(min(history.history.get("val_loss", [np.nan]))),
         "wall_time_s": round(wall_time, 1),
-        "hardware": _hardware(),
+        "hardware": hardware_description(),
     }
     if config.initialise_from:
         summary["initial_stage"] = {
@@ -738,113 +632,8 @@ def export_model(
         training={"config": config.to_dict(), "parameters": int(core.count_params()), **(summary or {})},
     )
     path = save_model(model, out_dir / filename, contract)
-    _write_card(out_dir / "MODEL_CARD.md", contract)
+    write_model_card(out_dir / "MODEL_CARD.md", contract, config)
     (out_dir / "training_summary.json").write_text(json.dumps(contract.training, indent=2, default=str))
     return path
 
 
-def _coverage_rows(config: TrainConfig) -> list[str]:
-    """Markdown rows describing what each generator component of the mixture covers."""
-    rows = ["| | " + " | ".join(f"`{m.preset}` (weight {m.weight:g})" for m in config.mixture) + " |"]
-    rows.append("|---|" + "---|" * len(config.mixture))
-    generators = config.generator_configs
-
-    def row(label, cell):
-        rows.append(f"| {label} | " + " | ".join(cell(g) for g in generators) + " |")
-
-    def channels(pair, g, digits=3):
-        low, high = pair
-        return (f"{low:.{digits}g}-{high:.{digits}g} ch "
-                f"({low * g.dispersion * 1000:.{digits}g}-{high * g.dispersion * 1000:.{digits}g} meV at {g.dispersion * 1000:g} meV/ch)")
-
-    row("distorted ZLP / PSF FWHM", lambda g: f"{g.psf_shape}, " + channels(g.psf_fwhm, g))
-    row("PSF loss/gain half-width ratio", lambda g: f"{g.psf_asymmetry[0]:g}-{g.psf_asymmetry[1]:g}")
-    row("PSF Lorentzian fraction (tails)", lambda g: f"{g.psf_lorentz_fraction[0]:g}-{g.psf_lorentz_fraction[1]:g}"
-        + (" (log-uniform)" if g.psf_lorentz_fraction_log else ""))
-    row("jitter half-amplitude", lambda g: f"{g.jitter_amplitude[0]:g}-{g.jitter_amplitude[1]:g} ch, "
-        + ", ".join(g.jitter_distributions))
-    row("loss features", lambda g: f"{g.n_peaks[0]}-{g.n_peaks[1]} Lorentzians, FWHM " + channels(g.peak_fwhm, g)
-        + f", 1/{g.peak_ratio[1]:g} to 1/{g.peak_ratio[0]:g} of the ZLP")
-    row("feature centres", lambda g: f"uniform over channels {g.peak_channel[0]}-{g.peak_channel[1]}" + (
-        "" if g.peak_near_zlp_fraction == 0 else f"; {g.peak_near_zlp_fraction:.0%} instead "
-        f"{g.peak_near_zlp_distance[0]:g}-{g.peak_near_zlp_distance[1]:g} ch above the ZLP (log-uniform)"))
-    row("continuum", lambda g: "none" if g.continuum_probability == 0 else
-        f"{g.continuum_probability:.0%} of spectra, 1/{g.continuum_ratio[1]:g} to 1/{g.continuum_ratio[0]:g} of the ZLP")
-    row("noise", lambda g: f"Gaussian, std {g.gaussian_noise_std[0]:g}-{g.gaussian_noise_std[1]:g} x max"
-        if g.noise_model == "gaussian" else
-        f"Poisson, {g.total_counts[0]:.0e}-{g.total_counts[1]:.0e} counts, read noise "
-        f"{g.read_noise[0]:g}-{g.read_noise[1]:g}, dark {g.dark_level[0]:g}-{g.dark_level[1]:g} counts/ch")
-    row("ZLP drift, alignment", lambda g: f"{g.zlp_drift[0]:g} to {g.zlp_drift[1]:g} ch, "
-        + ("aligned on the located ZLP" if g.align_zlp else "not aligned"))
-    row("short windows", lambda g: "none" if g.window_probability == 0 else
-        f"{g.window_probability:.0%} of spectra, start {g.window_start[0]}-{g.window_start[1]}, "
-        f"stop {g.window_stop[0]}-{g.window_stop[1]}")
-    return rows
-
-
-def _initial_stage_lines(stage) -> list[str]:
-    """Card lines naming the earlier stages of a staged training, latest first."""
-    if not stage:
-        return []
-    lines = [
-        f"- started from the best weights of the earlier stage `{stage['config']}`; the epochs and "
-        "wall time above are this stage's"
-    ]
-    while stage:
-        earlier = stage.get("initial_stage")
-        start = f"the best weights of `{earlier['config']}`" if earlier else "random weights"
-        minutes = (stage.get("wall_time_s") or float("nan")) / 60
-        lines.append(
-            f"- stage `{stage['config']}`: {stage.get('epochs_run', '?')} epochs from {start}, "
-            f"{minutes:.1f} min on {stage.get('hardware', '?')}"
-        )
-        stage = earlier
-    return lines
-
-
-def _write_card(path: Path, contract: ModelContract) -> None:
-    t = contract.training
-    config = TrainConfig(**t["config"])
-    lines = [
-        f"# Model card: {contract.name} {contract.version}",
-        "",
-        "A compact EELSpecNet (1-D U-shaped CNN) that restores near-zero-loss EELS spectra: it",
-        "removes the instrument's blur (PSF and energy jitter) and noise and returns a quasi-Dirac",
-        "zero-loss peak with the loss features, counts conserved. Trained on generated spectra only.",
-        "",
-        "## Contract",
-        f"- channels: {contract.n_channels}, ZLP at channel {contract.zlp_channel}, "
-        f"trained at {contract.dispersion * 1000:g} meV/channel (ranges below are in channels)",
-        f"- distorted ZLP FWHM seen in training: {contract.psf_fwhm_channels[0]:g}-"
-        f"{contract.psf_fwhm_channels[1]:g} channels; restored ZLP FWHM {contract.zlp_fwhm_channels:g} channels",
-        f"- outputs used: window channels {contract.edge_channels}-{contract.n_channels - 1 - contract.edge_channels} "
-        f"(the outermost {contract.edge_channels} at each end are not returned)",
-        f"- generator preset(s): {contract.preset}",
-        "",
-        "## What it was trained on",
-        *_coverage_rows(config),
-        "",
-        "## Limits",
-        "- Outside these ranges (a ZLP wider or narrower in channels, features narrower than about",
-        "  3 channels, fewer counts) the network has seen nothing: `eelspecnet_deconvolve` warns",
-        "  with the numbers; rebin, or train on your own measured PSFs (`measured_psfs:`).",
-        "- The restored ZLP is the quasi-Dirac of the training truth, not a measurement of the",
-        "  source's energy spread; energy zero is the located ZLP maximum.",
-        "- Generated training data only: features unlike Lorentzians or the continua listed above may",
-        "  be restored with the shape of what the network knows.",
-        "",
-        "## Training",
-        f"- parameters: {t['parameters']:,}",
-        f"- epochs run: {t.get('epochs_run', '?')}, best validation loss {t.get('best_val_loss', float('nan')):.3e}",
-        f"- wall time: {t.get('wall_time_s', float('nan')) / 60:.1f} min on {t.get('hardware', '?')}",
-        *_initial_stage_lines(t.get("initial_stage")),
-        f"- seed: {config.seed} (training batch i of epoch e: SeedSequence([seed, 0, e, i]); "
-        "validation: SeedSequence([seed, 1]))",
-        "",
-        "## Configuration",
-        "```yaml",
-        yaml.safe_dump(t["config"], sort_keys=False).rstrip(),
-        "```",
-        "",
-    ]
-    path.write_text("\n".join(lines))
