@@ -1,4 +1,4 @@
-"""Command line: ``eelspecnet train | evaluate | deconvolve | demo``.
+"""Command line: ``eelspecnet train | finetune | evaluate | deconvolve | demo``.
 
 Each sub-command is a thin wrapper over a Python function of the package.
 """
@@ -10,10 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-#: Energy windows (eV) of the demo's energy-filtered maps: the SiN phonon and the SP1 mode.
-DEMO_WINDOWS = {"Ph": (0.07, 0.13), "SP1": (0.30, 0.40)}
-#: Energies shown in the demo's figures (eV).
-DEMO_ENERGY_RANGE = (-0.3, 1.4)
 
 
 def _train(args):
@@ -24,6 +20,19 @@ def _train(args):
         config.max_minutes = args.max_minutes
     path = train(config, args.out, resume=args.resume)
     print(f"Model written to {path}")
+
+
+def _finetune(args):
+    from .training.finetune import FINETUNE_MINUTES, finetune
+
+    try:
+        path = finetune(
+            args.vacuum, args.out, minutes=FINETUNE_MINUTES if args.minutes is None else args.minutes,
+            model=args.model, specimen=args.specimen, dispersion=args.dispersion, resume=args.resume, seed=args.seed,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise _InputError(str(error)) from error
+    print(f"Fine-tuned model written to {path}; restore with s.eelspecnet_deconvolve(model={str(path)!r})")
 
 
 def _evaluate(args):
@@ -90,73 +99,9 @@ def _deconvolve(args):
 
 
 def _demo(args):
-    from .analysis import energy_filtered_maps, feature_along_line, modal_evolution
-    from .data import silver_nanowire
-    from .plotting import plot_comparison, plot_feature_along_line, plot_maps_side_by_side, plot_modal_evolution
+    from .demo import run_demo
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    signal, truth = silver_nanowire(return_ground_truth=True)
-    restored, rl = signal.eelspecnet_deconvolve(model=args.model, rl_iterations=50)
-    signals = {
-        "silver_nanowire.hspy": ("input (synthetic)", signal),
-        "silver_nanowire_truth.hspy": ("ground truth", truth),
-        "silver_nanowire_eelspecnet.hspy": ("EELSpecNet restoration", restored),
-        "silver_nanowire_richardson_lucy.hspy": ("Richardson-Lucy deconvolution (50 iterations)", rl),
-    }
-    for name, (what, spectra) in signals.items():
-        spectra.save(out / name, overwrite=True)
-        print(f"{what}: {out / name}")
-
-    ground_truth = signal.metadata.Sample.ground_truth
-    x_axis, y_axis = signal.axes_manager.navigation_axes
-    # Along the wire over the whole map, through the pixel row nearest its axis (a line through
-    # pixel centres: the 7-pixel strip takes each row once).
-    row = y_axis.value2index(ground_truth.wire.start_nm[1])
-    start, end = (x_axis.low_value, y_axis.axis[row]), (x_axis.high_value, y_axis.axis[row])
-    tip = (x_axis.value2index(ground_truth.wire.start_nm[0]), row)
-    compared = (signal, restored, truth)
-    profiles = {
-        label: modal_evolution(spectra, start, end, width=7)
-        for label, spectra in (("input", signal), ("EELSpecNet", restored),
-                               ("Richardson-Lucy (50 it.)", rl), ("ground truth", truth))
-    }
-    phonon_energy = ground_truth.mode_energies_eV.Ph
-    figures = {
-        "modal_evolution.png": (
-            "modal evolution along the wire (input, restored, truth)",
-            plot_modal_evolution(
-                profiles["input"], profiles["EELSpecNet"], profiles["ground truth"],
-                energy_range=(0.03, DEMO_ENERGY_RANGE[1]),
-                mode_energies=ground_truth.mode_energies_eV.as_dictionary(),
-                log_intensity=True,
-            ),
-        ),
-        # Own colour scales: the raw phonon window is ~100 times brighter (zero-loss tail) and
-        # would leave the restored map black on a shared scale.
-        "energy_filtered_maps.png": (
-            "Ph and SP1 energy-filtered maps (input, restored, truth)",
-            plot_maps_side_by_side(*(energy_filtered_maps(s, DEMO_WINDOWS) for s in compared), shared_scale=False),
-        ),
-        "phonon_along_wire.png": (
-            "phonon energy along the wire (7-pixel averages)",
-            plot_feature_along_line(
-                {label: feature_along_line(profile, DEMO_WINDOWS["Ph"]) for label, profile in profiles.items()},
-                expected=phonon_energy,
-                ylabel="Phonon energy (eV)",
-                title=f"Strongest feature in {DEMO_WINDOWS['Ph'][0]:g}-{DEMO_WINDOWS['Ph'][1]:g} eV along the wire",
-            ),
-        ),
-        "single_pixel.png": (
-            f"spectra at the wire tip, pixel {tip}",
-            plot_comparison(
-                (signal, restored, rl), index=tip, energy_range=DEMO_ENERGY_RANGE, truth=truth
-            ),
-        ),
-    }
-    for name, (what, figure) in figures.items():
-        figure.savefig(out / name, dpi=120)
-        print(f"{what}: {out / name}")
+    run_demo(args.out, model=args.model, instrument=args.instrument, minutes=args.minutes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock limit")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "finetune", help="fine-tune a model on your microscope's vacuum zero-loss peak (its own PSF)"
+    )
+    p.add_argument("vacuum", nargs="+",
+                   help="vacuum spectra: .dm3/.dm4/.hspy/.msa (a spectrum image gives one PSF per pixel), text or .npy")
+    p.add_argument("--out", required=True, help="output folder (eelspecnet.keras, its contract, MODEL_CARD.md)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="wall-clock budget of the training (default: 20)")
+    p.add_argument("--model", default=None, help="model to start from (default: the bundled model)")
+    p.add_argument("--specimen", nargs="+", default=None,
+                   help="specimen spectra to restore: the training noise matches their counts, their dispersion is checked")
+    p.add_argument("--dispersion", type=float, default=None,
+                   help="eV per channel, where the files do not say (text, .npy)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT/training")
+    p.add_argument("--seed", type=int, default=0, help="root seed of the generated spectra")
+    p.set_defaults(func=_finetune)
 
     p = sub.add_parser("evaluate", help="compare a model with Richardson-Lucy on generated spectra")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
@@ -196,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="restore a synthetic silver-nanowire spectrum image and draw the results")
     p.add_argument("--out", default="eelspecnet_demo", help="output folder (default: ./eelspecnet_demo)")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
+    p.add_argument("--instrument", action="store_true",
+                   help="also fine-tune the model on the demo microscope's vacuum reference and restore with it")
+    p.add_argument("--minutes", type=float, default=None, help="the fine-tune's wall-clock budget (default: 20)")
     p.set_defaults(func=_demo)
     return parser
 

@@ -4,6 +4,6 @@
 >>> s = silver_nanowire()  # doctest: +SKIP
 """
 
-from ._silver_nanowire import silver_nanowire
+from ._silver_nanowire import membrane_hole, silver_nanowire, silver_nanowire_vacuum
 
-__all__ = ["silver_nanowire"]
+__all__ = ["silver_nanowire", "silver_nanowire_vacuum", "membrane_hole"]

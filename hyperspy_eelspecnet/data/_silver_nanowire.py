@@ -33,7 +33,7 @@ import numpy as np
 
 from ..training.generator import GeneratorConfig, analytic_psfs, jitter_shifts, blur_spectra, quasi_dirac_zlp
 
-__all__ = ["silver_nanowire"]
+__all__ = ["silver_nanowire", "silver_nanowire_vacuum", "membrane_hole"]
 
 #: Navigation shape (x, y) in pixels, pixel size (nm) and the energy axis.
 NAVIGATION_SHAPE = (48, 16)
@@ -45,6 +45,11 @@ ZLP_CHANNEL = 200  # channel of 0 eV before drift: the axis offset is -1.0 eV
 WIRE_START = (5.0, 7.5)
 WIRE_END = (42.0, 7.5)
 WIRE_RADIUS_PIXELS = 1.5
+#: A hole in the membrane, a disk of pixels beside the wire (centre (x, y) and radius in pixels):
+#: no SiN there, so no phonon, only the wire's aloof surface plasmons; the control region where
+#: a restoration must not show a phonon.
+HOLE_CENTRE = (24.0, 13.0)
+HOLE_RADIUS_PIXELS = 3.0
 #: Decay length of the surface-plasmon fields away from the wire surface.
 SP_DECAY_PIXELS = 2.0
 #: Fraction of the wire length over which the mode intensity is enhanced at each end.
@@ -101,11 +106,41 @@ def _wire_geometry(nx, ny):
     return s, surface_distance, chord
 
 
+def membrane_hole(nx=NAVIGATION_SHAPE[0], ny=NAVIGATION_SHAPE[1]):
+    """Pixels of the hole in the membrane, a boolean map of shape ``(ny, nx)`` (no phonon there)."""
+    iy, ix = np.mgrid[0:ny, 0:nx].astype(float)
+    return np.hypot(ix - HOLE_CENTRE[0], iy - HOLE_CENTRE[1]) <= HOLE_RADIUS_PIXELS
+
+
 def _mode_pattern(order, s, surface_distance):
     """Relative intensity (max 1) of Fabry-Perot mode ``order`` over the map."""
     ends = np.exp(-s / SP_END_LENGTH) + np.exp(-(1.0 - s) / SP_END_LENGTH)
     pattern = np.cos(order * np.pi * s) ** 2 * (1.0 + ends) * np.exp(-surface_distance / SP_DECAY_PIXELS)
     return pattern / pattern.max()
+
+
+def _instrument_blur(rng, truth):
+    """The demo instrument's blur of ``truth (m, n)``: one asymmetric pseudo-Voigt PSF for all
+    spectra (the training generator's family, fixed parameters) and each spectrum's own
+    energy jitter (uniform shifts, as in the generator)."""
+    n = truth.shape[1]
+    instrument = GeneratorConfig(
+        n_channels=n,
+        zlp_channel=ZLP_CHANNEL,
+        dispersion=DISPERSION_EV,
+        psf_shape="pseudo_voigt",
+        psf_fwhm=(PSF_FWHM_CHANNELS, PSF_FWHM_CHANNELS),
+        psf_asymmetry=(PSF_ASYMMETRY, PSF_ASYMMETRY),
+        psf_lorentz_fraction=(PSF_LORENTZ_FRACTION, PSF_LORENTZ_FRACTION),
+        jitter_amplitude=(JITTER_AMPLITUDE_CHANNELS, JITTER_AMPLITUDE_CHANNELS),
+    )
+    # The PSF spans +-n channels, so that its Lorentzian tails reach across the whole spectrum
+    # (a shorter kernel leaves a step where it ends).
+    offsets = (np.arange(2 * n) - n)[None, :].astype(float)
+    psf, _ = analytic_psfs(rng, instrument, 1, offsets)
+    shifts, _ = jitter_shifts(rng, instrument, truth.shape[0])
+    blurred, _ = blur_spectra(truth, psf, shifts)
+    return blurred
 
 
 def _simulate(rng, counts_per_spectrum):
@@ -128,27 +163,12 @@ def _simulate(rng, counts_per_spectrum):
         weight = height * _mode_pattern(order, s, surface_distance).reshape(-1, 1)
         truth += weight * _antisymmetric_lorentzian(energy, centre, fwhm)
     _, centre, fwhm, height = PHONON
-    truth += height * _antisymmetric_lorentzian(energy, centre, fwhm)
+    membrane = ~membrane_hole(nx, ny).reshape(-1, 1)
+    truth += height * membrane * _antisymmetric_lorentzian(energy, centre, fwhm)
     _, centre, fwhm, height = BULK_PLASMON
     truth += height * chord.reshape(-1, 1) * _antisymmetric_lorentzian(energy, centre, fwhm)
 
-    # The training generator's PSF family and jitter kernels, with fixed parameters.
-    instrument = GeneratorConfig(
-        n_channels=n,
-        zlp_channel=ZLP_CHANNEL,
-        dispersion=DISPERSION_EV,
-        psf_shape="pseudo_voigt",
-        psf_fwhm=(PSF_FWHM_CHANNELS, PSF_FWHM_CHANNELS),
-        psf_asymmetry=(PSF_ASYMMETRY, PSF_ASYMMETRY),
-        psf_lorentz_fraction=(PSF_LORENTZ_FRACTION, PSF_LORENTZ_FRACTION),
-        jitter_amplitude=(JITTER_AMPLITUDE_CHANNELS, JITTER_AMPLITUDE_CHANNELS),
-    )
-    # The PSF spans +-n channels, so that its Lorentzian tails reach across the whole spectrum
-    # (a shorter kernel leaves a step where it ends).
-    offsets = (np.arange(2 * n) - n)[None, :].astype(float)
-    psf, _ = analytic_psfs(rng, instrument, 1, offsets)
-    shifts, _ = jitter_shifts(rng, instrument, n_pixels)
-    blurred, _ = blur_spectra(truth, psf, shifts)
+    blurred = _instrument_blur(rng, truth)
 
     electrons = counts_per_spectrum * (1.0 - WIRE_COUNT_LOSS * chord.reshape(-1, 1))
     expected = blurred / blurred.sum(axis=1, keepdims=True) * electrons
@@ -173,6 +193,11 @@ def _ground_truth_record(seed, counts_per_spectrum):
         "bulk_plasmon": {"name": BULK_PLASMON[0], **feature(*BULK_PLASMON[1:])},
         "feature_shape": "antisymmetric Lorentzian L(E-E0) - L(E+E0); gain side times exp(-|E|/kT), T = 295 K",
         "zlp": "quasi-Dirac Gaussian, FWHM 3 channels (the model's target)",
+        "hole": {
+            "centre_nm": [c * PIXEL_SIZE_NM for c in HOLE_CENTRE],
+            "radius_nm": HOLE_RADIUS_PIXELS * PIXEL_SIZE_NM,
+            "what": "no membrane: no phonon (the control region); same counts",
+        },
         "wire": {
             "start_nm": [c * PIXEL_SIZE_NM for c in WIRE_START],
             "end_nm": [c * PIXEL_SIZE_NM for c in WIRE_END],
@@ -199,7 +224,8 @@ def silver_nanowire(seed=0, counts_per_spectrum=5e6, return_ground_truth=False):
     A 48 x 16 pixel map (20 nm pixels) of 1024-channel spectra at 5 meV per channel from -1.0
     eV, a silver nanowire lying along x across the middle rows. It shows the surface-plasmon
     standing waves SP1..SP4 (0.35, 0.62, 0.86, 1.08 eV; mode m has m + 1 maxima along the
-    wire, strongest at the ends), the SiN phonon at 0.10 eV on every pixel, the silver bulk
+    wire, strongest at the ends), the SiN phonon at 0.10 eV on every pixel but those of a hole
+    in the membrane beside the wire (:func:`membrane_hole`, the control region), the silver bulk
     plasmon at 3.8 eV on the wire, all buried under an asymmetric pseudo-Voigt zero-loss peak
     of 65 meV FWHM (13 channels), with energy jitter, a ZLP drift of a few channels from
     pixel to pixel and Poisson noise. See the module documentation for the model.
@@ -258,9 +284,55 @@ def silver_nanowire(seed=0, counts_per_spectrum=5e6, return_ground_truth=False):
         )
         signal.metadata.set_item("Sample.ground_truth", record)
         signal.metadata.set_item("Sample.ground_truth.zlp_drift_map_channels", drift)
+        signal.metadata.set_item("Sample.ground_truth.hole_map", membrane_hole())
         return signal
 
     signal = as_signal(measured, "Silver nanowire on SiN (synthetic)")
     if not return_ground_truth:
         return signal
     return signal, as_signal(truth, "Silver nanowire on SiN (synthetic), ground truth")
+
+
+def silver_nanowire_vacuum(seed=1, n_spectra=32, counts_per_spectrum=5e7):
+    """Vacuum reference spectra of the :func:`silver_nanowire` microscope.
+
+    Recorded, as a microscopist would, through a hole with the same settings: the demo's
+    asymmetric pseudo-Voigt PSF and its energy jitter (each spectrum its own jitter draw and ZLP
+    drift), Poisson noise, and nothing else: no loss features. The input of
+    ``eelspecnet finetune`` for the demo.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the random draws (another stream than the map's default).
+    n_spectra : int
+        Number of vacuum spectra.
+    counts_per_spectrum : float
+        Electrons per spectrum (vacuum references are recorded long: ten times the map's).
+
+    Returns
+    -------
+    exspy.signals.EELSSpectrum
+        ``n_spectra`` spectra on the demo's energy axis (1024 channels, 5 meV, from -1.0 eV).
+    """
+    from exspy.signals import EELSSpectrum
+
+    rng = np.random.default_rng(seed)
+    n = N_CHANNELS
+    drift = rng.uniform(-DRIFT_RANDOM_AMPLITUDE_CHANNELS, DRIFT_RANDOM_AMPLITUDE_CHANNELS, n_spectra)
+    truth = quasi_dirac_zlp(np.arange(n, dtype=float), ZLP_CHANNEL + drift)
+    blurred = _instrument_blur(rng, truth)
+    measured = rng.poisson(blurred / blurred.sum(axis=1, keepdims=True) * counts_per_spectrum).astype(np.float32)
+    axes = [
+        {"name": "Spectrum", "size": n_spectra, "navigate": True},
+        {"name": "Energy loss", "size": n, "scale": DISPERSION_EV, "offset": -ZLP_CHANNEL * DISPERSION_EV, "units": "eV"},
+    ]
+    signal = EELSSpectrum(measured, axes=axes)
+    signal.metadata.General.title = "Silver nanowire microscope: vacuum reference (synthetic)"
+    signal.metadata.set_item("Acquisition_instrument.TEM.beam_energy", 80.0)
+    signal.metadata.set_item(
+        "Sample.description",
+        "Synthetic vacuum spectra (no specimen) with the PSF and jitter of "
+        "hyperspy_eelspecnet.data.silver_nanowire, simulated by silver_nanowire_vacuum.",
+    )
+    return signal

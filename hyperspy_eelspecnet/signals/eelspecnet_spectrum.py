@@ -9,6 +9,7 @@ signals and records what was done in their metadata.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -17,6 +18,7 @@ from hyperspy.docstrings.signal import LAZY_OUTPUT_ARG, SHOW_PROGRESSBAR_ARG
 
 from .. import restoration
 from ..spectral import PAD_EDGE_CHANNELS
+from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
 
 __all__ = ["EELSpecNetSpectrum", "LazyEELSpecNetSpectrum", "EELSpecNetResult", "eelspecnet_deconvolve"]
 
@@ -107,9 +109,11 @@ def eelspecnet_deconvolve(
         (:func:`~hyperspy_eelspecnet.restoration.own_zlp_psf`: its gain side, mirrored). A
         measured vacuum ZLP may be given as a signal with the same energy scale, either one
         spectrum for all pixels or one per pixel (same navigation shape), or as an array of
-        shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``. Every PSF is scaled to unit sum
-        (counts are conserved; exspy's method leaves the scale to the user) and its maximum is
-        taken as zero energy shift, as in exspy.
+        shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``. It is prepared as for
+        ``eelspecnet finetune`` (:func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`): a
+        ZLP cut by the window or NaN values are refused, a negative dark offset is removed, the
+        located maximum (sub-channel) is zero energy shift, and the PSF has unit sum (counts
+        are conserved); a PSF with loss features gets a warning.
     batch_size : int, optional
         Spectra per network call; by default 4096 when TensorFlow sees a GPU, 256 otherwise
         (:func:`~hyperspy_eelspecnet.restoration.default_batch_size`).
@@ -260,7 +264,8 @@ def _diagnose(data):
 
 
 def _psf_for(signal, psf):
-    """(psf array or None, source text) for Richardson-Lucy; arrays normalised to unit sum."""
+    """(psf array or None, source text) for Richardson-Lucy: a measured vacuum ZLP prepared as
+    :func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs` prepares it for fine-tuning."""
     if psf is None:
         return None, _OWN_ZLP_PSF
     nav_shape = signal.data.shape[:-1]
@@ -282,8 +287,7 @@ def _psf_for(signal, psf):
     else:
         source = "array"
         data = psf
-    if not hasattr(data, "dask"):
-        data = np.asarray(data)
+    data = np.asarray(data.compute() if hasattr(data, "compute") else data)
     if np.issubdtype(data.dtype, np.complexfloating):
         raise TypeError("The PSF is complex; give a real, non-negative measured zero-loss peak.")
     if data.ndim != 1 and data.shape[:-1] != nav_shape:
@@ -292,11 +296,21 @@ def _psf_for(signal, psf):
             f"channels) but the signal's navigation shape is {nav_shape}: give one PSF for all "
             f"spectra, shape (n_psf,), or one per spectrum, shape {nav_shape + ('n_psf',)}."
         )
-    data = data.astype(float)
-    sums = data.sum(axis=-1, keepdims=True)
-    if isinstance(data, np.ndarray) and (not np.all(np.isfinite(data)) or np.any(sums <= 0)):
-        raise ValueError("The PSF has NaN/inf values or no positive counts; give a measured zero-loss peak.")
-    return data / sums, source
+    flat = data.reshape(-1, data.shape[-1])
+    prepared = prepare_vacuum_psfs(flat).psfs  # refuses what is not a whole ZLP
+    rising = loss_feature_rise(flat) > LOSS_FEATURE_RISE_LIMIT
+    if rising.any():
+        warnings.warn(
+            f"{int(rising.sum())} of the {len(flat)} PSF spectra rise again above their ZLP tail by more "
+            f"than {LOSS_FEATURE_RISE_LIMIT:g} of the ZLP: loss features, as in a specimen spectrum. "
+            "Give a vacuum reference (recorded through a hole), or Richardson-Lucy will take those "
+            "features for blur.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return prepared.reshape(data.shape[:-1] + (prepared.shape[-1],)), (
+        f"{source}: measured vacuum ZLP, dark offset removed, centred on its located maximum, unit sum"
+    )
 
 
 # --------------------------------------------------------------------------- processing

@@ -9,7 +9,6 @@ from .generator import (
     GeneratorConfig,
     SpectrumBatch,
     generate_batch,
-    prepare_measured_psfs,
     preset,
     quasi_dirac_zlp,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "GeneratorConfig",
     "SpectrumBatch",
     "generate_batch",
-    "prepare_measured_psfs",
     "preset",
     "quasi_dirac_zlp",
 ]

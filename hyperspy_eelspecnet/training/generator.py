@@ -33,7 +33,9 @@ import numpy as np
 from scipy import fft as sp_fft
 import yaml
 
-from ..spectral import MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, linear_resample, locate_zlp, pad_outside_window
+from ..spectral import (
+    MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, half_maximum_centre, linear_resample, locate_zlp, pad_outside_window,
+)
 
 __all__ = [
     "GeneratorConfig",
@@ -41,7 +43,6 @@ __all__ = [
     "preset",
     "PRESETS",
     "generate_batch",
-    "prepare_measured_psfs",
     "quasi_dirac_zlp",
     "analytic_psfs",
     "jitter_shifts",
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+#: How ``GeneratorConfig.zlp_centre`` may locate energy zero in a recorded spectrum.
+ZLP_CENTRES = ("maximum", "half_maximum")
+#: Boltzmann's constant in eV per kelvin.
+BOLTZMANN_EV_PER_K = 8.617333e-5
 
 
 @dataclass
@@ -88,6 +93,12 @@ class GeneratorConfig:
     loss_only_above_zlp : bool
         Switch loss features off smoothly below 0 eV (the loss function of a material vanishes
         at zero energy transfer); the reference lets Lorentzian tails run onto the gain side.
+    gain_side_temperature : (float, float)
+        Specimen temperature range, kelvin (log-uniform, one per spectrum). Where it is above 0,
+        every loss feature at energy loss ``E`` gets its energy-gain twin at ``-E``, weighted by
+        detailed balance ``exp(-E / kT)`` (``E`` in eV from ``dispersion``): the anti-Stokes
+        side of phonons, from which vibrational EELS reads the local temperature. ``(0, 0)``
+        (the presets): no gain-side features, and no random numbers drawn.
     continuum_probability : float
         Probability that a spectrum gets a continuum (onset, background, Drude plasmon).
     continuum_ratio : (float, float)
@@ -121,6 +132,12 @@ class GeneratorConfig:
         Extra Gaussian broadening (FWHM, channels) applied to a measured PSF.
     zlp_drift : (float, float)
         Shift of the whole spectrum (ZLP and features, ground truth too), channels.
+    zlp_centre : {"maximum", "half_maximum"}
+        Where ``align_zlp`` puts energy zero in the recorded spectrum: its located maximum
+        (:func:`~hyperspy_eelspecnet.spectral.locate_zlp`, the vertex of the parabola through the
+        highest channel and its neighbours) or the midpoint of its half-maximum crossings
+        (:func:`~hyperspy_eelspecnet.spectral.half_maximum_centre`), which noise moves six times
+        less and a network can therefore learn to find.
     align_zlp : bool
         Prepare each distorted spectrum as the restoration prepares real data: locate its ZLP
         (:func:`hyperspy_eelspecnet.spectral.locate_zlp`), shift it by linear interpolation so
@@ -160,6 +177,7 @@ class GeneratorConfig:
     peak_fwhm_log: bool = False
     peak_ratio: tuple[float, float] = (300.0, 4000.0)
     loss_only_above_zlp: bool = False
+    gain_side_temperature: tuple[float, float] = (0.0, 0.0)
     continuum_probability: float = 0.0
     continuum_ratio: tuple[float, float] = (300.0, 30000.0)
     n_jitter_copies: int = 25
@@ -174,6 +192,7 @@ class GeneratorConfig:
     measured_psf_probability: float = 0.0
     measured_psf_extra_fwhm: tuple[float, float] = (0.0, 6.0)
     zlp_drift: tuple[float, float] = (0.0, 0.0)
+    zlp_centre: str = "maximum"
     align_zlp: bool = False
     noise_model: str = "gaussian"
     gaussian_noise_std: tuple[float, float] = (1e-8, 1e-3)
@@ -202,6 +221,8 @@ class GeneratorConfig:
             )
         if self.psf_shape not in ("lorentzian", "pseudo_voigt"):
             raise ValueError(f"psf_shape must be 'lorentzian' or 'pseudo_voigt', not {self.psf_shape!r}.")
+        if self.zlp_centre not in ZLP_CENTRES:
+            raise ValueError(f"zlp_centre must be one of {ZLP_CENTRES}, not {self.zlp_centre!r}.")
         if self.noise_model not in ("gaussian", "poisson"):
             raise ValueError(f"noise_model must be 'gaussian' or 'poisson', not {self.noise_model!r}.")
         unknown = set(self.jitter_distributions) - set(_JITTER_SAMPLERS)
@@ -215,6 +236,12 @@ class GeneratorConfig:
             raise ValueError(f"peak_near_zlp_distance={self.peak_near_zlp_distance} must be (low, high) with 0 < low <= high.")
         if self.n_jitter_copies < 1:
             raise ValueError("n_jitter_copies must be at least 1.")
+        low, high = self.gain_side_temperature
+        if not (low == high == 0 or 0 < low <= high):
+            raise ValueError(
+                f"gain_side_temperature={self.gain_side_temperature} must be (0, 0) (no gain-side "
+                "features) or (low, high) kelvin with 0 < low <= high."
+            )
 
     def to_dict(self) -> dict:
         """Plain-Python dictionary (lists for ranges) that :meth:`from_dict` reads back."""
@@ -483,43 +510,8 @@ def analytic_psfs(rng, config, batch_size, offsets):
     return kernel / kernel.sum(axis=1, keepdims=True), fwhm[:, 0]
 
 
-def prepare_measured_psfs(psfs, n_channels: int | None = None) -> np.ndarray:
-    """Centre and normalise measured vacuum zero-loss peaks for use as PSFs.
-
-    Parameters
-    ----------
-    psfs : array_like or hyperspy signal
-        One or more measured vacuum ZLPs, shape ``(n_psf, channels)`` or ``(channels,)``. A
-        HyperSpy signal is flattened over its navigation axes.
-    n_channels : int, optional
-        Length of the returned kernels (default: the input length).
-
-    Returns
-    -------
-    ndarray, shape (n_psf, n_channels)
-        Non-negative kernels of unit sum with their maximum at index ``n_channels // 2``.
-    """
-    data = getattr(psfs, "data", psfs)
-    data = np.asarray(data, dtype=float)
-    data = data.reshape(-1, data.shape[-1])
-    if not np.all(np.isfinite(data)):
-        raise ValueError("Measured PSFs contain NaN or inf values; clean or crop them first.")
-    n_channels = n_channels or data.shape[-1]
-    out = np.zeros((data.shape[0], n_channels))
-    centre = n_channels // 2
-    for index, row in enumerate(np.clip(data, 0.0, None)):
-        peak = int(np.argmax(row))
-        lo = max(0, peak - centre)
-        hi = min(row.size, peak + (n_channels - centre))
-        out[index, centre - (peak - lo): centre + (hi - peak)] = row[lo:hi]
-    sums = out.sum(axis=1, keepdims=True)
-    if np.any(sums <= 0):
-        raise ValueError("A measured PSF has no positive counts.")
-    return out / sums
-
-
 def _measured_psf_kernels(rng, config, batch_size, measured_psfs):
-    """Random measured PSFs (centred at ``n // 2``), shifted sub-channel and broadened."""
+    """Random measured PSFs (centred on ``n // 2``), shifted sub-channel and broadened."""
     choice = rng.integers(0, measured_psfs.shape[0], batch_size)
     source = measured_psfs[choice]
     n = source.shape[1]
@@ -585,6 +577,15 @@ def _true_spectra(channels, zlp_centre, losses, config) -> np.ndarray:
     if config.loss_only_above_zlp:
         features *= np.clip(np.tanh((channels - zlp_centre[:, None]) / config.zlp_fwhm), 0.0, None)
     truth += features
+    if losses["temperature"] is not None:
+        # Detailed balance: the twin at -E of a feature at energy loss E is exp(-E / kT) as strong.
+        energy = np.clip(losses["distances"], 0.0, None) * config.dispersion
+        weight = np.exp(-energy / (BOLTZMANN_EV_PER_K * losses["temperature"][:, None]))
+        twins = _lorentzian_sum(
+            channels, zlp_centre[:, None] - losses["distances"], losses["fwhms"], losses["heights"] * weight,
+            losses["active"] & (losses["distances"] > 0),
+        )
+        truth += twins * np.clip(np.tanh((zlp_centre[:, None] - channels) / config.zlp_fwhm), 0.0, None)
     if losses["continuum"] is not None:
         truth += losses["continuum_level"][:, None] * _continuum(channels, zlp_centre, losses["continuum"])
     return truth
@@ -609,9 +610,11 @@ def generate_batch(
         Number of spectra.
     seed : int or SeedSequence, optional
         The same seed gives the same batch on any machine (NumPy PCG64 streams).
-    measured_psfs : array_like or hyperspy signal, optional
-        Measured vacuum ZLPs used as PSFs with probability ``config.measured_psf_probability``
-        (or always, when that probability is 0 and PSFs are given).
+    measured_psfs : ndarray, shape (m, 2 * n_channels), optional
+        Measured vacuum ZLPs prepared as PSFs
+        (:func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs` with ``length=2 * n_channels``),
+        used with probability ``config.measured_psf_probability`` (or always, when that
+        probability is 0 and PSFs are given).
     zlp_only : bool, optional
         Force spectra with (False) or without (True) loss features; default draws as configured.
     dtype : numpy dtype
@@ -660,13 +663,21 @@ def generate_batch(
         has_continuum[:] = False
     losses["continuum_level"] = has_continuum / _uniform(rng, config.continuum_ratio, batch_size, log=True)
     losses["continuum"] = _draw_continua(rng, config, batch_size) if has_continuum.any() else None
+    losses["temperature"] = None
+    if config.gain_side_temperature[1] > 0:  # no draws otherwise: older configurations replay exactly
+        losses["temperature"] = _uniform(rng, config.gain_side_temperature, batch_size, log=True)
     truth = _true_spectra(channels, zlp_centre, losses, config)
 
     offsets = (np.arange(kernel_length) - n)[None, :].astype(float)
     psf, psf_fwhm = analytic_psfs(rng, config, batch_size, offsets)
     use_measured = np.zeros(batch_size, bool)
     if measured_psfs is not None:
-        measured_psfs = prepare_measured_psfs(measured_psfs, kernel_length)
+        measured_psfs = np.asarray(measured_psfs, dtype=float)
+        if measured_psfs.ndim != 2 or measured_psfs.shape[1] != kernel_length:
+            raise ValueError(
+                f"Measured PSFs must come as prepared by prepare_vacuum_psfs(spectra, length={kernel_length}) "
+                f"(two n_channels); got shape {measured_psfs.shape}."
+            )
         probability = config.measured_psf_probability or 1.0
         use_measured = rng.random(batch_size) < probability
         if use_measured.any():
@@ -716,7 +727,11 @@ def generate_batch(
         # spectrum (sub-channel), and its loss features keep their energy loss, their distance
         # to it. The distorted spectrum stays on its channels. Jitter and an asymmetric blur put
         # the measured maximum a few channels from the true ZLP, which no restoration can see.
-        located = locate_zlp(np.where((channels >= start[:, None]) & (channels < stop[:, None]), noisy, -np.inf))
+        inside = (channels >= start[:, None]) & (channels < stop[:, None])
+        if config.zlp_centre == "maximum":
+            located = locate_zlp(np.where(inside, noisy, -np.inf))
+        else:
+            located = half_maximum_centre(np.where(inside, noisy, 0.0))
         truth = _true_spectra(channels, located, losses, config)
         zlp_position = located
         if blur_kernel is not None:
@@ -739,6 +754,7 @@ def generate_batch(
         "peak_fwhms": np.where(active, losses["fwhms"], np.nan),
         "peak_heights": np.where(active, losses["heights"], 0.0),
         "continuum_level": losses["continuum_level"],
+        "temperature": losses["temperature"],
         "psf_fwhm": psf_fwhm,
         "measured_psf": use_measured,
         "jitter_amplitude": jitter_amplitude,

@@ -28,8 +28,11 @@ from ..model import (
 )
 from ..model.backend import import_keras, import_tensorflow
 from ..model.contract import MODEL_EDGE_CHANNELS
+from ..model.layers import compress_intensity
 from .card import write_model_card
-from .generator import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
+from ..io import read_spectra
+from ..vacuum import prepare_vacuum_psfs
+from .generator import GeneratorConfig, generate_batch, preset
 from .stages import check_stage_continues, transfer_weights
 
 keras = import_keras()
@@ -38,6 +41,10 @@ __all__ = [
     "TrainConfig", "MixtureComponent", "train", "export_model", "make_training_batch", "validation_batch",
     "feature_core_weights", "training_loss", "hardware_description",
 ]
+
+
+#: How the learning rate decays (``TrainConfig.schedule``).
+SCHEDULES = ("epochs", "minutes")
 
 
 @dataclass
@@ -113,6 +120,15 @@ class TrainConfig:
         match, except that a later stage may add convolutions to a level (a larger
         ``convs_per_level``; they start as the identity) and may make a strided network
         anti-aliased (:mod:`.stages`).
+    initial_model : str or None
+        A model file (``.keras`` with its contract) whose network starts this run, e.g. the
+        bundled model for a fine-tune (:func:`~hyperspy_eelspecnet.training.finetune`). Its
+        network must have this configuration's shape. Not with ``initialise_from``.
+    schedule : {"epochs", "minutes"}
+        The learning rate's cosine decay (after ``warmup_steps``) runs over ``epochs *
+        steps_per_epoch`` steps (``"epochs"``), or over ``max_minutes`` of wall-clock time
+        (``"minutes"``: training then ends when the time is spent, within a step, whatever
+        ``epochs`` says, and a progress line shows the time and the loss).
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -141,6 +157,8 @@ class TrainConfig:
     version: str = "0"
     edge_channels: int = MODEL_EDGE_CHANNELS
     initialise_from: str | None = None
+    initial_model: str | None = None
+    schedule: str = "epochs"
 
     def __post_init__(self):
         self.mixture = [
@@ -165,6 +183,12 @@ class TrainConfig:
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
         check_resampling(self.resampling)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}.")
+        if self.schedule == "minutes" and not self.max_minutes:
+            raise ValueError("schedule 'minutes' needs max_minutes, the wall-clock time the schedule runs over.")
+        if self.initialise_from and self.initial_model:
+            raise ValueError("Give initialise_from (an earlier stage's configuration) or initial_model, not both.")
 
     @property
     def generator_configs(self):
@@ -197,23 +221,15 @@ class TrainConfig:
         return text
 
 
-def _load_measured_psfs(paths):
+def _load_measured_psfs(paths, length: int):
+    """The vacuum spectra of ``paths`` prepared as PSFs of ``length`` channels, or None."""
     if not paths:
         return None
-    rows = []
-    for path in paths:
-        path = Path(path)
-        if path.suffix in (".txt", ".csv", ".tsv"):
-            rows.append(np.atleast_2d(np.loadtxt(path)))
-        elif path.suffix == ".npy":
-            rows.append(np.atleast_2d(np.load(path)))
-        else:
-            import hyperspy.api as hs
-
-            data = np.asarray(hs.load(path).data)
-            rows.append(data.reshape(-1, data.shape[-1]))
-    width = min(r.shape[-1] for r in rows)
-    return np.concatenate([r[:, :width] for r in rows])
+    files = [read_spectra(path) for path in paths]
+    names = [name for f in files for name in f.names]
+    width = min(f.spectra.shape[-1] for f in files)
+    spectra = np.concatenate([f.spectra[:, :width] for f in files])
+    return prepare_vacuum_psfs(spectra, length, names).psfs
 
 
 #: Half width, in channels, of the core of a loss feature weighted by ``feature_weight``: its
@@ -433,6 +449,59 @@ class _ResumableBackup(keras.callbacks.BackupAndRestore):
         pass
 
 
+class _WallClockCosine(keras.callbacks.Callback):
+    """The ``"minutes"`` schedule: linear warm-up over ``warmup_steps``, then a cosine decay of
+    the learning rate over the wall-clock budget ``max_minutes``; stops training when it is
+    spent, and shows one progress line (time, step, loss). The elapsed time is kept in a file
+    at every epoch's end, so that a resumed run continues the schedule where it stopped."""
+
+    def __init__(self, config: TrainConfig, record: Path, resume: bool, show: bool = True):
+        super().__init__()
+        self.config = config
+        self.budget = 60.0 * config.max_minutes
+        self.record = Path(record)
+        self.before = json.loads(self.record.read_text())["elapsed_s"] if resume and self.record.exists() else 0.0
+        self.show = show
+        self.step = 0
+
+    def elapsed(self) -> float:
+        return self.before + time.time() - self.start
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        c = self.config
+        fraction = min(self.elapsed() / self.budget, 1.0)
+        peak = c.learning_rate
+        floor = c.final_learning_rate_fraction * peak
+        rate = floor + (peak - floor) * 0.5 * (1.0 + np.cos(np.pi * fraction))
+        if self.step < c.warmup_steps:
+            rate = min(rate, peak * (0.01 + 0.99 * self.step / max(c.warmup_steps, 1)))
+        self.model.optimizer.learning_rate.assign(rate)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        elapsed = self.elapsed()
+        if self.show and (self.step % 10 == 0 or elapsed >= self.budget):
+            done = int(30 * min(elapsed / self.budget, 1.0))
+            loss = (logs or {}).get("loss", float("nan"))
+            print(
+                f"\r  [{'#' * done}{'.' * (30 - done)}] {elapsed / 60:5.1f} / {self.budget / 60:g} min, "
+                f"step {self.step}, loss {float(loss):.3g}   ", end="", flush=True,
+            )
+        if elapsed >= self.budget:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.record.write_text(json.dumps({"elapsed_s": self.elapsed()}))
+
+    def on_train_end(self, logs=None):
+        self.record.write_text(json.dumps({"elapsed_s": self.elapsed()}))
+        if self.show:
+            print(flush=True)
+
+
 class _WallClockLimit(keras.callbacks.Callback):
     """Stops training at the end of the first epoch past ``minutes`` of wall time."""
 
@@ -499,6 +568,21 @@ def _load_initial_weights(core, earlier: TrainConfig, config: TrainConfig, weigh
     transfer_weights(earlier_core, core)
 
 
+def _load_model_weights(core, path) -> None:
+    """Start ``core`` from the network of a model file (``TrainConfig.initial_model``)."""
+    from ..model import core_of, load_model
+
+    model, _ = load_model(path)
+    source = core_of(model)
+    shapes = [w.shape for w in source.get_weights()]
+    if shapes != [w.shape for w in core.get_weights()]:
+        raise ValueError(
+            f"The network of {path} has another shape than this configuration builds (filters, "
+            "kernel_size, convs_per_level, bottleneck_dilations, resampling must be the model's)."
+        )
+    core.set_weights(source.get_weights())
+
+
 def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str = "auto") -> Path:
     """Train a model and write ``eelspecnet.keras``, its contract and ``MODEL_CARD.md`` to ``out_dir``.
 
@@ -525,24 +609,26 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     config.to_yaml(out_dir / "train_config.yaml")
     keras.utils.set_random_seed(config.seed)
 
-    measured_psfs = _load_measured_psfs(config.measured_psfs)
-    if measured_psfs is not None:
-        # The generator's kernels span 2 n channels: cropping to n here would cut the PSF tails.
-        measured_psfs = prepare_measured_psfs(measured_psfs, 2 * config.generator_configs[0].n_channels)
+    # The generator's kernels span 2 n channels: cropping to n here would cut the PSF tails.
+    measured_psfs = _load_measured_psfs(config.measured_psfs, 2 * config.generator_configs[0].n_channels)
     core = _build_core(config)
-    total_steps = config.epochs * config.steps_per_epoch
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate * 0.01,
-        decay_steps=max(total_steps - config.warmup_steps, 1),
-        alpha=config.final_learning_rate_fraction,
-        warmup_target=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-    )
     if config.initialise_from:
         earlier, initial_weights, initial_summary = _initial_weights(config, out_dir / "initial", verbose)
         _load_initial_weights(core, earlier, config, initial_weights)
+    elif config.initial_model:
+        _load_model_weights(core, config.initial_model)
+    if config.schedule == "minutes":
+        learning_rate = config.learning_rate * 0.01  # the warm-up's start; _WallClockCosine sets it
+    else:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * 0.01,
+            decay_steps=max(config.epochs * config.steps_per_epoch - config.warmup_steps, 1),
+            alpha=config.final_learning_rate_fraction,
+            warmup_target=config.learning_rate,
+            warmup_steps=config.warmup_steps,
+        )
     core.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=config.clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=config.clipnorm),
         loss=training_loss(config),
     )
 
@@ -562,8 +648,13 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         checkpoint,
         keras.callbacks.EarlyStopping(patience=config.early_stopping_patience),
         keras.callbacks.CSVLogger(str(history_file), append=resume and history_file.exists()),
-        _WallClockLimit(config.max_minutes),
     ]
+    if config.schedule == "minutes":
+        clock = _WallClockCosine(config, out_dir / "elapsed.json", resume, show=verbose != 0)
+        callbacks.append(clock)
+        verbose = 0  # the clock's progress line replaces Keras's per-epoch bars
+    else:
+        callbacks.append(_WallClockLimit(config.max_minutes))
     start = time.time()
     history = core.fit(
         dataset, epochs=config.epochs, validation_data=validation,
@@ -575,6 +666,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         "best_val_loss": float(min(history.history.get("val_loss", [np.nan]))),
         "wall_time_s": round(wall_time, 1),
         "hardware": hardware_description(),
+        "steps": clock.step if config.schedule == "minutes" else int(core.optimizer.iterations.numpy()),
     }
     if config.initialise_from:
         summary["initial_stage"] = {

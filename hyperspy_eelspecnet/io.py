@@ -1,0 +1,91 @@
+"""Reading spectra from files: anything rosettasciio reads, text or NumPy files.
+
+Used for the vacuum spectra of training and fine-tuning and for the specimen spectra a
+fine-tune matches its noise to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SpectraFile", "read_spectra"]
+
+#: File endings read as text (one spectrum per row) or as NumPy arrays; anything else goes to
+#: HyperSpy's loader (rosettasciio: .dm3, .dm4, .hspy, .msa, ...).
+TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".dat")
+#: eV per unit of an energy axis, for the dispersion; other units leave it unknown.
+EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
+
+
+@dataclass
+class SpectraFile:
+    """The spectra of one file, flattened to ``(m, n)``.
+
+    Attributes
+    ----------
+    path : Path
+    spectra : ndarray, shape (m, n)
+    names : list of str
+        ``"file"`` for a single spectrum, ``"file[i, j]"`` (navigation indices in ``s.inav``
+        order) for the pixels of a spectrum image, ``"file row k"`` for the rows of a table.
+    dispersion : float or None
+        eV per channel, where the file says (calibrated HyperSpy signals); None for text and
+        NumPy files.
+    """
+
+    path: Path
+    spectra: np.ndarray
+    names: list
+    dispersion: float | None
+
+
+def read_spectra(path) -> SpectraFile:
+    """Read the spectra of a file (see :class:`SpectraFile`).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file cannot be read, holds several signals, or is not spectra (signal dimension 1).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No file {path}.")
+    dispersion = None
+    if path.suffix.lower() in TEXT_SUFFIXES + (".npy",):
+        try:
+            data = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, ndmin=2)
+        except ValueError as error:
+            raise ValueError(f"Cannot read {path} as a table of numbers: {error}") from error
+        data = np.atleast_2d(np.asarray(data, dtype=float))
+        names = [path.name] if data.shape[0] == 1 else [f"{path.name} row {k}" for k in range(data.shape[0])]
+    else:
+        import hyperspy.api as hs
+
+        try:
+            signal = hs.load(path)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"Cannot read {path}: {error}") from error
+        if isinstance(signal, list):
+            raise ValueError(f"{path} holds {len(signal)} signals; save the spectra alone and pass that file.")
+        if signal.axes_manager.signal_dimension != 1:
+            raise ValueError(
+                f"{path} holds a signal of signal dimension {signal.axes_manager.signal_dimension}; "
+                "give spectra (one energy axis)."
+            )
+        axis = signal.axes_manager.signal_axes[0]
+        if axis.units in EV_PER_UNIT:
+            dispersion = float(axis.scale) * EV_PER_UNIT[axis.units]
+        data = np.asarray(signal.data, dtype=float)
+        navigation = data.shape[:-1]
+        if navigation:
+            names = [f"{path.name}{tuple(int(i) for i in index[::-1])}" for index in np.ndindex(navigation)]
+        else:
+            names = [path.name]
+    if data.size == 0:
+        raise ValueError(f"{path} holds no spectrum (no numbers).")
+    return SpectraFile(path, data.reshape(-1, data.shape[-1]), names, dispersion)

@@ -1,0 +1,312 @@
+"""Fine-tune a model on your microscope's own vacuum ZLP: ``eelspecnet finetune VACUUM --out DIR``.
+
+Blind, a loss feature on the ZLP's tail cannot be told from the tail of an unknown PSF (a
+phonon at 0.1 eV, say). A vacuum spectrum recorded with the specimen's settings is that PSF:
+:func:`finetune` continues a trained model (the bundled one by default) on generated spectra
+blurred by the given vacuum spectra only (:mod:`hyperspy_eelspecnet.vacuum` prepares them), so
+the network learns this instrument's tails exactly. The generated truths put loss features
+near the ZLP more often, give every loss feature its energy-gain twin weighted by detailed
+balance at a random temperature, and draw their noise from the specimen's counts when a
+specimen file is given. The run lasts a wall-clock budget, with the learning rate decaying over
+it (``TrainConfig.schedule = "minutes"``).
+
+Everything but the finished model lives in ``DIR/training`` (checkpoints to resume from); the
+model, its contract and its card are moved into ``DIR`` only when training has finished, so an
+interrupted run never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..io import read_spectra
+from ..model import file_sha256, load_model
+from ..model.contract import contract_path, default_model_path
+from ..spectral import MIN_CHANNELS_ABOVE_ZLP
+from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
+from .card import set_card_section
+
+__all__ = ["finetune", "finetune_config", "FINETUNE_MINUTES"]
+
+#: Default wall-clock budget of a fine-tune, minutes (on a 2-core CPU).
+FINETUNE_MINUTES = 20.0
+#: Relative difference of dispersions taken as the same.
+DISPERSION_TOLERANCE = 1e-3
+#: Specimen temperatures of the gain-side twins, kelvin (log-uniform).
+TEMPERATURE_RANGE = (100.0, 1500.0)
+#: Electrons per spectrum when no specimen is given (log-uniform).
+DEFAULT_COUNTS = (1e4, 1e9)
+
+
+def _read_all(paths, what):
+    files = [read_spectra(path) for path in paths]
+    if not files:
+        raise ValueError(f"Give at least one {what} file.")
+    widths = {f.spectra.shape[-1] for f in files}
+    if len(widths) > 1:
+        raise ValueError(
+            f"The {what} files have different channel counts {sorted(widths)}; give spectra of one "
+            "energy window (crop them alike)."
+        )
+    return files
+
+
+def _dispersion(files, what):
+    """The one dispersion the files state (eV per channel), or None when none does."""
+    stated = {f.path.name: f.dispersion for f in files if f.dispersion is not None}
+    values = list(stated.values())
+    if values and any(abs(v - values[0]) > DISPERSION_TOLERANCE * abs(values[0]) for v in values):
+        raise ValueError(f"The {what} files have different dispersions: {stated} eV per channel.")
+    return values[0] if values else None
+
+
+def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, seed: int = 0, minutes=FINETUNE_MINUTES):
+    """The training configuration of a fine-tune.
+
+    Parameters
+    ----------
+    base_config : dict
+        The base model's training configuration (``contract.training["config"]``): the
+        network's shape and the loss are kept.
+    vacuum_fwhm : array_like
+        ZLP FWHM (channels) of the vacuum spectra, for the contract's trained range.
+    dispersion : float
+        eV per channel (the detailed balance of the gain-side twins needs energies).
+    counts : (float, float)
+        Electrons per spectrum, drawn log-uniformly.
+    seed : int
+    minutes : float
+        Wall-clock budget.
+
+    Returns
+    -------
+    TrainConfig
+    """
+    from .trainer import TrainConfig
+
+    keep = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations", "resampling", "epsilon",
+            "linear_weight", "feature_weight", "noise_weight_exponent")
+    network = {key: base_config[key] for key in keep if key in base_config}
+    overrides = {
+        # The vacuum spectra are the whole blur (PSF and jitter): a little more of both, drift,
+        # and the ZLP anywhere in the window, as the base model was trained.
+        "measured_psf_probability": 1.0,
+        "measured_psf_extra_fwhm": [0.0, 1.0],
+        "jitter_amplitude": [0.0, 1.0],
+        "jitter_distributions": ["uniform", "gaussian"],
+        "zlp_drift": [-304.0, 624.0],
+        "window_probability": 1.0,
+        "window_start": [64, 400],
+        "window_stop": [1200, 1984],
+        # Phonons and low-energy plasmons on the ZLP tail, with their anti-Stokes twins.
+        "peak_near_zlp_fraction": 0.5,
+        "peak_near_zlp_distance": [6.0, 300.0],
+        "gain_side_temperature": list(TEMPERATURE_RANGE),
+        "total_counts": [float(counts[0]), float(counts[1])],
+        "dispersion": float(dispersion),
+    }
+    low, high = float(np.min(vacuum_fwhm)), float(np.max(vacuum_fwhm))
+    overrides["psf_fwhm"] = [low, high + 1.0]  # the contract's range: the vacuum's, broadened
+    return TrainConfig(
+        mixture=[{"preset": "instrument", "weight": 1.0, "overrides": overrides}],
+        **network,
+        batch_size=32,
+        steps_per_epoch=50,
+        epochs=100000,
+        learning_rate=1e-4,
+        final_learning_rate_fraction=0.01,
+        warmup_steps=100,
+        validation_size=256,
+        early_stopping_patience=100000,
+        max_minutes=float(minutes),
+        schedule="minutes",
+        seed=int(seed),
+        name="eelspecnet-finetuned",
+        version="1",
+        edge_channels=0,
+    )
+
+
+def finetune(
+    vacuum,
+    out,
+    minutes: float = FINETUNE_MINUTES,
+    model=None,
+    specimen=None,
+    dispersion: float | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    verbose: int = 1,
+) -> Path:
+    """Fine-tune a model on measured vacuum spectra; write ``out/eelspecnet.keras``.
+
+    Parameters
+    ----------
+    vacuum : path or sequence of paths
+        Vacuum spectra: anything rosettasciio reads (.dm3, .dm4, .hspy, .msa; a spectrum
+        image gives one PSF per pixel), text files (one spectrum per row) or ``.npy``.
+    out : path
+        Output folder: ``eelspecnet.keras``, its contract ``eelspecnet.json`` and
+        ``MODEL_CARD.md``; ``training/`` keeps the checkpoints.
+    minutes : float
+        Wall-clock budget of the training (the learning rate decays over it).
+    model : path, optional
+        The model to start from; the bundled one by default.
+    specimen : path or sequence of paths, optional
+        Specimen spectra to be restored: the generated noise spans their counts (half the
+        lowest to twice the highest), and their dispersion must be the vacuum's.
+    dispersion : float, optional
+        eV per channel, where neither the vacuum nor the specimen files say (text, ``.npy``).
+    resume : bool
+        Continue the run in ``out/training`` (its schedule and checkpoints).
+    seed : int
+        Root of the generated training and validation spectra.
+    verbose : int
+        0 hides the progress line.
+
+    Returns
+    -------
+    Path
+        ``out/eelspecnet.keras``.
+
+    Raises
+    ------
+    ValueError
+        Vacuum spectra with NaN, without counts or with a ZLP cut by the window (see
+        :func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`); vacuum and specimen at
+        different dispersions; fewer channels than the restoration needs. ``out`` is left
+        unchanged.
+
+    Warns
+    -----
+    UserWarning
+        A vacuum spectrum with loss features (a specimen spectrum given by mistake?).
+    """
+    vacuum = [vacuum] if isinstance(vacuum, (str, os.PathLike)) else list(vacuum)
+    specimen = [] if specimen is None else [specimen] if isinstance(specimen, (str, os.PathLike)) else list(specimen)
+    vacuum_files = _read_all(vacuum, "vacuum")
+    specimen_files = _read_all(specimen, "specimen") if specimen else []
+    vacuum_dispersion = _dispersion(vacuum_files, "vacuum")
+    specimen_dispersion = _dispersion(specimen_files, "specimen") if specimen_files else None
+    if vacuum_dispersion and specimen_dispersion and (
+        abs(vacuum_dispersion - specimen_dispersion) > DISPERSION_TOLERANCE * vacuum_dispersion
+    ):
+        raise ValueError(
+            f"The vacuum spectra are at {vacuum_dispersion:g} eV per channel, the specimen at "
+            f"{specimen_dispersion:g}: a PSF measured at one dispersion does not blur spectra at "
+            "another. Record the vacuum reference with the specimen's settings."
+        )
+    stated = vacuum_dispersion or specimen_dispersion
+    if dispersion is not None and stated is not None and abs(dispersion - stated) > DISPERSION_TOLERANCE * stated:
+        raise ValueError(f"dispersion={dispersion:g} eV per channel, but the files say {stated:g}.")
+
+    names = [name for f in vacuum_files for name in f.names]
+    spectra = np.concatenate([f.spectra for f in vacuum_files])
+    prepared = prepare_vacuum_psfs(spectra, names=names)  # raises for unusable spectra
+    after = spectra.shape[1] - 1 - prepared.zlp_position
+    if np.any(after < MIN_CHANNELS_ABOVE_ZLP):
+        raise ValueError(
+            f"The vacuum spectra show fewer than {MIN_CHANNELS_ABOVE_ZLP} channels above the ZLP; the "
+            "PSF's loss-side tail is what the fine-tune learns, record a wider window."
+        )
+    rising = np.flatnonzero(loss_feature_rise(spectra) > LOSS_FEATURE_RISE_LIMIT)
+    if rising.size:
+        shown = ", ".join(names[i] for i in rising[:5]) + (", ..." if rising.size > 5 else "")
+        warnings.warn(
+            f"{rising.size} of the vacuum spectra ({shown}) rise again above their ZLP tail by more "
+            f"than {LOSS_FEATURE_RISE_LIMIT:g} of the ZLP: loss features, as in a specimen spectrum. "
+            "A vacuum reference is recorded through a hole, with nothing in the beam; a specimen "
+            "spectrum taught as the PSF would teach the network to remove its own loss features.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    base_path = Path(model) if model is not None else default_model_path()
+    base_model, base_contract = load_model(base_path)
+    del base_model
+    if specimen_files:
+        totals = np.concatenate([f.spectra.sum(axis=1) for f in specimen_files])
+        counts = (max(0.5 * float(totals.min()), 1.0), 2.0 * float(totals.max()))
+    else:
+        counts = DEFAULT_COUNTS
+    source = "the files" if stated else "given" if dispersion else "the base model's, unknown from the files"
+    dispersion = stated or dispersion or base_contract.dispersion
+    config = finetune_config(base_contract.training["config"], prepared.zlp_fwhm, dispersion, counts, seed, minutes)
+    config.initial_model = str(base_path.absolute())
+
+    out = Path(out)
+    work = out / "training"
+    if work.exists() and not resume:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    vacuum_file = work / "vacuum_spectra.npy"  # what the trainer reads: every vacuum spectrum, as given
+    np.save(vacuum_file, spectra)
+    config.measured_psfs = [str(vacuum_file)]
+
+    from .trainer import train
+
+    started = time.time()
+    trained = train(config, work, resume=resume, verbose=verbose)
+    record = {
+        "base_model": {
+            "file": str(base_path.absolute()), "sha256": file_sha256(base_path),
+            "name": base_contract.name, "version": base_contract.version,
+        },
+        "vacuum": [
+            {"file": str(f.path.absolute()), "sha256": file_sha256(f.path), "spectra": int(f.spectra.shape[0])}
+            for f in vacuum_files
+        ],
+        "vacuum_zlp_fwhm_channels": [float(prepared.zlp_fwhm.min()), float(prepared.zlp_fwhm.max())],
+        "dispersion_eV": float(dispersion),
+        "dispersion_source": source,
+        "specimen": [str(f.path.absolute()) for f in specimen_files],
+        "counts": [float(c) for c in counts],
+        "wall_time_s": round(time.time() - started, 1),
+    }
+    return _publish(trained, out, record, config)
+
+
+def _publish(trained: Path, out: Path, record: dict, config) -> Path:
+    """Record the fine-tune in the trained model's contract and card, then move model, contract
+    and card into ``out`` (each written under a temporary name and renamed)."""
+    from ..model import ModelContract
+
+    contract = ModelContract.from_json(contract_path(trained))
+    summary = json.loads((trained.parent / "training_summary.json").read_text())
+    contract.training["finetune"] = record
+    contract.to_json(contract_path(trained))
+    card = trained.parent / "MODEL_CARD.md"
+    steps = int(summary.get("steps", 0)) or None
+    lines = [
+        f"- base model: {record['base_model']['name']} {record['base_model']['version']} "
+        f"(`{record['base_model']['file']}`, SHA-256 {record['base_model']['sha256'][:16]}...)",
+        f"- vacuum spectra (the PSFs): " + "; ".join(
+            f"`{v['file']}` ({v['spectra']} spectra, SHA-256 {v['sha256'][:16]}...)" for v in record["vacuum"]
+        ),
+        f"- their ZLP FWHM: {record['vacuum_zlp_fwhm_channels'][0]:.2f}-{record['vacuum_zlp_fwhm_channels'][1]:.2f} "
+        f"channels at {record['dispersion_eV']:g} eV per channel ({record['dispersion_source']})",
+        f"- noise: Poisson on {record['counts'][0]:.3g}-{record['counts'][1]:.3g} electrons per spectrum"
+        + (" (the specimen's counts)" if record["specimen"] else ""),
+        f"- epochs: {summary.get('epochs_run')} of {config.steps_per_epoch} steps of {config.batch_size} spectra"
+        + (f" ({steps} steps)" if steps else ""),
+        f"- time: {summary.get('wall_time_s', float('nan')) / 60:.1f} min of training "
+        f"({record['wall_time_s'] / 60:.1f} min in all) on {summary.get('hardware')}",
+        f"- best validation loss: {summary.get('best_val_loss', float('nan')):.4g} "
+        f"({config.validation_size} generated spectra with these PSFs)",
+    ]
+    set_card_section(card, "## Fine-tuning", "\n".join(lines))
+    out.mkdir(parents=True, exist_ok=True)
+    for source in (contract_path(trained), card, trained):  # the model last: it names a finished run
+        target = out / source.name
+        temporary = out / f".{source.name}.partial"
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    return out / trained.name
