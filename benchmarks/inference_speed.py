@@ -5,15 +5,14 @@
 
 import argparse
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 
 from hyperspy_eelspecnet.model import load_model, predict_spectra  # noqa: E402
 from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
+from hyperspy_eelspecnet.training.trainer import hardware_description  # noqa: E402
 
 
 def main():
@@ -30,10 +29,8 @@ def main():
     start = time.perf_counter()
     predict_spectra(model, spectra, args.batch)
     elapsed = time.perf_counter() - start
-    gpus = tf.config.list_physical_devices("GPU")
-    device = f"GPU {gpus[0].name}" if gpus else f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     print(f"model {contract.name} {contract.version}: {model.count_params():,} parameters")
-    print(f"device: {device}; TensorFlow {tf.__version__}")
+    print(f"device: {hardware_description()}; TensorFlow {tf.__version__}")
     print(f"{args.spectra / elapsed:.0f} spectra/s ({args.spectra} spectra of {contract.n_channels} channels, batch {args.batch})")
 
 

@@ -44,6 +44,7 @@ from hyperspy_eelspecnet.model import predict_spectra  # noqa: E402
 from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution, default_batch_size, to_model_window  # noqa: E402
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
 from hyperspy_eelspecnet.spectral import locate_zlp  # noqa: E402
+from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs  # noqa: E402
 
 RL_ITERATIONS = 50
 #: The distributed result must equal the local one to this relative difference.
@@ -135,7 +136,7 @@ def measure_throughput(engine, psf, scale: Scale, batch_size: int) -> dict:
         show_progressbar=False, lazy_output=False,
     )))
 
-    psf_unit = psf.data / psf.data.sum()
+    psf_unit = prepare_vacuum_psfs(psf.data).psfs[0]  # the unit-sum PSF eelspecnet_deconvolve(psf=) uses
     _, our_rl_s = _timed(lambda: richardson_lucy(flat, psf_unit, RL_ITERATIONS))
 
     exspy_spectra = min(scale.exspy_spectra, n_spectra)

@@ -1,6 +1,6 @@
 """Found as a peak against found where there is none: each method's detection curve.
 
-    python benchmarks/detection_curve.py [--model PATH] [--n-spectra 2000] [--preset instrument]
+    python research/detection_curve.py [--model PATH] [--n-spectra 2000] [--preset instrument]
 
 Not a timing. The evaluation's row "Resolvable features found as a peak" rises for any method
 that leaves more noise: in a window of pure noise the highest channel lies inside 19 times in

@@ -1,6 +1,6 @@
 """Where the feature rows of the evaluation are won and lost: a per-feature breakdown.
 
-    python benchmarks/feature_breakdown.py [--model PATH] [--n-spectra 1000] [--preset instrument]
+    python research/feature_breakdown.py [--model PATH] [--n-spectra 1000] [--preset instrument]
                                            [--jitter uniform gaussian arcsine bimodal]
                                            [--plot-missed FILE.png]
 

@@ -1,6 +1,6 @@
 """Where the training loss of a model sits: its compressed error by the noise of the spectrum.
 
-    python benchmarks/loss_by_noise.py [--model PATH] [--n-spectra 512] [--preset instrument]
+    python research/loss_by_noise.py [--model PATH] [--n-spectra 512] [--preset instrument]
 
 Not a timing. Generates ``--n-spectra`` spectra of a preset (seed ``SeedSequence([7, 7])``),
 restores them with the model's core network, and prints, for each fifth of the spectra ordered
@@ -20,7 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from hyperspy_eelspecnet.evaluation.metrics import mse  # noqa: E402
-from hyperspy_eelspecnet.model import compress_intensity, core_of, load_model  # noqa: E402
+from hyperspy_eelspecnet.model import core_of, load_model  # noqa: E402
+from hyperspy_eelspecnet.model.layers import compress_intensity  # noqa: E402
 from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
 

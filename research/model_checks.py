@@ -1,6 +1,6 @@
 """Print the bundled model's figures on real WS2 spectra, near the zero-loss peak and on the demo.
 
-    python benchmarks/model_checks.py [--model PATH]
+    python research/model_checks.py [--model PATH]
 
 The numbers the README, the model card and the docs quote beside the evaluation report:
 
@@ -40,7 +40,6 @@ The numbers the README, the model card and the docs quote beside the evaluation 
 
 import argparse
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -53,16 +52,32 @@ import hyperspy_eelspecnet  # noqa: E402,F401
 from hyperspy_eelspecnet.analysis import feature_along_line, modal_evolution  # noqa: E402
 from hyperspy_eelspecnet.data import silver_nanowire  # noqa: E402
 from hyperspy_eelspecnet.evaluation.report import NETWORK, restore_batch  # noqa: E402
-from hyperspy_eelspecnet.evaluation.metrics import fwhm, peak_position_error  # noqa: E402
+from hyperspy_eelspecnet.evaluation.metrics import peak_position_error  # noqa: E402
+from hyperspy_eelspecnet.io import read_spectra  # noqa: E402
 from hyperspy_eelspecnet.model import load_model, predict_spectra  # noqa: E402
 from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution, zlp_fwhm  # noqa: E402
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
+from hyperspy_eelspecnet.spectral import fwhm  # noqa: E402
 from hyperspy_eelspecnet.training import generate_batch, preset  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import load_ws2  # noqa: E402
-
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
+
+#: The real WS2 low-loss spectra (EELSfitter) the tests use; the energy axis is in the file names.
+WS2_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "eelsfitter_ws2"
+WS2_DISPERSION = 0.005  # eV per channel
+WS2_OFFSET = -0.93 + 0.5 * WS2_DISPERSION  # centre of channel 0
+
+
+def load_ws2(kind):
+    """The WS2 files of one kind ("Specimen" or "Vacuum"), sorted by position, as one EELSSpectrum."""
+    import exspy
+
+    files = sorted(WS2_DIR.glob(f"Position-*-{kind}_EELS-Spectrum_*.txt"))
+    signal = exspy.signals.EELSSpectrum(np.concatenate([read_spectra(path).spectra for path in files]))
+    axis = signal.axes_manager.signal_axes[0]
+    axis.scale, axis.offset, axis.units, axis.name = WS2_DISPERSION, WS2_OFFSET, "eV", "Energy loss"
+    signal.metadata.General.title = f"WS2 {kind}"
+    return signal
 
 
 def ws2(model_path):

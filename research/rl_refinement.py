@@ -1,9 +1,9 @@
 """Does refining the network's restoration against the data fix its feature positions?
 
-    python benchmarks/rl_refinement.py [--model PATH] [--n-spectra 500] [--preset instrument]
+    python research/rl_refinement.py [--model PATH] [--n-spectra 500] [--preset instrument]
 
 Not a timing. The network restores clearly measured narrow features less precisely than the
-input shows them (``python benchmarks/feature_breakdown.py``, clear features by FWHM), and
+input shows them (``python research/feature_breakdown.py``, clear features by FWHM), and
 Richardson-Lucy places features better. This script asks whether a few Richardson-Lucy
 iterations that start from the network's output (``richardson_lucy(..., initial=...)``) and
 pull it back towards the measured data give both: the network's noise reduction and RL's

@@ -1,6 +1,6 @@
 """A model's training loss on a configuration's validation set: trained models compared on one set.
 
-    python benchmarks/validation_loss.py --config CONFIG.yaml --seed SEED MODEL.keras [MODEL.keras ...]
+    python research/validation_loss.py --config CONFIG.yaml --seed SEED MODEL.keras [MODEL.keras ...]
 
 Not a timing. The trainer reports each run's best validation loss on that run's own validation
 set (``SeedSequence([config.seed, 1])``); runs with other seeds or loss settings are not
