@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rl-iterations", type=int, nargs="+", default=[10, 25, 50, 100])
     p.add_argument("--seed", type=int, default=None,
                    help="root seed of the evaluation sets (default: evaluation.report.EVALUATION_SEED)")
+    p.add_argument("--no-windows", action="store_true",
+                   help="skip the sets of the reference physics in other windows (640-4096 channels)")
+    p.add_argument("--vacuum", nargs="+", default=None,
+                   help="measured vacuum spectra: add the sets of a loss feature 15-60 channels from the ZLP under them")
+    p.add_argument("--compare", nargs="+", default=None,
+                   help="other models judged on those near-ZLP sets too (e.g. one fine-tuned on the vacuum)")
+    p.add_argument("--near-zlp-spectra", type=int, default=500, help="spectra in each near-ZLP set")
     p.add_argument("--card", default=None, help="model card whose '## Evaluation' section is replaced")
     p.set_defaults(func=_evaluate)
 

@@ -4,28 +4,23 @@ The data path, one named function per step, every step vectorised over a batch o
 ``(batch, n)``:
 
 1. :func:`diagnose_spectra` measures each spectrum (non-finite values, area, zero-loss peak
-   position and width, channels either side of the ZLP) and :func:`check_spectra` refuses
-   what the network cannot restore, naming the spectra and the fix.
-2. :func:`locate_zlp` finds the zero-loss peak at sub-channel precision: the maximum, refined
-   by the vertex of the parabola through it and its two neighbours.
-3. :func:`to_model_window` shifts each spectrum by **linear interpolation** so its ZLP sits on
-   the model's ``zlp_channel`` and crops/pads it to the model's ``n_channels``. Linear
-   interpolation is a convex combination of two neighbours, so it never creates negative
-   intensities or ringing (a Fourier shift would); its cost is a slight smoothing, none for a
-   whole-channel shift and at most a ``[1/4, 1/2, 1/4]`` kernel for a half-channel shift once
-   the restored spectrum is shifted back. Window channels the data do not cover are padded
-   with the mean of the 8 nearest measured channels, exactly as the training generator pads
-   short acquisition windows (:func:`hyperspy_eelspecnet.spectral.pad_outside_window`). Each spectrum is then scaled to unit
-   area over its measured channels, as in training.
-4. The network restores the window in batches (:func:`hyperspy_eelspecnet.model.predict_spectra`).
-5. :func:`from_model_window` undoes it all: it shifts the restored window back onto the
-   input's channels and scales it so that its area over the input channels the window covers
-   equals the input's area over those channels (counts are conserved). Input channels the
-   window cannot cover are NaN: nothing is invented there.
+   position and width, channels either side of the ZLP); :func:`check_spectra` refuses what
+   the network cannot restore and :func:`contract_warnings` says where the input leaves what
+   the model was trained on, naming the spectra and what to do.
+2. :func:`to_network_input` pads each spectrum on both sides, with the mean of its 8 outermost
+   channels (as the training generator pads windows cut by the detector), to a length the
+   network takes, and scales it to unit area. The spectrum itself is neither shifted nor
+   resampled: the network is fully convolutional and was trained with the ZLP anywhere in its
+   window, at its own sub-channel position.
+3. The network restores the padded spectra in batches
+   (:func:`hyperspy_eelspecnet.model.predict_spectra`).
+4. :func:`from_network_output` cuts the padding off again and scales each restored spectrum so
+   that its counts equal the input's: every input channel comes back restored, none NaN.
 
-:class:`EELSpecNetDeconvolution` holds a loaded model. Models are loaded once per process and
-cached by path, and an engine pickles as its path only, so dask ships a few bytes per task and
-each worker loads the model on first use.
+:func:`restore_block` runs steps 2-4 and, beside them, Richardson-Lucy: the one function the
+HyperSpy glue maps over a signal. :class:`EELSpecNetDeconvolution` holds a loaded model.
+Models are loaded once per process and cached by path, and an engine pickles as its path only,
+so dask ships a few bytes per task and each worker loads the model on first use.
 """
 
 from __future__ import annotations
@@ -41,10 +36,9 @@ import numpy as np
 
 from .model import default_model_path, file_sha256, load_model, predict_spectra
 from .model.backend import import_tensorflow
-from .model.contract import MODEL_EDGE_CHANNELS
 from .richardson_lucy import richardson_lucy
 from .spectral import (
-    MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, fwhm, linear_resample, locate_zlp, pad_outside_window,
+    MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, fwhm, locate_zlp, pad_outside_window,
 )
 
 __all__ = [
@@ -56,10 +50,12 @@ __all__ = [
     "DIAGNOSTICS",
     "diagnose_spectra",
     "check_spectra",
+    "check_zlp_width",
     "contract_warnings",
     "zlp_fwhm",
-    "to_model_window",
-    "from_model_window",
+    "NETWORK_MARGIN",
+    "to_network_input",
+    "from_network_output",
     "own_zlp_psf",
     "OWN_ZLP_PSF_THRESHOLD",
     "COMPLEX_DATA_MESSAGE",
@@ -218,133 +214,145 @@ def check_spectra(diagnostics) -> None:
         )
 
 
-def contract_warnings(diagnostics, contract, dispersion=None) -> list[str]:
+def check_zlp_width(diagnostics, contract, force: bool = False) -> None:
+    """Refuse spectra whose ZLP is already narrower than the model's restored ZLP.
+
+    The network restores a ZLP of ``contract.zlp_fwhm_channels``; a narrower one (a coarse
+    energy axis, e.g. 0.5 eV per channel over a 0.8 eV ZLP) would come back wider, its loss
+    signal reshaped: worse than the input. ``force=True`` restores them anyway.
+
+    Raises
+    ------
+    ValueError
+    """
+    narrow = diagnostics["zlp_fwhm"] < contract.zlp_fwhm_channels
+    if np.any(narrow) and not force:
+        raise ValueError(
+            f"The zero-loss peak of {_describe_indices(narrow)} is already narrower (as narrow as "
+            f"{float(np.min(diagnostics['zlp_fwhm'])):.2f} channels FWHM) than the "
+            f"{contract.zlp_fwhm_channels:g}-channel ZLP the model {contract.name!r} restores: the "
+            "restoration would widen it and reshape the loss signal. There is nothing to sharpen at "
+            "this energy resolution per channel; record with a finer dispersion, or pass force=True "
+            "to restore anyway."
+        )
+
+
+def contract_warnings(diagnostics, contract) -> list[str]:
     """Texts of the warnings for input outside what the model was trained on.
+
+    Everything is judged in channels, as the model's ranges are.
 
     Parameters
     ----------
     diagnostics : ndarray of :data:`DIAGNOSTICS`
         Output of :func:`diagnose_spectra` for input that passed :func:`check_spectra`.
     contract : ModelContract
-    dispersion : float, optional
-        eV per channel of the input; skipped when None.
 
     Returns
     -------
     list of str
-        One text per problem: ZLP FWHM outside ``contract.psf_fwhm_channels``; dispersion more
-        than a factor 2 from ``contract.dispersion``; input channels outside the model window
-        (set to NaN in the restored spectra).
+        One text per problem: a ZLP wider than ``contract.psf_fwhm_channels`` (bin the energy
+        axis by the factor given), narrower than it (fine-tune on your vacuum ZLP), and total
+        counts outside ``contract.counts_range``.
     """
     texts = []
     fwhm = diagnostics["zlp_fwhm"].ravel()
     low, high = contract.psf_fwhm_channels
-    outside = (fwhm < low) | (fwhm > high)
-    if np.any(outside):
+    measured = f"measured {np.min(fwhm):.1f}-{np.max(fwhm):.1f} channels, median {np.median(fwhm):.1f}"
+    wide = fwhm > high
+    if np.any(wide):
+        factor = int(np.ceil(np.max(fwhm) / high))
         texts.append(
-            f"The zero-loss peak FWHM of {int(outside.sum())} of {fwhm.size} spectra lies outside "
-            f"the {low:g}-{high:g} channels the model {contract.name!r} was trained on (measured "
-            f"{np.min(fwhm):.1f}-{np.max(fwhm):.1f} channels, median {np.median(fwhm):.1f}). "
-            "Results there are extrapolation: rebin the energy axis (s.rebin) so the ZLP spans "
-            "the trained range, or train a model on your own PSF with 'eelspecnet train'."
+            f"The zero-loss peak of {int(wide.sum())} of {fwhm.size} spectra is wider than the "
+            f"{high:g} channels FWHM the model {contract.name!r} was trained on ({measured}): "
+            "results there are extrapolation. Bin the energy axis by "
+            f"{factor} (s.rebin(scale=(1, ..., {factor})), the energy axis last) to bring it into range."
         )
-    if dispersion is not None and contract.dispersion > 0:
-        ratio = abs(float(dispersion)) / contract.dispersion
-        if not 0.5 <= ratio <= 2.0:
+    narrow = fwhm < low
+    if np.any(narrow):
+        texts.append(
+            f"The zero-loss peak of {int(narrow.sum())} of {fwhm.size} spectra is narrower than the "
+            f"{low:g} channels FWHM the model {contract.name!r} was trained on ({measured}): results "
+            "there are extrapolation. Binning would make it narrower still; fine-tune the model on "
+            "your microscope's vacuum ZLP instead ('eelspecnet finetune VACUUM --out DIR')."
+        )
+    if contract.counts_range is not None:
+        few, many = contract.counts_range
+        area = diagnostics["area"].ravel()
+        outside = (area < few) | (area > many)
+        if np.any(outside):
             texts.append(
-                f"The dispersion {abs(float(dispersion)):g} eV/channel differs by a factor "
-                f"{ratio:.2g} from the {contract.dispersion:g} eV/channel the model "
-                f"{contract.name!r} was trained at; its widths and ranges are in channels, so it "
-                "expects features of other widths in eV. Rebin the energy axis (s.rebin) towards "
-                f"{contract.dispersion:g} eV/channel, or train a model at your dispersion with "
-                "'eelspecnet train'."
+                f"{int(outside.sum())} of {area.size} spectra hold {np.min(area):.3g}-{np.max(area):.3g} "
+                f"counts (summed over channels), outside the {few:.0e}-{many:.0e} electrons per "
+                f"spectrum the model {contract.name!r} was trained on: their noise is "
+                f"{'lower' if np.max(area) > many else 'higher'} than anything it saw. If the data are "
+                "counts, fine-tune on your vacuum ZLP with your specimen's counts ('eelspecnet "
+                "finetune VACUUM --specimen FILE --out DIR'); if they were scaled, this does not apply."
             )
-    # Whole input channels beyond the window (the tolerance absorbs round-off in the position).
-    edge = contract.edge_channels
-    reach_below = contract.zlp_channel - edge
-    reach_above = contract.n_channels - 1 - contract.zlp_channel - edge
-    below = int(max(np.ceil(np.max(diagnostics["channels_below"] - reach_below) - 1e-6), 0))
-    above = int(max(np.ceil(np.max(diagnostics["channels_above"] - reach_above) - 1e-6), 0))
-    if below or above:
-        where = " and ".join(
-            f"{count} channels {side}" for count, side in ((below, "below"), (above, "above")) if count
-        )
-        texts.append(
-            f"Up to {where} the zero-loss peak lie outside the model's {contract.n_channels}-channel window "
-            f"(usable: {reach_below} channels below the ZLP, {reach_above} above, the outermost "
-            f"{edge} at each end being unreliable); the restored spectra are "
-            "NaN there (nothing is invented). Crop the input (s.isig[...]) to remove them."
-        )
     return texts
 
 
-# --------------------------------------------------------------------------- window mapping
+# --------------------------------------------------------------------------- the network's input
 
 
-def to_model_window(spectra, zlp_position, n_channels: int, zlp_channel: int):
-    """Shift, crop/pad and normalise spectra into the model's window.
+#: Channels of padding at least added on each side of a spectrum before the network (the
+#: training windows had at least 64 channels of padding beyond the detector's edges).
+NETWORK_MARGIN = 64
+
+
+def to_network_input(spectra, length_multiple: int, margin: int = NETWORK_MARGIN):
+    """Pad spectra on both sides to a length the network takes, at unit area.
 
     Parameters
     ----------
     spectra : ndarray, shape (batch, n)
         Finite input spectra.
-    zlp_position : ndarray, shape (batch,)
-        ZLP position in input channels (sub-channel).
-    n_channels, zlp_channel : int
-        The model's window length and ZLP channel (:class:`ModelContract`).
+    length_multiple : int
+        The network's lengths are multiples of this (``ModelContract.length_multiple``).
+    margin : int
+        At least this many channels of padding on each side.
 
     Returns
     -------
-    window : ndarray, shape (batch, n_channels), float32
-        Spectra with the ZLP at ``zlp_channel``, padded beyond the data with the mean of the 8
-        nearest measured channels, unit area over the measured channels.
-    measured : ndarray of bool, shape (batch, n_channels)
-        Window channels the data cover.
+    padded : ndarray, shape (batch, length), float32
+        ``length`` the smallest multiple of ``length_multiple`` of at least ``n + 2 margin``;
+        the spectra at channels ``start`` to ``start + n``, the channels either side filled
+        with the mean of their 8 outermost channels
+        (:func:`~hyperspy_eelspecnet.spectral.pad_outside_window`), unit area over the
+        spectrum's own channels.
+    start : int
+        Where the spectra begin in ``padded``.
     """
     spectra = np.asarray(spectra, dtype=float)
-    window_channels = np.arange(n_channels)[None, :]
-    source = window_channels - zlp_channel + np.asarray(zlp_position, dtype=float)[:, None]
-    window, measured = linear_resample(spectra, source)
-    start = np.argmax(measured, axis=1)
-    stop = n_channels - np.argmax(measured[:, ::-1], axis=1)
-    window, measured = pad_outside_window(window, start, stop)
-    area = np.where(measured, window, 0.0).sum(axis=1, keepdims=True)
-    return (window / area).astype(np.float32), measured
+    count, n = spectra.shape
+    length = int(np.ceil((n + 2 * margin) / length_multiple)) * length_multiple
+    start = (length - n) // 2
+    padded = np.zeros((count, length))
+    padded[:, start: start + n] = spectra / spectra.sum(axis=1, keepdims=True)
+    padded, _ = pad_outside_window(padded, np.full(count, start), np.full(count, start + n))
+    return padded.astype(np.float32), start
 
 
-def from_model_window(restored_window, spectra, zlp_position, zlp_channel: int, edge_channels: int = MODEL_EDGE_CHANNELS):
-    """Map restored windows back onto the input channels, conserving counts.
+def from_network_output(restored, spectra, start: int):
+    """Cut the padding off restored spectra and give them the input's counts.
 
     Parameters
     ----------
-    restored_window : ndarray, shape (batch, n_channels)
-        Network output for :func:`to_model_window`'s windows.
+    restored : ndarray, shape (batch, length)
+        Network output for :func:`to_network_input`'s spectra.
     spectra : ndarray, shape (batch, n)
-        The input spectra (for the area to restore).
-    zlp_position : ndarray, shape (batch,)
-        ZLP positions used by :func:`to_model_window`.
-    zlp_channel : int
-        The model's ZLP channel.
-    edge_channels : int
-        Channels at each end of the window that are not returned (``ModelContract.edge_channels``).
+        The input spectra.
+    start : int
+        Where the spectra begin in ``restored``.
 
     Returns
     -------
     ndarray, shape (batch, n), float64
-        Restored spectra whose sum over the channels the window covers equals the input's sum
-        over those channels; NaN on channels the window does not cover, and on those that land
-        in its outermost ``edge_channels`` channels.
+        Restored spectra summing to the input's counts.
     """
     spectra = np.asarray(spectra, dtype=float)
-    input_channels = np.arange(spectra.shape[-1])[None, :]
-    target = input_channels - np.asarray(zlp_position, dtype=float)[:, None] + zlp_channel
-    restored, covered = linear_resample(np.asarray(restored_window, dtype=float), target)
-    n_window = np.shape(restored_window)[-1]
-    covered &= (target >= edge_channels) & (target <= n_window - 1 - edge_channels)
-    input_area = np.where(covered, spectra, 0.0).sum(axis=1, keepdims=True)
-    restored_area = np.where(covered, restored, 0.0).sum(axis=1, keepdims=True)
-    scale = np.divide(input_area, restored_area, out=np.zeros_like(input_area), where=restored_area > 0)
-    return np.where(covered, restored * scale, np.nan)
+    restored = np.asarray(restored, dtype=float)[:, start: start + spectra.shape[1]]
+    return restored * (spectra.sum(axis=1, keepdims=True) / restored.sum(axis=1, keepdims=True))
 
 
 def own_zlp_psf(spectra, threshold: float = OWN_ZLP_PSF_THRESHOLD) -> np.ndarray:
@@ -543,31 +551,42 @@ class EELSpecNetDeconvolution:
         """SHA-256 of the model file, or None for an in-memory model."""
         return self._ensure_loaded()[2]
 
-    def validate(self, diagnostics, dispersion=None) -> None:
+    def validate(self, diagnostics, force: bool = False) -> None:
         """Refuse what the network cannot restore, and warn where it leaves the trained ranges.
 
         Parameters
         ----------
         diagnostics : ndarray of :data:`DIAGNOSTICS`
             :func:`diagnose_spectra` of the spectra.
-        dispersion : float, optional
-            eV per channel of the input; the dispersion warning is skipped when None.
+        force : bool
+            Restore ZLPs narrower than the model's restored ZLP anyway (:func:`check_zlp_width`).
 
         Raises
         ------
         ValueError
-            See :func:`check_spectra`.
+            See :func:`check_spectra` and :func:`check_zlp_width`; a model of the fixed-window
+            kind of hyperspy-eelspecnet before 0.5.0.
 
         Warns
         -----
         UserWarning
             One per text of :func:`contract_warnings`.
         """
+        contract = self.contract
+        if not contract.length_multiple:
+            raise ValueError(
+                f"The model {contract.name!r} {contract.version} ({self._path or 'in memory'}) restores "
+                f"only a {contract.n_channels}-channel window with the ZLP on channel {contract.zlp_channel}: "
+                "it was made by hyperspy-eelspecnet before 0.5.0, whose restoration resampled every spectrum "
+                "into that window. Fine-tune it for this version ('eelspecnet finetune VACUUM --model "
+                "THIS_MODEL --out DIR'), or use the bundled model."
+            )
         check_spectra(diagnostics)
-        for text in contract_warnings(diagnostics, self.contract, dispersion):
+        check_zlp_width(diagnostics, contract, force)
+        for text in contract_warnings(diagnostics, contract):
             warnings.warn(text, UserWarning, stacklevel=3)
 
-    def restore(self, spectra, dispersion=None):
+    def restore(self, spectra, force: bool = False):
         """Restore spectra given as a NumPy array.
 
         Parameters
@@ -575,21 +594,21 @@ class EELSpecNetDeconvolution:
         spectra : array_like, shape (..., n)
             Near-zero-loss spectra (counts); integers are converted to float, complex values
             are refused.
-        dispersion : float, optional
-            eV per channel, only to warn when it is far from the model's.
+        force : bool
+            Restore ZLPs narrower than the model's restored ZLP anyway.
 
         Returns
         -------
         ndarray, shape (..., n), float64
-            Restored spectra on the input's channels; NaN where the model window does not reach
-            (with a warning); area over the covered channels equal to the input's.
+            Restored spectra on the input's channels, every one of them, with the input's
+            counts.
 
         Raises
         ------
         ValueError, TypeError
-            See :func:`check_spectra`; complex input.
+            See :meth:`validate`; complex input.
         """
-        self.validate(diagnose_spectra(spectra), dispersion)
+        self.validate(diagnose_spectra(spectra), force)
         return self.run(spectra)
 
     def run(self, spectra) -> np.ndarray:
@@ -602,10 +621,9 @@ class EELSpecNetDeconvolution:
         flat = spectra.reshape(-1, shape[-1])
         if flat.shape[0] == 0:
             return np.empty(shape)
-        position = locate_zlp(flat)
-        contract = self.contract
-        window, _ = to_model_window(flat, position, contract.n_channels, contract.zlp_channel)
+        padded, start = to_network_input(flat, self.contract.length_multiple)
         batch_size = default_batch_size() if self.batch_size is None else self.batch_size
-        restored_window = predict_spectra(self.model, window, batch_size=batch_size)
-        restored = from_model_window(restored_window, flat, position, contract.zlp_channel, contract.edge_channels)
-        return restored.reshape(shape)
+        # Activations grow with the length: keep a batch's memory that of a 2048-channel one.
+        batch_size = max(1, batch_size * 2048 // max(padded.shape[1], 2048))
+        restored = predict_spectra(self.model, padded, batch_size=batch_size)
+        return from_network_output(restored, flat, start).reshape(shape)

@@ -1,6 +1,10 @@
 """EELSpecNet against Richardson-Lucy on generated spectra: ``eelspecnet evaluate``.
 
-The protocol (``docs/PROTOCOL.md``, section 3), for each generator preset:
+Every restoration is judged as users get it: the raw generated spectra go through the public
+path, :meth:`~hyperspy_eelspecnet.restoration.EELSpecNetDeconvolution.run` (padding, the
+network over the spectrum's own channels, counts restored), whatever the window and wherever
+the ZLP sits; the bare network on the generated window is kept as a diagnostic row
+(``EELSpecNet, network only``). The protocol (``docs/PROTOCOL.md``, section 3), for each set:
 
 1. a ZLP-only set (no loss features, no continuum) gives the ZLP width rows (FWHM and FWTM
    recovery and relative error) and the noise variance reduction;
@@ -10,9 +14,20 @@ The protocol (``docs/PROTOCOL.md``, section 3), for each generator preset:
    noisier output finds more of both, the fraction found at the network's false-peak rate, each
    other output smoothed by Gaussians until it shows as few false peaks (its detection curve).
 
-Every method's output is brought to unit area over the measured channels before it is judged
-(the restoration conserves counts, and so does the ground truth). Richardson-Lucy gets the true
-blur of each spectrum (jitter and PSF combined) as its PSF: the best case for it.
+The sets: the two generator presets in their 2048-channel window, and the ``reference``
+physics in windows of other lengths with the ZLP elsewhere (:data:`WINDOW_SETS`). Energy zero
+is where the restoration puts it, the midpoint of the recorded ZLP's half-maximum crossings:
+the generator puts the truth's ZLP there (``align_zlp``, ``zlp_centre="half_maximum"``), so the
+ZLP moves by the jitter's and the PSF's offset, as in a measurement, and every metric compares
+with the truth aligned to it. Every method's output is brought to unit area over the measured
+channels before it is judged (the restoration conserves counts, and so does the ground truth).
+Richardson-Lucy gets the true blur of each spectrum (jitter and PSF combined) as its PSF: the
+best case for it.
+
+With measured vacuum spectra (``--vacuum``), :func:`near_zlp_significance` adds the sets that
+say where blind restoration cannot be trusted: one loss feature 15-60 channels from the ZLP,
+or none, under those vacuum spectra as PSFs; found and false rates for each model and for
+Richardson-Lucy with the vacuum PSF.
 """
 
 from __future__ import annotations
@@ -23,10 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import load_model, predict_spectra
+from dataclasses import replace
+
+from ..model import predict_spectra
+from ..restoration import EELSpecNetDeconvolution
 from ..richardson_lucy import richardson_lucy
 from ..training.card import set_card_section
 from ..training.generator import PRESETS, generate_batch, preset
+from ..vacuum import prepare_vacuum_psfs
 from .metrics import (
     feature_free_positions,
     found_at_false_rate,
@@ -44,13 +63,22 @@ from .metrics import (
 )
 
 __all__ = [
-    "evaluate", "write_report", "evaluate_command", "update_model_card",
+    "evaluate", "write_report", "evaluate_command", "update_model_card", "evaluation_set",
     "evaluation_batches", "evaluation_entropy", "restore_batch", "unit_area", "zlp_metrics", "measured_centres",
-    "feature_free_control",
-    "EVALUATION_SEED", "DETECTION_SMOOTHING_SIGMAS",
+    "feature_free_control", "near_zlp_significance",
+    "EVALUATION_SEED", "DETECTION_SMOOTHING_SIGMAS", "WINDOW_SETS", "NEAR_ZLP_DISTANCE",
 ]
 
 NETWORK = "EELSpecNet"
+#: The diagnostic row: the bare network on the generated window, without the public path.
+NETWORK_ONLY = "EELSpecNet, network only"
+#: Windows (channels, ZLP channel) the ``reference`` physics is also judged in.
+WINDOW_SETS = ((640, 40), (1024, 100), (1688, 40), (1800, 400), (4096, 400))
+#: Distance range (channels) of the one loss feature of the near-ZLP sets.
+NEAR_ZLP_DISTANCE = (15.0, 60.0)
+#: A near-ZLP feature is found where a restoration's maximum lies this close (channels) to the
+#: truth's.
+NEAR_ZLP_TOLERANCE = 1.5
 INPUT = "input"
 NOISE_REGION_START_EV = 1.5
 #: Root seed of the evaluation sets (``eelspecnet evaluate --seed``). Training draws from
@@ -85,10 +113,36 @@ def unit_area(spectra, measured):
     return spectra / np.where(area != 0, area, 1.0)
 
 
-def evaluation_entropy(preset_name: str, zlp_only: bool, seed: int = EVALUATION_SEED) -> tuple:
-    """The entropy :func:`evaluate` gives :func:`evaluation_batches` for one set of a preset:
-    ``(seed, preset index, set index)``, set 0 the ZLP-only spectra, 1 those with features."""
-    return (seed, list(PRESETS).index(preset_name), 0 if zlp_only else 1)
+def evaluation_set(name: str):
+    """The generator configuration of an evaluation set: a preset's name (its window, the truth's
+    ZLP at the recorded ZLP's half-maximum centre), or ``"reference, N ch, ZLP at Z"`` (the
+    ``reference`` physics in an N-channel window with the ZLP on channel Z, :data:`WINDOW_SETS`)."""
+    if name in PRESETS:
+        return replace(preset(name), align_zlp=True, zlp_centre="half_maximum")
+    for n_channels, zlp_channel in WINDOW_SETS:
+        if name == _window_set_name(n_channels, zlp_channel):
+            return replace(
+                preset("reference"), n_channels=n_channels, zlp_channel=zlp_channel,
+                peak_channel=(zlp_channel, n_channels - 2), window_stop=(n_channels, n_channels),
+                align_zlp=True, zlp_centre="half_maximum",
+            )
+    raise ValueError(f"Unknown evaluation set {name!r}; the presets {sorted(PRESETS)} or {_window_set_names()}.")
+
+
+def _window_set_name(n_channels, zlp_channel):
+    return f"reference, {n_channels} ch, ZLP at {zlp_channel}"
+
+
+def _window_set_names():
+    return [_window_set_name(*window) for window in WINDOW_SETS]
+
+
+def evaluation_entropy(set_name: str, zlp_only: bool, seed: int = EVALUATION_SEED) -> tuple:
+    """The entropy :func:`evaluate` gives :func:`evaluation_batches` for one set:
+    ``(seed, set index, 0 for the ZLP-only spectra or 1 for those with features)``; the presets
+    have indices 0 and 1, the windows of :data:`WINDOW_SETS` 2, 3, ..."""
+    names = list(PRESETS) + _window_set_names()
+    return (seed, names.index(set_name), 0 if zlp_only else 1)
 
 
 def evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
@@ -105,10 +159,14 @@ def evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
         )
 
 
-def restore_batch(model, batch, rl_iterations, batch_size):
-    """Every method's restoration of a batch, unit area over the measured channels."""
-    restored = {NETWORK: predict_spectra(model, batch.distorted, batch_size)}
+def restore_batch(engine, batch, rl_iterations, batch_size):
+    """Every method's restoration of a batch, unit area over the measured channels: the public
+    path (:meth:`EELSpecNetDeconvolution.run`), the bare network where the window's length
+    suits it, and Richardson-Lucy."""
     n_channels = batch.distorted.shape[1]
+    restored = {NETWORK: engine.run(batch.distorted)}
+    if n_channels % engine.contract.length_multiple == 0:
+        restored[NETWORK_ONLY] = predict_spectra(engine.model, batch.distorted, batch_size)
     # The generator's kernels have their zero shift at n // 2, not at their (jittered) maximum.
     deconvolved = richardson_lucy(batch.distorted, batch.psf, iterations=rl_iterations, origin=n_channels // 2)
     restored.update({_rl_name(k): spectra for k, spectra in zip(rl_iterations, deconvolved)})
@@ -250,36 +308,37 @@ def _summarise(per_spectrum) -> dict:
 
 
 def evaluate(
-    model,
+    engine,
     presets=("reference", "instrument"),
     n_spectra: int = 2000,
     rl_iterations=(10, 25, 50, 100),
     seed: int = EVALUATION_SEED,
-    batch_size: int = 256,
+    windows: bool = True,
+    n_window_spectra: int | None = None,
     block_size: int = 500,
     peak_search_radius: float = 10.0,
     n_examples: int = 3,
 ) -> dict:
-    """Judge a model and Richardson-Lucy on freshly generated evaluation sets.
+    """Judge a model, through the public path, and Richardson-Lucy on generated evaluation sets.
 
     Parameters
     ----------
-    model : keras.Model
-        Full EELSpecNet model (spectra in, restored spectra out), e.g. from
-        :func:`hyperspy_eelspecnet.model.load_model`.
+    engine : EELSpecNetDeconvolution or path
+        The model to judge (a path, or None for the bundled model, is loaded).
     presets : sequence of str
-        Generator presets to evaluate on.
+        Generator presets to evaluate on, each in its own window (:func:`evaluation_set`).
     n_spectra : int
-        Spectra in each set (two sets per preset: ZLP-only and with features).
+        Spectra in each preset's sets (two sets per preset: ZLP-only and with features).
     rl_iterations : sequence of int
         Richardson-Lucy iteration counts to report (one run to the largest).
     seed : int
-        Root of the evaluation seeds: block ``b`` of set ``s`` (0 ZLP-only, 1 with features) of
-        a preset comes from ``SeedSequence([seed, p, s, b])``, ``p`` the preset's index in
-        :data:`~hyperspy_eelspecnet.training.generator.PRESETS` (0 ``reference``, 1
-        ``instrument``), so a preset's sets do not depend on which others are evaluated.
-    batch_size : int
-        Network batch size.
+        Root of the evaluation seeds: block ``b`` of a set comes from ``SeedSequence([*entropy,
+        b])`` with :func:`evaluation_entropy`, so a set does not depend on which others are
+        evaluated.
+    windows : bool
+        Also judge the ``reference`` physics in the windows of :data:`WINDOW_SETS`.
+    n_window_spectra : int, optional
+        Spectra in each window's sets (default: a quarter of ``n_spectra``).
     block_size : int
         Spectra generated and restored at once (bounds memory).
     peak_search_radius : float
@@ -290,39 +349,46 @@ def evaluate(
     Returns
     -------
     dict
-        ``settings`` and, per preset, ``summary`` (per metric and method: median, 5 and 95 %
-        percentiles, count; JSON-ready), ``per_spectrum`` (the arrays behind it) and
-        ``examples`` (a few spectra and their restorations).
+        ``settings`` and, per set (``presets``, named as :func:`evaluation_set` takes them),
+        ``summary`` (per metric and method: median, 5 and 95 % percentiles, count;
+        JSON-ready), ``per_spectrum`` (the arrays behind it) and ``examples`` (a few spectra and
+        their restorations).
     """
+    if not isinstance(engine, EELSpecNetDeconvolution):
+        engine = EELSpecNetDeconvolution(engine)
     rl_iterations = tuple(int(k) for k in rl_iterations)
-    methods = [NETWORK, *(_rl_name(k) for k in rl_iterations)]
+    methods = [NETWORK, NETWORK_ONLY, *(_rl_name(k) for k in rl_iterations)]
+    contract = engine.contract
+    sets = {name: n_spectra for name in presets}
+    if windows:
+        sets.update({name: n_window_spectra or max(n_spectra // 4, 1) for name in _window_set_names()})
     results = {
         "settings": {
-            "presets": list(presets),
-            "n_spectra": int(n_spectra),
+            "presets": list(sets),
+            "n_spectra": {name: int(count) for name, count in sets.items()},
             "rl_iterations": list(rl_iterations),
             "seed": int(seed),
             "methods": methods,
-            "model": {"name": model.name, "parameters": int(model.count_params())},
+            "model": {
+                "name": contract.name, "version": contract.version, "parameters": int(engine.model.count_params()),
+                "file": str(engine.path) if engine.path else "in memory",
+            },
             "noise_region_start_ev": NOISE_REGION_START_EV,
             "peak_search_radius_channels": peak_search_radius,
         },
         "presets": {},
     }
-    for name in presets:
-        config = preset(name)
-        if model.input_shape[-1] != config.n_channels:
-            raise ValueError(
-                f"The model takes {model.input_shape[-1]} channels; preset {name!r} makes {config.n_channels}."
-            )
+    batch_size = engine.batch_size or 256
+    for name, count in sets.items():
+        config = evaluation_set(name)
         started = time.time()
         store, examples = {}, None
         for zlp_only in (True, False):
             label = "ZLP-only set" if zlp_only else "feature set"
             done = 0
             entropy = evaluation_entropy(name, zlp_only, seed)
-            for batch in evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
-                restored = restore_batch(model, batch, rl_iterations, batch_size)
+            for batch in evaluation_batches(config, count, entropy, zlp_only, block_size):
+                restored = restore_batch(engine, batch, rl_iterations, batch_size)
                 if zlp_only:
                     _append(store, zlp_metrics(config, batch, restored))
                 else:
@@ -330,7 +396,7 @@ def evaluate(
                     if examples is None:
                         examples = _examples(config, batch, restored, n_examples)
                 done += batch.distorted.shape[0]
-                print(f"[{name}] {label}: {done}/{n_spectra} spectra ({time.time() - started:.0f} s)", flush=True)
+                print(f"[{name}] {label}: {done}/{count} spectra ({time.time() - started:.0f} s)", flush=True)
         per_spectrum = _concatenate(store)
         results["presets"][name] = {
             "summary": _summarise(per_spectrum),
@@ -341,8 +407,105 @@ def evaluate(
     return results
 
 
+def near_zlp_significance(
+    engines: dict, vacuum_spectra, n_spectra: int = 500, seed: int = EVALUATION_SEED, counts=(1e6, 1e8),
+    rl_iterations: int = 50,
+) -> dict:
+    """Found and false rates of a loss feature 15-60 channels from the ZLP, under measured PSFs.
+
+    Two sets of ``instrument``-like spectra blurred by the given vacuum spectra
+    (:func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`, as a fine-tune uses them): one
+    with a single loss feature :data:`NEAR_ZLP_DISTANCE` channels above the ZLP (3-15 channels
+    FWHM, 1/3000 to 1/300 of the ZLP, no continuum), one drawn from the same seeds without it
+    (everything else the same, spectrum by spectrum). A method *finds* the feature where its
+    output's maximum within 3 channels of the truth's lies, interpolated, within
+    :data:`NEAR_ZLP_TOLERANCE` channels of it; it shows a *false* one where its output of the
+    twin spectrum without the feature does the same at that place.
+
+    Parameters
+    ----------
+    engines : dict of str to EELSpecNetDeconvolution
+        The models to judge (e.g. the bundled blind one and one fine-tuned on these vacuum
+        spectra), by label.
+    vacuum_spectra : ndarray, shape (m, n)
+        Measured vacuum spectra.
+    n_spectra : int
+        Spectra in each set.
+    seed : int
+    counts : (float, float)
+        Electrons per spectrum (log-uniform).
+    rl_iterations : int
+        Richardson-Lucy's iterations, with the mean prepared vacuum spectrum as its PSF.
+
+    Returns
+    -------
+    dict
+        ``settings`` and, per method, ``found`` and ``false`` (fractions) and
+        ``position_error`` (median, channels, over the features found).
+    """
+    config = replace(
+        preset("instrument"), n_peaks=(1, 1), peak_near_zlp_fraction=1.0, peak_near_zlp_distance=NEAR_ZLP_DISTANCE,
+        peak_fwhm=(3.0, 15.0), peak_ratio=(300.0, 3000.0), continuum_probability=0.0, window_probability=0.0,
+        zlp_centre="half_maximum", measured_psf_probability=1.0, measured_psf_extra_fwhm=(0.0, 1.0),
+        jitter_amplitude=(0.0, 1.0), zlp_drift=(-30.0, 30.0), total_counts=tuple(counts),
+    )
+    psfs = prepare_vacuum_psfs(vacuum_spectra, 2 * config.n_channels).psfs
+    entropy = np.random.SeedSequence([seed, 99])
+    with_feature = generate_batch(config, n_spectra, entropy, measured_psfs=psfs)
+    # The same draws, the feature's height made negligible: the twin without it.
+    without = generate_batch(replace(config, peak_ratio=(1e12, 1e12)), n_spectra, entropy, measured_psfs=psfs)
+    centres = with_feature.parameters["peak_centres"]
+    vacuum_psf = prepare_vacuum_psfs(vacuum_spectra).psfs.mean(axis=0)
+    outputs = {}
+    for label, engine in engines.items():
+        outputs[label] = (engine.run(with_feature.distorted), engine.run(without.distorted))
+    rl_label = f"RL-{rl_iterations}, vacuum PSF"
+    outputs[rl_label] = tuple(
+        richardson_lucy(b.distorted, vacuum_psf, rl_iterations) for b in (with_feature, without)
+    )
+    outputs[INPUT] = (with_feature.distorted, without.distorted)
+    summary = {}
+    for label, (found_in, false_in) in outputs.items():
+        error = peak_position_error(found_in, centres, 3, reference=with_feature.ground_truth)[:, 0]
+        false_error = peak_position_error(false_in, centres, 3, reference=with_feature.ground_truth)[:, 0]
+        found = error <= NEAR_ZLP_TOLERANCE
+        summary[label] = {
+            "found": float(found.mean()),
+            "false": float((false_error <= NEAR_ZLP_TOLERANCE).mean()),
+            "position_error": float(np.median(error[found])) if found.any() else None,
+        }
+    return {
+        "settings": {
+            "n_spectra": int(n_spectra), "distance_channels": list(NEAR_ZLP_DISTANCE),
+            "tolerance_channels": NEAR_ZLP_TOLERANCE, "counts": [float(c) for c in counts],
+            "vacuum_spectra": int(np.shape(vacuum_spectra)[0]),
+        },
+        "methods": summary,
+    }
+
+
+def _near_zlp_markdown(near) -> str:
+    s = near["settings"]
+    lines = [
+        f"## A loss feature {s['distance_channels'][0]:g}-{s['distance_channels'][1]:g} channels from the ZLP, "
+        "under measured vacuum PSFs",
+        "",
+        f"{s['n_spectra']} spectra with one feature and the same {s['n_spectra']} without it, blurred by "
+        f"{s['vacuum_spectra']} vacuum spectra, {s['counts'][0]:.0e}-{s['counts'][1]:.0e} electrons. Found: the "
+        f"output's maximum within {s['tolerance_channels']:g} channels of the truth's; false: the same "
+        "at that place in the twin without the feature.",
+        "",
+        "| method | found | false | position error of those found (channels) |",
+        "|---|---|---|---|",
+    ]
+    for label, m in near["methods"].items():
+        error = "–" if m["position_error"] is None else f"{m['position_error']:.2f}"
+        lines.append(f"| {label} | {100 * m['found']:.1f} % | {100 * m['false']:.1f} % | {error} |")
+    return "\n".join(lines)
+
+
 def _examples(config, batch, restored, n_examples):
-    rl_methods = [m for m in restored if m != NETWORK]
+    rl_methods = [m for m in restored if m.startswith("RL-")]
     # RL-50 as in the paper's comparisons, or the count closest to it.
     rl_method = min(rl_methods, key=lambda m: abs(int(m.split("-")[1]) - 50))
     keep = slice(0, n_examples)
@@ -368,11 +531,19 @@ def _markdown(results) -> str:
     lines = [
         "# EELSpecNet versus Richardson-Lucy",
         "",
-        f"Model `{settings['model']['name']}` ({settings['model']['parameters']:,} parameters); "
-        f"{settings['n_spectra']} spectra per set; seed {settings['seed']}. Cells: median [5 %, 95 %]. "
-        "Richardson-Lucy uses each spectrum's true blur as its PSF. `input` is the distorted spectrum.",
+        f"Model `{settings['model']['name']}` {settings['model'].get('version', '')} "
+        f"({settings['model']['parameters']:,} parameters); seed {settings['seed']}. `{NETWORK}` is the "
+        "public path (`EELSpecNetDeconvolution.run`, as `s.eelspecnet_deconvolve()` runs it) on the raw "
+        f"spectra; `{NETWORK_ONLY}` the bare network on the generated window (a diagnostic). Energy "
+        "zero, and the truth's ZLP, at the recorded ZLP's half-maximum centre. Cells: median "
+        "[5 %, 95 %]. Richardson-Lucy uses each spectrum's true blur as its PSF. `input` is the "
+        "distorted spectrum.",
     ]
+    windows = [name for name in results["presets"] if name not in PRESETS]
     for name, result in results["presets"].items():
+        if name in windows:
+            continue
+        lines += ["", f"{settings['n_spectra'][name]} spectra per set."]
         lines += ["", f"## Preset `{name}`", "", "| metric | " + " | ".join(columns) + " |"]
         lines.append("|---" * (len(columns) + 1) + "|")
         for metric, label in METRICS.items():
@@ -391,9 +562,30 @@ def _markdown(results) -> str:
         ):
             lines.append(
                 f"| {label} | "
-                + " | ".join("–" if peaks[m].get(key) is None else f"{100 * peaks[m][key]:.1f} %" for m in columns)
+                + " | ".join(
+                    "–" if peaks.get(m, {}).get(key) is None else f"{100 * peaks[m][key]:.1f} %" for m in columns
+                )
                 + " |"
             )
+    if windows:
+        rl = min((m for m in settings["methods"] if m.startswith("RL-")), key=lambda m: abs(int(m[3:]) - 50))
+        lines += [
+            "", "## Other windows (the `reference` physics)", "",
+            f"{NETWORK} through the public path, {rl} beside it (true PSF); medians [5 %, 95 %].", "",
+            "| window | spectra per set | ZLP FWHM error (%) | ZLP FWTM error (%) | ZLP FWHM recovery (%) "
+            f"| SSIM | {rl} FWHM error (%) | {rl} SSIM |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name in windows:
+            s = results["presets"][name]["summary"]
+            lines.append(
+                f"| {name.split(', ', 1)[1]} | {settings['n_spectra'][name]} | "
+                f"{_format(s['fwhm_relative_error'][NETWORK], 3)} | {_format(s['fwtm_relative_error'][NETWORK], 3)} | "
+                f"{_format(s['fwhm_recovery'][NETWORK], 5)} | {_format(s['ssim'][NETWORK], 6)} | "
+                f"{_format(s['fwhm_relative_error'][rl], 3)} | {_format(s['ssim'][rl], 6)} |"
+            )
+    if results.get("near_zlp"):
+        lines += ["", _near_zlp_markdown(results["near_zlp"])]
     return "\n".join(lines) + "\n"
 
 
@@ -414,6 +606,7 @@ def _json_ready(results) -> dict:
         "presets": {
             name: {"summary": r["summary"], "seconds": r["seconds"]} for name, r in results["presets"].items()
         },
+        "near_zlp": results.get("near_zlp"),
     })
 
 
@@ -422,7 +615,7 @@ def _method_colours(methods):
 
     ramp = colormaps["viridis"]
     rl = [m for m in methods if m.startswith("RL-")]
-    colours = {INPUT: "0.55", NETWORK: "tab:red"}
+    colours = {INPUT: "0.55", NETWORK: "tab:red", NETWORK_ONLY: "tab:orange"}
     colours.update({m: ramp(0.15 + 0.7 * i / max(len(rl) - 1, 1)) for i, m in enumerate(rl)})
     return colours
 
@@ -457,14 +650,14 @@ def _violins(ax, by_method, methods, colours, log=False):
 def _figure_noise(results, path):
     from matplotlib.figure import Figure
 
-    names = list(results["presets"])
+    names = [name for name in results["presets"] if name in PRESETS]
     methods = [INPUT, *results["settings"]["methods"]]
     colours = _method_colours(methods)
     fig = Figure(figsize=(5.5 * len(names), 4.5), layout="constrained")
     for ax, name in zip(np.atleast_1d(fig.subplots(1, len(names))), names):
         per_spectrum = results["presets"][name]["per_spectrum"]
         amplitude = per_spectrum["noise_amplitude"][INPUT]
-        for method in methods:
+        for method in (m for m in methods if m in per_spectrum["noise_variance"]):
             variance = per_spectrum["noise_variance"][method]
             keep = np.isfinite(variance) & (variance > 0) & (amplitude > 0)
             label = "distorted input" if method == INPUT else method
@@ -482,7 +675,7 @@ def _figure_noise(results, path):
 def _figure_zlp_width(results, path):
     from matplotlib.figure import Figure
 
-    names = list(results["presets"])
+    names = [name for name in results["presets"] if name in PRESETS]
     methods = results["settings"]["methods"]
     colours = _method_colours(methods)
     panels = ["fwhm_recovery", "fwhm_relative_error", "fwtm_recovery", "fwtm_relative_error"]
@@ -502,7 +695,7 @@ def _figure_zlp_width(results, path):
 def _figure_ssim(results, path):
     from matplotlib.figure import Figure
 
-    names = list(results["presets"])
+    names = [name for name in results["presets"] if name in PRESETS]
     methods = [INPUT, *results["settings"]["methods"]]
     colours = _method_colours(methods)
     fig = Figure(figsize=(5.5 * len(names), 4.2), layout="constrained")
@@ -563,18 +756,26 @@ def write_report(results, out_dir) -> dict:
 
 
 def evaluate_command(args) -> None:
-    """``eelspecnet evaluate``: load the model, evaluate it, write the report to ``args.out``."""
-    model, contract = load_model(args.model)
+    """``eelspecnet evaluate``: evaluate a model, write the report to ``args.out``."""
+    from ..io import read_spectra
+
+    engine = EELSpecNetDeconvolution(args.model)
+    seed = EVALUATION_SEED if args.seed is None else args.seed
     results = evaluate(
-        model,
+        engine,
         presets=tuple(args.presets),
         n_spectra=args.n_spectra,
         rl_iterations=tuple(args.rl_iterations),
-        seed=EVALUATION_SEED if args.seed is None else args.seed,
+        seed=seed,
+        windows=not args.no_windows,
     )
-    results["settings"]["model"].update(
-        {"file": str(args.model or "bundled default"), "contract_name": contract.name, "version": contract.version}
-    )
+    if args.vacuum:
+        vacuum = np.concatenate([read_spectra(path).spectra for path in args.vacuum])
+        engines = {f"EELSpecNet ({engine.contract.name} {engine.contract.version})": engine}
+        for path in args.compare or []:
+            other = EELSpecNetDeconvolution(path)
+            engines[f"EELSpecNet ({other.contract.name} {other.contract.version}, {path})"] = other
+        results["near_zlp"] = near_zlp_significance(engines, vacuum, args.near_zlp_spectra, seed)
     paths = write_report(results, args.out)
     print(f"Report written to {paths['evaluation.md'].parent}")
     if getattr(args, "card", None):

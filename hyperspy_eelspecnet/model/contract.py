@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_EPSILON", "MODEL_EDGE_CHANNELS", "ModelContract", "save_model", "load_model", "default_model_path", "file_sha256"]
+__all__ = [
+    "DEFAULT_EPSILON", "ModelContract", "contract_path", "save_model", "load_model", "default_model_path", "file_sha256",
+]
 
 #: The intensity compression's ``epsilon`` (:mod:`hyperspy_eelspecnet.model.layers`).
 DEFAULT_EPSILON = 1e-4
-#: Default number of channels at each end of the model window whose output is not used (models
-#: state their own in ``ModelContract.edge_channels``): like any CNN with 'same' padding, the
-#: network's outermost outputs see zeros beyond the window.
-MODEL_EDGE_CHANNELS = 16
 
 
 @dataclass
@@ -31,9 +29,14 @@ class ModelContract:
     Attributes
     ----------
     n_channels : int
-        Channels the network takes.
+        Channels of the spectra the network was trained on.
+    length_multiple : int
+        The network takes spectra of any length divisible by this number, with the ZLP
+        anywhere (it is fully convolutional). 0 for models of hyperspy-eelspecnet before 0.5.0,
+        which restore one window of ``n_channels`` with the ZLP on ``zlp_channel`` only; the
+        restoration refuses them (fine-tune them with ``eelspecnet finetune --model``).
     zlp_channel : int
-        Channel where the zero-loss peak must sit.
+        Nominal ZLP channel of the training spectra.
     dispersion : float
         eV per channel the training ranges were expressed at (ranges are in channels, so other
         dispersions work where the physics maps into the same channel ranges).
@@ -41,11 +44,10 @@ class ModelContract:
         Range of distorted ZLP FWHM (channels) seen in training.
     zlp_fwhm_channels : float
         FWHM (channels) of the restored quasi-Dirac ZLP.
+    counts_range : (float, float) or None
+        Electrons per spectrum of the training spectra with counting noise (None: none had).
     epsilon : float
         Intensity-compression constant.
-    edge_channels : int
-        Channels at each end of the window whose output is not used: near the window's ends
-        the network sees its zero padding. Measured per model (see the model card).
     name, version : str
         Identification recorded in the metadata of restored signals.
     preset : str
@@ -55,12 +57,13 @@ class ModelContract:
     """
 
     n_channels: int = 2048
+    length_multiple: int = 0
     zlp_channel: int = 400
     dispersion: float = 0.005
     psf_fwhm_channels: tuple = (7.0, 40.0)
     zlp_fwhm_channels: float = 3.0
+    counts_range: tuple | None = None
     epsilon: float = DEFAULT_EPSILON
-    edge_channels: int = MODEL_EDGE_CHANNELS
     name: str = "eelspecnet"
     version: str = "0"
     preset: str = "reference"
@@ -71,8 +74,13 @@ class ModelContract:
 
     @classmethod
     def from_json(cls, path) -> "ModelContract":
+        """Read a contract; fields of older versions that no longer exist are ignored."""
         values = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in values.items() if key in known}
         values["psf_fwhm_channels"] = tuple(values.get("psf_fwhm_channels", (7.0, 40.0)))
+        if values.get("counts_range") is not None:
+            values["counts_range"] = tuple(values["counts_range"])
         return cls(**values)
 
 
@@ -94,7 +102,7 @@ def save_model(model, path, contract: ModelContract) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"Model files end in '.keras'; got {path.name!r}.")
-    if model.input_shape[-1] != contract.n_channels:
+    if model.input_shape[-1] not in (None, contract.n_channels):
         raise ValueError(
             f"The model takes {model.input_shape[-1]} channels but the contract says {contract.n_channels}."
         )
@@ -162,9 +170,14 @@ def load_model(path=None):
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises several types for a bad archive
         raise ValueError(f"{path} is not a loadable Keras model: {error}") from error
-    if model.input_shape[-1] != contract.n_channels:
+    if model.input_shape[-1] not in (None, contract.n_channels):
         raise ValueError(
             f"Model {path.name} takes {model.input_shape[-1]} channels but its contract says "
             f"{contract.n_channels}; the files do not belong together."
+        )
+    if contract.length_multiple and model.input_shape[-1] is not None:
+        raise ValueError(
+            f"Model {path.name} takes a fixed {model.input_shape[-1]} channels but its contract says it "
+            "takes any length; the files do not belong together."
         )
     return model, contract

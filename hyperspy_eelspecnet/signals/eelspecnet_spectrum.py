@@ -85,17 +85,17 @@ def eelspecnet_deconvolve(
     rl_iterations=50,
     psf=None,
     batch_size=None,
+    force=False,
     show_progressbar=None,
     lazy_output=None,
 ):
     """Restore near-zero-loss spectra with EELSpecNet, and deconvolve them with Richardson-Lucy.
 
-    Each spectrum's zero-loss peak (ZLP) is located at sub-channel precision, the spectrum is
-    shifted (linear interpolation) and cropped/padded into the model's window with the ZLP on
-    the model's ZLP channel, normalised to unit area, restored by the network in batches, then
-    shifted back onto the input's channels and scaled so that its counts over the channels the
-    window covers equal the input's. Input channels beyond the model window are NaN (with a
-    warning). See :mod:`hyperspy_eelspecnet.restoration` for each step.
+    Each spectrum is padded on both sides (the mean of its outermost channels) to a length the
+    network takes, restored by the network over its own channels, whatever their number and
+    wherever its zero-loss peak (ZLP) sits, cut back to them and scaled to the input's counts.
+    Nothing is shifted or resampled, and every channel is restored. See
+    :mod:`hyperspy_eelspecnet.restoration` for each step.
 
     Parameters
     ----------
@@ -117,6 +117,9 @@ def eelspecnet_deconvolve(
     batch_size : int, optional
         Spectra per network call; by default 4096 when TensorFlow sees a GPU, 256 otherwise
         (:func:`~hyperspy_eelspecnet.restoration.default_batch_size`).
+    force : bool
+        Restore spectra whose ZLP is already narrower than the model's restored ZLP, which are
+        otherwise refused (the restoration would widen them).
     %s
     %s
 
@@ -132,9 +135,10 @@ def eelspecnet_deconvolve(
     ------
     ValueError
         Signal dimension other than 1, non-uniform energy axis, NaN or infinite values, spectra
-        without positive counts, no zero-loss peak, too few channels around it, a PSF of the
-        wrong shape or energy scale, a model file that is not a Keras model or does not match
-        its contract.
+        without positive counts, no zero-loss peak, too few channels around it (32 below, 64
+        above), a ZLP narrower than the restored one (unless ``force``), a PSF of the wrong
+        shape or energy scale or not a whole ZLP, a model file that is not a Keras model or
+        does not match its contract.
     TypeError
         Complex data.
     FileNotFoundError
@@ -143,8 +147,8 @@ def eelspecnet_deconvolve(
     Warns
     -----
     UserWarning
-        ZLP width or dispersion outside what the model was trained on; input channels outside
-        the model window (NaN in the restored signal).
+        ZLP width (in channels) or counts outside what the model was trained on, with what to
+        do; a PSF with loss features.
 
     Notes
     -----
@@ -180,7 +184,7 @@ def eelspecnet_deconvolve(
     psf_data, psf_source = _psf_for(self, psf) if rl_iterations else (None, None)
 
     diagnostics = _diagnose(data)
-    engine.validate(diagnostics, _dispersion_ev(self))
+    engine.validate(diagnostics, force)
 
     results = _map_restore_block(data, engine, psf_data, rl_iterations, _output_dtype(self.data.dtype))
     if not lazy_output:  # both results in one pass over the input
@@ -225,16 +229,6 @@ def _check_energy_axis(signal):
         )
     if np.issubdtype(signal.data.dtype, np.complexfloating):
         raise TypeError(restoration.COMPLEX_DATA_MESSAGE)
-
-
-#: eV per unit of the energy axis, for the dispersion check; other units skip it.
-_EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
-
-
-def _dispersion_ev(signal):
-    """eV per channel of the signal's energy axis, or None for units other than (k/m)eV."""
-    axis = signal.axes_manager.signal_axes[0]
-    return axis.scale * _EV_PER_UNIT[axis.units] if axis.units in _EV_PER_UNIT else None
 
 
 #: Spectra per navigation chunk of an eager signal: each chunk is restored (and deconvolved)
@@ -378,16 +372,16 @@ def _record(engine, diagnostics, rl_iterations, psf_source, input_dtype):
             "file": str(engine.path) if engine.path is not None else "in memory",
             "sha256": engine.sha256 or "unknown (in-memory model)",
             "n_channels": int(contract.n_channels),
-            "zlp_channel": int(contract.zlp_channel),
             "dispersion": float(contract.dispersion),
         },
         "preprocessing": {
             "input_dtype": str(input_dtype),
-            "zlp_location": "maximum refined by the vertex of the parabola through it and its neighbours",
-            "shift": "linear interpolation (sub-channel) to put the ZLP on the model's zlp_channel, and back",
-            "padding": f"mean of the {PAD_EDGE_CHANNELS} nearest measured channels",
-            "normalisation": "unit area over the measured channels; restored area scaled to the input's",
-            "uncovered_channels": "NaN (beyond the model window)",
+            "padding": (
+                f"at least {restoration.NETWORK_MARGIN} channels on each side, to a multiple of "
+                f"{contract.length_multiple}, the mean of the {PAD_EDGE_CHANNELS} outermost channels"
+            ),
+            "shift": "none: the network runs over the spectrum's own channels",
+            "normalisation": "unit area in; the restored spectrum scaled to the input's counts",
             "zlp_fwhm_channels_median": float(np.median(diagnostics["zlp_fwhm"])),
             "zlp_position_channels_median": float(np.median(diagnostics["zlp_position"])),
         },

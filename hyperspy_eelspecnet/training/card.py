@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ..spectral import MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP
+
 __all__ = ["write_model_card", "set_card_section", "coverage_rows", "initial_stage_lines"]
 
 
@@ -84,12 +86,11 @@ def write_model_card(path, contract, config) -> None:
         "zero-loss peak with the loss features, counts conserved. Trained on generated spectra only.",
         "",
         "## Contract",
-        f"- channels: {contract.n_channels}, ZLP at channel {contract.zlp_channel}, "
-        f"trained at {contract.dispersion * 1000:g} meV/channel (ranges below are in channels)",
+        f"- trained on {contract.n_channels}-channel spectra at {contract.dispersion * 1000:g} meV/channel "
+        "(ranges below are in channels); restores spectra of any length with the ZLP anywhere, "
+        f"{MIN_CHANNELS_BELOW_ZLP} channels or more below it and {MIN_CHANNELS_ABOVE_ZLP} above",
         f"- distorted ZLP FWHM seen in training: {contract.psf_fwhm_channels[0]:g}-"
         f"{contract.psf_fwhm_channels[1]:g} channels; restored ZLP FWHM {contract.zlp_fwhm_channels:g} channels",
-        f"- outputs used: window channels {contract.edge_channels}-{contract.n_channels - 1 - contract.edge_channels} "
-        f"(the outermost {contract.edge_channels} at each end are not returned)",
         f"- generator preset(s): {contract.preset}",
         "",
         "## What it was trained on",
@@ -97,10 +98,12 @@ def write_model_card(path, contract, config) -> None:
         "",
         "## Limits",
         "- Outside these ranges (a ZLP wider or narrower in channels, features narrower than about",
-        "  3 channels, fewer counts) the network has seen nothing: `eelspecnet_deconvolve` warns",
-        "  with the numbers; rebin, or train on your own measured PSFs (`measured_psfs:`).",
+        "  3 channels, other counts) the network has seen nothing: `eelspecnet_deconvolve` warns",
+        "  with the numbers; bin the energy axis where the ZLP is too wide, or fine-tune on your",
+        "  microscope's vacuum ZLP (`eelspecnet finetune`).",
         "- The restored ZLP is the quasi-Dirac of the training truth, not a measurement of the",
-        "  source's energy spread; energy zero is the located ZLP maximum.",
+        "  source's energy spread; it sits where the training put energy zero (see the",
+        "  configuration's `zlp_centre`).",
         "- Generated training data only: features unlike Lorentzians or the continua listed above may",
         "  be restored with the shape of what the network knows.",
         "",

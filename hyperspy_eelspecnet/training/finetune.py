@@ -103,6 +103,8 @@ def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, s
         "jitter_amplitude": [0.0, 1.0],
         "jitter_distributions": ["uniform", "gaussian"],
         "zlp_drift": [-304.0, 624.0],
+        "align_zlp": True,
+        "zlp_centre": "half_maximum",
         "window_probability": 1.0,
         "window_start": [64, 400],
         "window_stop": [1200, 1984],
@@ -131,7 +133,6 @@ def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, s
         seed=int(seed),
         name="eelspecnet-finetuned",
         version="1",
-        edge_channels=0,
     )
 
 

@@ -27,7 +27,6 @@ from ..model import (
     save_model,
 )
 from ..model.backend import import_keras, import_tensorflow
-from ..model.contract import MODEL_EDGE_CHANNELS
 from ..model.layers import compress_intensity
 from .card import write_model_card
 from ..io import read_spectra
@@ -109,9 +108,6 @@ class TrainConfig:
         Root of all training and validation seeds.
     name, version : str
         Written to the model contract.
-    edge_channels : int
-        Written to the model contract: channels at each end of the window the restoration does
-        not return (measure them on real data whose spectrum runs past the window).
     initialise_from : str or None
         Another training configuration (YAML; a relative path is relative to this file) whose
         best weights start this run: a second stage with its own schedule, mixture and seeds.
@@ -155,7 +151,6 @@ class TrainConfig:
     seed: int = 0
     name: str = "eelspecnet"
     version: str = "0"
-    edge_channels: int = MODEL_EDGE_CHANNELS
     initialise_from: str | None = None
     initial_model: str | None = None
     schedule: str = "epochs"
@@ -701,23 +696,27 @@ def export_model(
         Name of the model file inside ``out_dir``.
     """
     out_dir = Path(out_dir)
-    generator_config = config.generator_configs[0]
-    core = _build_core(config)
+    generator_configs = config.generator_configs
+    # The file holds the fully convolutional network: any length divisible by 2 ** depth.
+    core = build_unet_core(
+        None, config.filters, config.kernel_size, config.convs_per_level, config.bottleneck_dilations,
+        resampling=config.resampling,
+    )
     if isinstance(weights, (str, Path)):
         core.load_weights(weights)
     else:
         core.set_weights(weights.get_weights())
     model = build_eelspecnet(core, config.epsilon, name=config.name)
-    psf_low = min(c.psf_fwhm[0] for c in config.generator_configs)
-    psf_high = max(c.psf_fwhm[1] for c in config.generator_configs)
+    counted = [c.total_counts for c in generator_configs if c.noise_model == "poisson"]
     contract = ModelContract(
-        n_channels=generator_config.n_channels,
-        zlp_channel=generator_config.zlp_channel,
-        dispersion=generator_config.dispersion,
-        psf_fwhm_channels=(psf_low, psf_high),
-        zlp_fwhm_channels=generator_config.zlp_fwhm,
+        n_channels=generator_configs[0].n_channels,
+        length_multiple=2 ** (len(config.filters) - 1),
+        zlp_channel=generator_configs[0].zlp_channel,
+        dispersion=generator_configs[0].dispersion,
+        psf_fwhm_channels=(min(c.psf_fwhm[0] for c in generator_configs), max(c.psf_fwhm[1] for c in generator_configs)),
+        zlp_fwhm_channels=generator_configs[0].zlp_fwhm,
+        counts_range=(min(c[0] for c in counted), max(c[1] for c in counted)) if counted else None,
         epsilon=config.epsilon,
-        edge_channels=config.edge_channels,
         name=config.name,
         version=config.version,
         preset="+".join(m.preset for m in config.mixture),
