@@ -148,7 +148,7 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
             files["vacuum reference (synthetic)"], out / "finetuned", specimen=files["input (synthetic)"],
             model=model, minutes=FINETUNE_MINUTES if minutes is None else minutes, verbose=int(verbose),
         )
-        restored_tuned, rl_vacuum = signal.eelspecnet_deconvolve(model=tuned, rl_iterations=50, psf=vacuum.mean())
+        restored_tuned, rl_vacuum = signal.eelspecnet_deconvolve(model=tuned, rl_iterations=50, psf=vacuum)
         save("silver_nanowire_eelspecnet_finetuned.hspy", "EELSpecNet restoration, fine-tuned on the vacuum", restored_tuned)
         save("silver_nanowire_richardson_lucy_vacuum.hspy", "Richardson-Lucy with the vacuum PSF (50 iterations)", rl_vacuum)
         results = {

@@ -6,6 +6,7 @@ fine-tune matches its noise to.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def read_spectra(path) -> SpectraFile:
     dispersion = None
     if path.suffix.lower() in TEXT_SUFFIXES + (".npy",):
         try:
-            data = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, ndmin=2)
+            with warnings.catch_warnings():  # an empty file gets our own error below
+                warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+                data = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, ndmin=2)
         except ValueError as error:
             raise ValueError(f"Cannot read {path} as a table of numbers: {error}") from error
         data = np.atleast_2d(np.asarray(data, dtype=float))

@@ -52,7 +52,6 @@ __all__ = [
     "check_spectra",
     "check_zlp_width",
     "contract_warnings",
-    "zlp_fwhm",
     "NETWORK_MARGIN",
     "to_network_input",
     "from_network_output",
@@ -89,25 +88,6 @@ DIAGNOSTICS = np.dtype([
 # --------------------------------------------------------------------------- diagnostics
 
 
-def zlp_fwhm(spectra) -> np.ndarray:
-    """Full width at half maximum (channels) of the peak at each spectrum's maximum.
-
-    The half-maximum crossings either side of the maximum are interpolated linearly (the
-    evaluation's :func:`~hyperspy_eelspecnet.evaluation.metrics.fwhm`, for any leading shape).
-    NaN where the spectrum does not fall below half its maximum on one side (no complete peak).
-
-    Parameters
-    ----------
-    spectra : array_like, shape (..., n)
-
-    Returns
-    -------
-    ndarray, shape (...)
-    """
-    spectra = np.asarray(spectra, dtype=float)
-    return fwhm(spectra.reshape(-1, spectra.shape[-1])).reshape(spectra.shape[:-1])
-
-
 def diagnose_spectra(spectra) -> np.ndarray:
     """Per-spectrum measurements used to validate input and to warn about the model contract.
 
@@ -137,7 +117,7 @@ def diagnose_spectra(spectra) -> np.ndarray:
     diagnostics["area"] = clean.sum(axis=-1)
     diagnostics["peak"] = clean.max(axis=-1)
     diagnostics["zlp_position"] = position = locate_zlp(clean)
-    diagnostics["zlp_fwhm"] = zlp_fwhm(clean)
+    diagnostics["zlp_fwhm"] = fwhm(clean)
     diagnostics["channels_below"] = position
     diagnostics["channels_above"] = (spectra.shape[-1] - 1) - position
     return diagnostics

@@ -110,7 +110,7 @@ def peak_width(spectra, fraction: float, peak_channel=None, search_radius: int =
 
     Parameters
     ----------
-    spectra : array_like, shape (n_spectra, n_channels)
+    spectra : array_like, shape (..., n_channels)
     fraction : float
         Height of the width, as a fraction of the peak height (0.5 for FWHM).
     peak_channel : int or array_like of int, optional
@@ -122,12 +122,17 @@ def peak_width(spectra, fraction: float, peak_channel=None, search_radius: int =
 
     Returns
     -------
-    ndarray, shape (n_spectra,)
+    ndarray, shape (...)
         Widths in channels; NaN where the spectrum does not fall below the level on one side
-        or the peak is not positive.
+        or the peak is not positive. One spectrum given as a 1-D array gives shape ``(1,)``.
     """
-    left, right, found = _crossings(spectra, fraction, peak_channel, search_radius)
-    return np.where(found, right - left, np.nan)
+    spectra = np.asarray(spectra, dtype=float)
+    lead = spectra.shape[:-1] if spectra.ndim > 1 else (1,)
+    flat = spectra.reshape(-1, spectra.shape[-1])
+    if peak_channel is not None and np.ndim(peak_channel):
+        peak_channel = np.asarray(peak_channel).reshape(-1)
+    left, right, found = _crossings(flat, fraction, peak_channel, search_radius)
+    return np.where(found, right - left, np.nan).reshape(lead)
 
 
 def half_maximum_centre(spectra) -> np.ndarray:

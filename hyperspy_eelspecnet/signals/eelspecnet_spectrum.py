@@ -109,7 +109,8 @@ def eelspecnet_deconvolve(
         (:func:`~hyperspy_eelspecnet.restoration.own_zlp_psf`: its gain side, mirrored). A
         measured vacuum ZLP may be given as a signal with the same energy scale, either one
         spectrum for all pixels or one per pixel (same navigation shape), or as an array of
-        shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``. It is prepared as for
+        shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``; several vacuum spectra (a signal
+        or array of another navigation shape) are averaged after centring. It is prepared as for
         ``eelspecnet finetune`` (:func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`): a
         ZLP cut by the window or NaN values are refused, a negative dark offset is removed, the
         located maximum (sub-channel) is zero energy shift, and the PSF has unit sum (counts
@@ -284,11 +285,11 @@ def _psf_for(signal, psf):
     data = np.asarray(data.compute() if hasattr(data, "compute") else data)
     if np.issubdtype(data.dtype, np.complexfloating):
         raise TypeError("The PSF is complex; give a real, non-negative measured zero-loss peak.")
-    if data.ndim != 1 and data.shape[:-1] != nav_shape:
+    if np.shape(data)[:-1] not in ((), nav_shape) and np.ndim(data) != 2:
         raise ValueError(
             f"The PSF has shape {data.shape} (navigation {data.shape[:-1]}, {data.shape[-1]} "
-            f"channels) but the signal's navigation shape is {nav_shape}: give one PSF for all "
-            f"spectra, shape (n_psf,), or one per spectrum, shape {nav_shape + ('n_psf',)}."
+            f"channels) but the signal's navigation shape is {nav_shape}: give one vacuum spectrum, "
+            f"several (shape (m, n_psf): averaged), or one per spectrum, shape {nav_shape + ('n_psf',)}."
         )
     flat = data.reshape(-1, data.shape[-1])
     prepared = prepare_vacuum_psfs(flat).psfs  # refuses what is not a whole ZLP
@@ -301,6 +302,11 @@ def _psf_for(signal, psf):
             "features for blur.",
             UserWarning,
             stacklevel=3,
+        )
+    if data.ndim > 1 and data.shape[:-1] != nav_shape:  # several vacuum spectra: one PSF, centred first
+        return prepared.mean(axis=0), (
+            f"{source}: mean of {len(flat)} measured vacuum ZLPs, each with its dark offset removed and "
+            "centred on its located maximum, unit sum"
         )
     return prepared.reshape(data.shape[:-1] + (prepared.shape[-1],)), (
         f"{source}: measured vacuum ZLP, dark offset removed, centred on its located maximum, unit sum"

@@ -68,7 +68,10 @@ def _dispersion(files, what):
     return values[0] if values else None
 
 
-def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, seed: int = 0, minutes=FINETUNE_MINUTES):
+def finetune_config(
+    base_config: dict, vacuum_fwhm, dispersion: float, counts, seed: int = 0, minutes=FINETUNE_MINUTES,
+    n_channels: int = 2048,
+):
     """The training configuration of a fine-tune.
 
     Parameters
@@ -85,6 +88,9 @@ def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, s
     seed : int
     minutes : float
         Wall-clock budget.
+    n_channels : int
+        Channels of the training spectra (the ZLP nominally on a fifth of them, moved anywhere
+        from channel 96 to the middle by the drift).
 
     Returns
     -------
@@ -95,6 +101,7 @@ def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, s
     keep = ("filters", "kernel_size", "convs_per_level", "bottleneck_dilations", "resampling", "epsilon",
             "linear_weight", "feature_weight", "noise_weight_exponent")
     network = {key: base_config[key] for key in keep if key in base_config}
+    zlp_channel = n_channels // 5
     overrides = {
         # The vacuum spectra are the whole blur (PSF and jitter): a little more of both, drift,
         # and the ZLP anywhere in the window, as the base model was trained.
@@ -102,12 +109,15 @@ def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, s
         "measured_psf_extra_fwhm": [0.0, 1.0],
         "jitter_amplitude": [0.0, 1.0],
         "jitter_distributions": ["uniform", "gaussian"],
-        "zlp_drift": [-304.0, 624.0],
+        "n_channels": n_channels,
+        "zlp_channel": zlp_channel,
+        "peak_channel": [zlp_channel - 20, n_channels - 2],
+        "zlp_drift": [96.0 - zlp_channel, n_channels / 2 - zlp_channel],
         "align_zlp": True,
         "zlp_centre": "half_maximum",
         "window_probability": 1.0,
-        "window_start": [64, 400],
-        "window_stop": [1200, 1984],
+        "window_start": [64, zlp_channel],
+        "window_stop": [int(0.6 * n_channels), n_channels - 64],
         # Phonons and low-energy plasmons on the ZLP tail, with their anti-Stokes twins.
         "peak_near_zlp_fraction": 0.5,
         "peak_near_zlp_distance": [6.0, 300.0],
@@ -116,14 +126,16 @@ def finetune_config(base_config: dict, vacuum_fwhm, dispersion: float, counts, s
         "dispersion": float(dispersion),
     }
     low, high = float(np.min(vacuum_fwhm)), float(np.max(vacuum_fwhm))
-    overrides["psf_fwhm"] = [low, high + 1.0]  # the contract's range: the vacuum's, broadened
+    # The contract's range: the vacuum's, as the broadening and jitter above (and a specimen's
+    # ZLP a little off the vacuum's) make it.
+    overrides["psf_fwhm"] = [max(low - 1.0, 1.0), high + 2.0]
     return TrainConfig(
         mixture=[{"preset": "instrument", "weight": 1.0, "overrides": overrides}],
         **network,
         batch_size=32,
         steps_per_epoch=50,
         epochs=100000,
-        learning_rate=1e-4,
+        learning_rate=2e-4,
         final_learning_rate_fraction=0.01,
         warmup_steps=100,
         validation_size=256,
@@ -240,7 +252,12 @@ def finetune(
         counts = DEFAULT_COUNTS
     source = "the files" if stated else "given" if dispersion else "the base model's, unknown from the files"
     dispersion = stated or dispersion or base_contract.dispersion
-    config = finetune_config(base_contract.training["config"], prepared.zlp_fwhm, dispersion, counts, seed, minutes)
+    # Training spectra as long as the vacuum spectra allow (a 1024-channel frame trains twice
+    # as many spectra a minute as a 2048-channel one).
+    frame = 1024 if spectra.shape[1] <= 1024 else 2048
+    config = finetune_config(
+        base_contract.training["config"], prepared.zlp_fwhm, dispersion, counts, seed, minutes, n_channels=frame
+    )
     config.initial_model = str(base_path.absolute())
 
     out = Path(out)

@@ -1,0 +1,75 @@
+"""Measured vacuum ZLPs prepared as PSFs: checked, dark offset removed, centred sub-channel."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyperspy_eelspecnet.spectral import fwhm, locate_zlp
+from hyperspy_eelspecnet.vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
+
+WS2 = Path(__file__).parent / "data" / "eelsfitter_ws2"
+
+
+@pytest.fixture(scope="module")
+def ws2_vacuum():
+    return np.array([np.loadtxt(path) for path in sorted(WS2.glob("Position-*-Vacuum_*.txt"))])
+
+
+@pytest.fixture(scope="module")
+def ws2_specimen():
+    return np.array([np.loadtxt(path) for path in sorted(WS2.glob("Position-*-Specimen_*.txt"))])
+
+
+def pseudo_voigt(positions, n=512, fwhm_channels=12.0):
+    channels = np.arange(n)[None, :]
+    offset = (channels - np.asarray(positions, float)[:, None]) / (0.5 * fwhm_channels)
+    return 1e6 * (0.3 / (1 + offset**2) + 0.7 * np.exp(-np.log(2) * offset**2))
+
+
+def test_measured_vacuum_is_centred_on_its_located_maximum_with_its_width_kept(ws2_vacuum):
+    prepared = prepare_vacuum_psfs(ws2_vacuum, length=4096)
+    assert prepared.psfs.shape == (2, 4096)
+    np.testing.assert_allclose(locate_zlp(prepared.psfs), 2048, atol=1e-3)
+    np.testing.assert_allclose(prepared.psfs.sum(axis=1), 1.0)
+    assert prepared.psfs.min() >= 0
+    np.testing.assert_allclose(fwhm(prepared.psfs), fwhm(ws2_vacuum), atol=0.1)
+    np.testing.assert_allclose(prepared.zlp_position, locate_zlp(ws2_vacuum))
+    # The recorded window is 2000 channels around a ZLP on channel 186: its far tails come along.
+    assert prepared.psfs[0, 2048 + 1500] > 0
+
+
+@pytest.mark.parametrize("position", [200.0, 200.3, 200.5, 200.8])
+def test_sub_channel_zlps_are_shifted_to_the_same_place(position):
+    prepared = prepare_vacuum_psfs(pseudo_voigt([position]), length=512)
+    np.testing.assert_allclose(locate_zlp(prepared.psfs), 256, atol=1e-3)
+    reference = prepare_vacuum_psfs(pseudo_voigt([200.0]), length=512).psfs
+    assert np.abs(prepared.psfs - reference).max() < 2e-3 * reference.max()
+
+
+def test_a_dark_level_subtracted_too_large_is_added_back(ws2_vacuum):
+    oversubtracted = ws2_vacuum[:1] - 400.0  # the far tails (~150-200 counts) go negative
+    prepared = prepare_vacuum_psfs(oversubtracted, length=2000)
+    assert 150 < prepared.dark_offset[0] < 450
+    # The tails are back above zero, not clipped flat.
+    tail = prepared.psfs[0, 1000 + 800: 1000 + 900]
+    assert (tail > 0).mean() > 0.9
+
+
+def test_unusable_vacuum_spectra_are_refused_by_name(ws2_vacuum):
+    names = ["vacuum_a.txt", "vacuum_b.txt"]
+    with_nan = ws2_vacuum.copy()
+    with_nan[1, 10] = np.nan
+    with pytest.raises(ValueError, match=r"vacuum_b\.txt.*NaN"):
+        prepare_vacuum_psfs(with_nan, names=names)
+    with pytest.raises(ValueError, match="no positive counts"):
+        prepare_vacuum_psfs(np.zeros((1, 100)))
+    with pytest.raises(ValueError, match="cut by the energy window"):
+        prepare_vacuum_psfs(ws2_vacuum[:, 180:], names=names)
+    with pytest.raises(ValueError, match="shape"):
+        prepare_vacuum_psfs(np.ones((2, 3, 100)))
+
+
+def test_loss_features_tell_a_specimen_from_a_vacuum(ws2_vacuum, ws2_specimen):
+    assert (loss_feature_rise(ws2_vacuum) < LOSS_FEATURE_RISE_LIMIT).all()
+    assert (loss_feature_rise(ws2_specimen) > LOSS_FEATURE_RISE_LIMIT).all()

@@ -1,0 +1,93 @@
+"""``eelspecnet finetune``: a few steps on a vacuum file, end to end, and its refusals."""
+
+import json
+
+import numpy as np
+import pytest
+
+import hyperspy_eelspecnet  # noqa: F401 (gives EELS signals eelspecnet_deconvolve)
+from hyperspy_eelspecnet.data import silver_nanowire, silver_nanowire_vacuum
+from hyperspy_eelspecnet.model import file_sha256, load_model
+from hyperspy_eelspecnet.training.finetune import finetune
+from hyperspy_eelspecnet.training.trainer import TrainConfig, _build_core, export_model
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A tiny fully convolutional model file (random weights) to fine-tune in seconds."""
+    config = TrainConfig(filters=(4, 8), bottleneck_dilations=(1,), name="tiny-base", version="t")
+    folder = tmp_path_factory.mktemp("base")
+    return export_model(config, _build_core(config), folder)
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    silver_nanowire_vacuum(n_spectra=4).save(folder / "vacuum.hspy")
+    silver_nanowire().inav[:6, :2].save(folder / "specimen.hspy")
+    return folder / "vacuum.hspy", folder / "specimen.hspy"
+
+
+def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_base, demo_files):
+    vacuum, specimen = demo_files
+    out = tmp_path / "tuned"
+    path = finetune(vacuum, out, minutes=0.05, model=tiny_base, specimen=specimen, verbose=0)
+    assert path == out / "eelspecnet.keras"
+    assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "eelspecnet.json", "eelspecnet.keras", "training"]
+    model, contract = load_model(path)
+    record = contract.training["finetune"]
+    assert record["vacuum"][0]["sha256"] == file_sha256(vacuum)
+    assert record["base_model"]["sha256"] == file_sha256(tiny_base)
+    assert record["dispersion_eV"] == pytest.approx(0.005)
+    low, high = record["vacuum_zlp_fwhm_channels"]
+    assert 12 < low <= high < 15  # the demo's 13-channel PSF, jittered
+    # The specimen's counts set the noise: 5e6 electrons per spectrum off the wire.
+    assert record["counts"][0] < 5e6 < record["counts"][1]
+    assert contract.training["steps"] >= 1
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Fine-tuning" in card and vacuum.name in card and "validation loss" in card
+    # The fine-tuned model restores through the public path.
+    import hyperspy.api as hs
+
+    s = hs.load(specimen)
+    restored, _ = s.eelspecnet_deconvolve(model=path, rl_iterations=0)
+    assert restored.data.shape == s.data.shape and np.isfinite(restored.data).all()
+    np.testing.assert_allclose(restored.data.sum(-1), s.data.sum(-1), rtol=1e-4)
+    assert restored.metadata.Signal.EELSpecNet.model.name == "eelspecnet-finetuned"
+    # A run resumes where it stopped: its schedule's clock and its history go on.
+    first = json.loads((out / "training" / "elapsed.json").read_text())["elapsed_s"]
+    finetune(vacuum, out, minutes=0.08, model=tiny_base, specimen=specimen, resume=True, verbose=0)
+    assert json.loads((out / "training" / "elapsed.json").read_text())["elapsed_s"] > first
+    assert len((out / "training" / "history.csv").read_text().splitlines()) >= 3  # header and two epochs
+
+
+def test_bad_vacuum_leaves_the_output_folder_untouched(tmp_path, tiny_base, demo_files):
+    vacuum, specimen = demo_files
+    out = tmp_path / "never"
+    bad = tmp_path / "nan.npy"
+    data = np.asarray(silver_nanowire_vacuum(n_spectra=2).data, float)
+    data[1, 5] = np.nan
+    np.save(bad, data)
+    with pytest.raises(ValueError, match="NaN"):
+        finetune(bad, out, minutes=0.05, model=tiny_base, verbose=0)
+    cut = tmp_path / "cut.npy"
+    np.save(cut, np.asarray(silver_nanowire_vacuum(n_spectra=2).data, float)[:, 195:])
+    with pytest.raises(ValueError, match="cut by the energy window"):
+        finetune(cut, out, minutes=0.05, model=tiny_base, verbose=0)
+    coarse = silver_nanowire().inav[:2, :1]
+    coarse.axes_manager.signal_axes[0].scale = 0.01
+    coarse.save(tmp_path / "coarse.hspy")
+    with pytest.raises(ValueError, match="dispersion"):
+        finetune(vacuum, out, minutes=0.05, model=tiny_base, specimen=tmp_path / "coarse.hspy", verbose=0)
+    assert not out.exists()
+
+
+def test_a_specimen_given_as_vacuum_is_named_in_a_warning_before_training(tmp_path):
+    specimen = np.loadtxt(
+        "tests/data/eelsfitter_ws2/Position-5-Specimen_EELS-Spectrum_m0d93eV-to-9d07eV.txt"
+    )
+    np.save(tmp_path / "not_vacuum.npy", specimen[None])
+    # The warning comes with the checks, before the base model is even read.
+    with pytest.warns(UserWarning, match=r"not_vacuum\.npy.*loss features"), pytest.raises(FileNotFoundError):
+        finetune(tmp_path / "not_vacuum.npy", tmp_path / "out", model=tmp_path / "absent.keras", dispersion=0.005)
+    assert not (tmp_path / "out").exists()
