@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--out", required=True, help="output folder for JSON, Markdown and figures")
     p.add_argument("--n-spectra", type=int, default=2000, help="spectra per evaluation set")
-    p.add_argument("--presets", nargs="+", default=["reference", "instrument"])
+    p.add_argument("--presets", nargs="*", default=["reference", "instrument"],
+                   help="generator presets to judge on (none: only the near-ZLP sets of --vacuum)")
     p.add_argument("--rl-iterations", type=int, nargs="+", default=[10, 25, 50, 100])
     p.add_argument("--seed", type=int, default=None,
                    help="root seed of the evaluation sets (default: evaluation.report.EVALUATION_SEED)")

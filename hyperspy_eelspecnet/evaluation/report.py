@@ -708,7 +708,7 @@ def _figure_ssim(results, path):
 def _figure_examples(results, path):
     from matplotlib.figure import Figure
 
-    name = next(iter(results["presets"]))
+    name = next(name for name in results["presets"] if name in PRESETS)
     examples = results["presets"][name]["examples"]
     energy, measured = examples["energy"], examples["measured"]
     curves = [k for k in examples if k not in ("energy", "measured")]
@@ -742,16 +742,17 @@ def write_report(results, out_dir) -> dict:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in (
-        "evaluation.json", "evaluation.md", "fig4_noise_variance.png", "fig5_zlp_width.png", "fig6_ssim.png",
-        "examples.png",
-    )}
+    paths = {name: out_dir / name for name in ("evaluation.json", "evaluation.md")}
     paths["evaluation.json"].write_text(json.dumps(_json_ready(results), indent=2))
     paths["evaluation.md"].write_text(_markdown(results))
-    _figure_noise(results, paths["fig4_noise_variance.png"])
-    _figure_zlp_width(results, paths["fig5_zlp_width.png"])
-    _figure_ssim(results, paths["fig6_ssim.png"])
-    _figure_examples(results, paths["examples.png"])
+    if any(name in PRESETS for name in results["presets"]):  # the figures show the presets' sets
+        figures = {
+            "fig4_noise_variance.png": _figure_noise, "fig5_zlp_width.png": _figure_zlp_width,
+            "fig6_ssim.png": _figure_ssim, "examples.png": _figure_examples,
+        }
+        for name, draw in figures.items():
+            paths[name] = out_dir / name
+            draw(results, paths[name])
     return paths
 
 

@@ -2,14 +2,16 @@
 
 - :mod:`.layers`: the intensity compression and expansion layers (imports Keras);
 - :mod:`.unet`: the U-shaped network builder;
-- :mod:`.contract`: the JSON contract beside every model file, saving and loading;
+- :mod:`.contract`: the JSON contract beside every model file;
+- :mod:`.files`: saving and loading a model file with its contract;
 - :mod:`.inference`: running a model over spectra in batches.
 
 Importing this package imports neither Keras nor TensorFlow; building, loading or running a
 network does.
 """
 
-from .contract import DEFAULT_EPSILON, ModelContract, default_model_path, file_sha256, load_model, save_model
+from .contract import DEFAULT_EPSILON, ModelContract, default_model_path, file_sha256
+from .files import load_model, save_model
 from .inference import predict_spectra
 from .unet import RESAMPLINGS, build_eelspecnet, build_unet_core, check_resampling, core_of, level_convolutions
 

@@ -1,8 +1,9 @@
-"""A model file and its contract: what the network expects, stored beside it as JSON.
+"""The contract of a model file: what the network expects, stored beside it as JSON.
 
-Every model file carries a JSON sidecar (``<name>.json``) with the channel count, the channel
-where the ZLP sat in training, the dispersion and the ranges it was trained on
-(:class:`ModelContract`). :func:`load_model` refuses a model whose file and sidecar disagree.
+Every model file carries a JSON sidecar (``<name>.json``) with the channel counts, the
+dispersion and the ranges it was trained on (:class:`ModelContract`);
+:func:`~hyperspy_eelspecnet.model.files.load_model` refuses a model whose file and sidecar
+disagree.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = [
-    "DEFAULT_EPSILON", "ModelContract", "contract_path", "save_model", "load_model", "default_model_path", "file_sha256",
-]
+__all__ = ["DEFAULT_EPSILON", "ModelContract", "contract_path", "default_model_path", "file_sha256"]
 
 #: The intensity compression's ``epsilon`` (:mod:`hyperspy_eelspecnet.model.layers`).
 DEFAULT_EPSILON = 1e-4
@@ -97,21 +96,6 @@ def contract_path(path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def save_model(model, path, contract: ModelContract) -> Path:
-    """Save the full model (weights and architecture, no optimizer state) and its contract."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"Model files end in '.keras'; got {path.name!r}.")
-    if model.input_shape[-1] not in (None, contract.n_channels):
-        raise ValueError(
-            f"The model takes {model.input_shape[-1]} channels but the contract says {contract.n_channels}."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)  # exported models are never compiled: no optimizer state is written
-    contract.to_json(contract_path(path))
-    return path
-
-
 def default_model_path() -> Path:
     """Path of the bundled default model."""
     return Path(__file__).parent.parent / "models" / "eelspecnet_default.keras"
@@ -124,60 +108,3 @@ def file_sha256(path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def load_model(path=None):
-    """Load a model file and its contract.
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        A ``.keras`` file with its ``.json`` sidecar; ``None`` loads the bundled default.
-
-    Returns
-    -------
-    model : keras.Model
-        Full model, spectra in, restored spectra out.
-    contract : ModelContract
-
-    Raises
-    ------
-    FileNotFoundError
-        The file or its sidecar is missing.
-    ValueError
-        The file is not a Keras model, or its channel count disagrees with the sidecar.
-    """
-    path = Path(default_model_path() if path is None else path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No model file at {path}. Pass model=None for the bundled default, or the path of a "
-            "'.keras' file written by 'eelspecnet train'."
-        )
-    sidecar = contract_path(path)
-    if not sidecar.exists():
-        raise FileNotFoundError(
-            f"Model {path.name} has no contract file {sidecar.name} beside it; models written by "
-            "'eelspecnet train' always have one (it records the channel count and ZLP channel)."
-        )
-    contract = ModelContract.from_json(sidecar)
-    from .backend import import_keras
-
-    keras = import_keras()
-
-    from . import layers  # noqa: F401 (registers the custom layers the file names)
-
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises several types for a bad archive
-        raise ValueError(f"{path} is not a loadable Keras model: {error}") from error
-    if model.input_shape[-1] not in (None, contract.n_channels):
-        raise ValueError(
-            f"Model {path.name} takes {model.input_shape[-1]} channels but its contract says "
-            f"{contract.n_channels}; the files do not belong together."
-        )
-    if contract.length_multiple and model.input_shape[-1] is not None:
-        raise ValueError(
-            f"Model {path.name} takes a fixed {model.input_shape[-1]} channels but its contract says it "
-            "takes any length; the files do not belong together."
-        )
-    return model, contract
