@@ -531,6 +531,18 @@ class EELSpecNetDeconvolution:
         """SHA-256 of the model file, or None for an in-memory model."""
         return self._ensure_loaded()[2]
 
+    def _check_model_kind(self) -> None:
+        """Refuse a model of the fixed-window kind (hyperspy-eelspecnet before 0.5.0)."""
+        contract = self.contract
+        if not contract.length_multiple:
+            raise ValueError(
+                f"The model {contract.name!r} {contract.version} ({self._path or 'in memory'}) restores "
+                f"only a {contract.n_channels}-channel window with the ZLP on channel {contract.zlp_channel}: "
+                "it was made by hyperspy-eelspecnet before 0.5.0, whose restoration resampled every spectrum "
+                "into that window. Fine-tune it for this version ('eelspecnet finetune VACUUM --model "
+                "THIS_MODEL --out DIR'), or use the bundled model."
+            )
+
     def validate(self, diagnostics, force: bool = False) -> None:
         """Refuse what the network cannot restore, and warn where it leaves the trained ranges.
 
@@ -552,15 +564,8 @@ class EELSpecNetDeconvolution:
         UserWarning
             One per text of :func:`contract_warnings`.
         """
+        self._check_model_kind()
         contract = self.contract
-        if not contract.length_multiple:
-            raise ValueError(
-                f"The model {contract.name!r} {contract.version} ({self._path or 'in memory'}) restores "
-                f"only a {contract.n_channels}-channel window with the ZLP on channel {contract.zlp_channel}: "
-                "it was made by hyperspy-eelspecnet before 0.5.0, whose restoration resampled every spectrum "
-                "into that window. Fine-tune it for this version ('eelspecnet finetune VACUUM --model "
-                "THIS_MODEL --out DIR'), or use the bundled model."
-            )
         check_spectra(diagnostics)
         check_zlp_width(diagnostics, contract, force)
         for text in contract_warnings(diagnostics, contract):
@@ -596,6 +601,7 @@ class EELSpecNetDeconvolution:
 
         This is what runs on every block of :func:`restore_block`.
         """
+        self._check_model_kind()
         spectra = np.asarray(spectra, dtype=float)
         shape = spectra.shape
         flat = spectra.reshape(-1, shape[-1])

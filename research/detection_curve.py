@@ -7,8 +7,11 @@ that leaves more noise: in a window of pure noise the highest channel lies insid
 21. Its control row, "Feature-free positions where a peak is found all the same", measures
 that. One (found, false) pair per method does not say which method detects features better;
 comparing them at the same false-peak rate does. This script runs the evaluation on one preset
-(the same seeds as ``eelspecnet evaluate``) with the model and Richardson-Lucy (50 iterations,
-true PSF); the evaluation smooths every output with Gaussians of increasing width (a smoother
+(``evaluate(engine, presets=(preset,), windows=False)``: the same sets and seeds as
+``eelspecnet evaluate``, raw spectra on their own channels, the truth's ZLP at the recorded
+ZLP's half-maximum centre) with the model through the public path (``EELSpecNet``:
+``EELSpecNetDeconvolution.run``, as users get it) and Richardson-Lucy (50 iterations, true
+PSF); the evaluation smooths every output with Gaussians of increasing width (a smoother
 output finds fewer features and fewer false ones; ``DETECTION_SMOOTHING_SIGMAS``), and this
 prints, for the input, EELSpecNet and
 RL-50, both fractions at each width: a detection curve per method. It ends with the fraction of
@@ -18,15 +21,25 @@ along its curve; "-" where its curve does not reach it), the evaluation's row of
 
 import argparse
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hyperspy_eelspecnet.evaluation.report import INPUT, NETWORK, evaluate  # noqa: E402
-from hyperspy_eelspecnet.model import load_model  # noqa: E402
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
 
 RL = "RL-50"
 METHODS = (INPUT, NETWORK, RL)
+
+
+def load_engine(path):
+    """The engine of a model file (None: the bundled model); exits for fixed-window models."""
+    engine = EELSpecNetDeconvolution(path)
+    if not engine.contract.length_multiple:
+        sys.exit(f"{engine!r} restores only a fixed window (made before 0.5.0); this script needs a "
+                 "model of 0.5.0 or later (--model PATH).")
+    return engine
 
 
 def main():
@@ -36,12 +49,13 @@ def main():
     parser.add_argument("--preset", default="instrument", choices=list(PRESETS))
     args = parser.parse_args()
 
-    model, _ = load_model(args.model)
-    results = evaluate(model, presets=(args.preset,), n_spectra=args.n_spectra, rl_iterations=(50,))
+    engine = load_engine(args.model)
+    results = evaluate(engine, presets=(args.preset,), n_spectra=args.n_spectra, rl_iterations=(50,), windows=False)
     peaks = results["presets"][args.preset]["summary"]["peak_position_error"]
     curves = {method: peaks[method]["detection_curve"] for method in METHODS}
 
-    print(f"\n{args.preset}: {args.n_spectra} spectra with features, model {args.model or 'bundled'}")
+    print(f"\n{args.preset}: {args.n_spectra} spectra with features, model {engine.contract.name}"
+          f" {engine.contract.version} ({engine.path}), the public path")
     print("Gaussian smoothing (channels): found at resolvable features / found at feature-free positions")
     print(f"  {'sigma':>5}  " + "  ".join(f"{m:>18}" for m in METHODS))
     for i, sigma in enumerate(curves[NETWORK]["smoothing_sigmas"]):

@@ -4,24 +4,29 @@
                                            [--jitter uniform gaussian arcsine bimodal]
                                            [--plot-missed FILE.png]
 
-Not a timing. It regenerates the evaluation's feature set of a preset (the same seeds as
-``eelspecnet evaluate``: ``SeedSequence([20221014, p, 1, block])``, ``p`` 0 for
-``reference`` and 1 for ``instrument``; with the default ``--n-spectra`` the first half of
-the report's 2000-spectrum set), restores it with the model and with Richardson-Lucy (50 iterations, true PSF),
-and prints, for the input, EELSpecNet and RL-50, the fraction of resolvable features found as a
-peak and the median position error (the evaluation's two feature rows), split by the feature's
-FWHM, its height relative to the ZLP, its distance to the ZLP, its signal-to-noise ratio and
-the noise of its spectrum (noise standard deviation at the ZLP maximum over that maximum), and
-the clearly measured features (SNR >= 10) by FWHM; first over all resolvable features and over
-those both EELSpecNet and RL-50 find (position errors on the same features). Then, for the
-clear features narrower than 15 channels, each method's median signed offset (a bias moves them all one way; a spread
-leaves it near 0), and last, of those that RL-50 finds as a peak and the network does not, how
-many the network still shows as a local maximum near the centre (a bump lower than its sloping
-window's edge) rather than moved away or smoothed out. With ``--jitter``, every spectrum's jitter
-is drawn from the named distributions instead of the preset's (the same seeds otherwise): how
-much of the deficit one jitter shape makes. With ``--plot-missed``, the first twelve of those
-clear narrow features that RL-50 finds and the network does not are drawn (truth, input, RL-50,
-network; +-60 channels) into a PNG file: what the missing rows look like.
+Not a timing. It regenerates the evaluation's feature set of a preset (its generator
+configuration ``evaluation_set(preset)``: the raw spectra on their own channels, the ZLP
+drifting, the truth's ZLP at the recorded ZLP's half-maximum centre; the same seeds as
+``eelspecnet evaluate``: ``SeedSequence([20221014, p, 1, block])``, ``p`` 0 for ``reference``
+and 1 for ``instrument``; with the default ``--n-spectra`` the first half of the report's
+2000-spectrum set), restores it as users get it, through the public path (``restore_batch``:
+``EELSpecNetDeconvolution.run``, the network over the spectrum's own channels, counts restored;
+the evaluation's ``EELSpecNet`` row, not its bare-network diagnostic), and with Richardson-Lucy
+(50 iterations, true PSF), and prints, for the input, EELSpecNet and RL-50, the fraction of
+resolvable features found as a peak and the median position error (the evaluation's two
+feature rows), split by the feature's FWHM, its height relative to the ZLP, its distance to the
+ZLP, its signal-to-noise ratio and the noise of its spectrum (noise standard deviation at the
+ZLP maximum over that maximum), and the clearly measured features (SNR >= 10) by FWHM; first
+over all resolvable features and over those both EELSpecNet and RL-50 find (position errors on
+the same features). Then, for the clear features narrower than 15 channels, each method's
+median signed offset (a bias moves them all one way; a spread leaves it near 0), and last, of
+those that RL-50 finds as a peak and the network does not, how many the network still shows
+as a local maximum near the centre (a bump lower than its sloping window's edge) rather than
+moved away or smoothed out. With ``--jitter``, every spectrum's jitter is drawn from the named
+distributions instead of the preset's (the same seeds otherwise): how much of the deficit one
+jitter shape makes. With ``--plot-missed``, the first twelve of those clear narrow features
+that RL-50 finds and the network does not are drawn (truth, input, RL-50, network; +-60
+channels) into a PNG file: what the missing rows look like.
 
 The signal-to-noise ratio of a feature is that of a matched filter over the search window
 (+-10 channels): the root of the summed squares of the feature's own blurred profile (its
@@ -44,11 +49,11 @@ from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     NETWORK,
     evaluation_batches,
     evaluation_entropy,
+    evaluation_set,
     measured_centres,
     restore_batch,
 )
-from hyperspy_eelspecnet.model import load_model  # noqa: E402
-from hyperspy_eelspecnet.training import preset  # noqa: E402
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
 
 SEARCH_RADIUS = 10
@@ -100,7 +105,16 @@ def clear_narrow(snr, fwhm):
     return (snr >= 10) & (fwhm < 15)
 
 
-def collect(model, name, n_spectra, jitter=None, missed_examples=None):
+def load_engine(path):
+    """The engine of a model file (None: the bundled model); exits for fixed-window models."""
+    engine = EELSpecNetDeconvolution(path)
+    if not engine.contract.length_multiple:
+        sys.exit(f"{engine!r} restores only a fixed window (made before 0.5.0); this script needs a "
+                 "model of 0.5.0 or later (--model PATH).")
+    return engine
+
+
+def collect(engine, name, n_spectra, jitter=None, missed_examples=None):
     """One row per resolvable feature: its properties and each method's signed position offset
     (NaN where the method shows no peak).
 
@@ -109,12 +123,12 @@ def collect(model, name, n_spectra, jitter=None, missed_examples=None):
     features RL-50 finds as a peak and the network does not, a dict of its centre, properties
     and the four spectra.
     """
-    config = preset(name)
+    config = evaluation_set(name)
     if jitter:
         config = dataclasses.replace(config, jitter_distributions=list(jitter))
     rows = []
     for batch in evaluation_batches(config, n_spectra, evaluation_entropy(name, False), False, 500):
-        restored = restore_batch(model, batch, (50,), 256)
+        restored = restore_batch(engine, batch, (50,), 256)
         p = batch.parameters
         centres = measured_centres(batch)
         resolvable = resolvable_features(batch.ground_truth, centres, SEARCH_RADIUS)
@@ -251,11 +265,12 @@ def main(argv=None):
     )
     parser.add_argument("--plot-missed", metavar="FILE", help="draw twelve missed clear narrow features to this PNG")
     args = parser.parse_args(argv)
-    model = load_model(args.model)[0]
+    engine = load_engine(args.model)
     jitter = f", jitter {' / '.join(args.jitter)}" if args.jitter else ""
-    print(f"{args.preset}{jitter}: {args.n_spectra} spectra with features, model {args.model or 'bundled'}")
+    print(f"{args.preset}{jitter}: {args.n_spectra} spectra with features, model {engine.contract.name}"
+          f" {engine.contract.version} ({engine.path}), the public path")
     missed = [] if args.plot_missed else None
-    report(collect(model, args.preset, args.n_spectra, args.jitter, missed))
+    report(collect(engine, args.preset, args.n_spectra, args.jitter, missed))
     if args.plot_missed:
         plot_missed(missed, args.plot_missed)
         print(f"\n{len(missed)} missed features drawn to {args.plot_missed}")

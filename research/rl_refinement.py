@@ -8,8 +8,11 @@ Richardson-Lucy places features better. This script asks whether a few Richardso
 iterations that start from the network's output (``richardson_lucy(..., initial=...)``) and
 pull it back towards the measured data give both: the network's noise reduction and RL's
 positions. It regenerates the first ``--n-spectra`` spectra of the evaluation's two sets of a
-preset (the same seeds as ``eelspecnet evaluate``) and prints, for the network, RL-50 and the
-network refined by 2, 5 and 10 iterations, the evaluation's feature rows (found as a peak,
+preset (``evaluation_set(preset)``, the same seeds as ``eelspecnet evaluate``: raw spectra on
+their own channels, the truth's ZLP at the recorded ZLP's half-maximum centre), restores them
+through the public path as users get it (``restore_batch``: ``EELSpecNetDeconvolution.run``,
+the evaluation's ``EELSpecNet`` row) and prints, for that restoration, RL-50 and the
+restoration refined by 2, 5 and 10 iterations, the evaluation's feature rows (found as a peak,
 position error, false peaks, SSIM, MSE) and ZLP rows (noise-variance reduction, FWHM and FWTM
 relative error), with two kernels: each spectrum's true blur (what the evaluation's RL-50 is
 given, and no measurement gives) and the spectrum's own ZLP (``own_zlp_psf``, what a user has
@@ -18,6 +21,7 @@ and what ``eelspecnet_deconvolve`` gives its Richardson-Lucy).
 
 import argparse
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,25 +38,34 @@ from hyperspy_eelspecnet.evaluation.report import (  # noqa: E402
     NETWORK,
     evaluation_batches,
     evaluation_entropy,
+    evaluation_set,
     feature_free_control,
     measured_centres,
     restore_batch,
     unit_area,
     zlp_metrics,
 )
-from hyperspy_eelspecnet.model import load_model  # noqa: E402
-from hyperspy_eelspecnet.restoration import own_zlp_psf  # noqa: E402
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution, own_zlp_psf  # noqa: E402
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
-from hyperspy_eelspecnet.training import preset  # noqa: E402
 from hyperspy_eelspecnet.training.generator import PRESETS  # noqa: E402
 
 SEARCH_RADIUS = 10
 REFINEMENT_ITERATIONS = (2, 5, 10)
 
 
-def restorations(model, batch):
-    """The network, RL-50 (true blur) and the network refined with each kernel, unit area."""
-    restored = restore_batch(model, batch, (50,), 256)
+def load_engine(path):
+    """The engine of a model file (None: the bundled model); exits for fixed-window models."""
+    engine = EELSpecNetDeconvolution(path)
+    if not engine.contract.length_multiple:
+        sys.exit(f"{engine!r} restores only a fixed window (made before 0.5.0); this script needs a "
+                 "model of 0.5.0 or later (--model PATH).")
+    return engine
+
+
+def restorations(engine, batch):
+    """The restoration (public path), RL-50 (true blur) and the restoration refined with each
+    kernel, unit area over the measured channels."""
+    restored = restore_batch(engine, batch, (50,), 256)
     methods = {NETWORK: restored[NETWORK], "RL-50": restored["RL-50"]}
     n_channels = batch.distorted.shape[1]
     own = own_zlp_psf(batch.distorted)
@@ -89,20 +102,21 @@ def main():
     parser.add_argument("--preset", default="instrument", choices=list(PRESETS))
     args = parser.parse_args()
 
-    model, _ = load_model(args.model)
-    config = preset(args.preset)
+    engine = load_engine(args.model)
+    config = evaluation_set(args.preset)
     features, zlp = {}, {}
     for batch in evaluation_batches(config, args.n_spectra, evaluation_entropy(args.preset, False), False, 500):
-        for method, row in feature_rows(config, batch, restorations(model, batch)).items():
+        for method, row in feature_rows(config, batch, restorations(engine, batch)).items():
             for key, values in row.items():
                 features.setdefault(method, {}).setdefault(key, []).append(values)
     for batch in evaluation_batches(config, args.n_spectra, evaluation_entropy(args.preset, True), True, 500):
-        values = zlp_metrics(config, batch, restorations(model, batch))
+        values = zlp_metrics(config, batch, restorations(engine, batch))
         for key in ("noise_variance_reduction", "fwhm_relative_error", "fwtm_relative_error"):
             for method, per_spectrum in values[key].items():
                 zlp.setdefault(method, {}).setdefault(key, []).append(per_spectrum)
 
-    print(f"{args.preset}: {args.n_spectra} spectra of each evaluation set, model {args.model or 'bundled'}")
+    print(f"{args.preset}: {args.n_spectra} spectra of each evaluation set, model {engine.contract.name}"
+          f" {engine.contract.version} ({engine.path}), the public path")
     print(f"  {'method':<34} {'found':>6} {'pos (ch)':>8} {'false':>6} {'SSIM':>9} {'MSE':>8}"
           f" {'noise red.':>10} {'FWHM err':>8} {'FWTM err':>8}")
     for method in features:

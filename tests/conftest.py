@@ -21,7 +21,7 @@ def _quiet_progressbar():
     hs.preferences.General.show_progressbar = previous
 
 
-def load_ws2(kind="*"):
+def _load_ws2(kind="*"):
     """WS2 low-loss spectra (EELSfitter) as one EELSSpectrum with navigation shape (n_files,).
 
     ``kind`` is ``"Vacuum"``, ``"Specimen"`` or ``"*"`` (all six files, sorted by position).
@@ -38,8 +38,14 @@ def load_ws2(kind="*"):
 
 
 @pytest.fixture
+def load_ws2():
+    """``load_ws2(kind)``: the WS2 spectra of one kind (``"Vacuum"``, ``"Specimen"`` or ``"*"``)."""
+    return _load_ws2
+
+
+@pytest.fixture
 def ws2():
-    return load_ws2()
+    return _load_ws2()
 
 
 @pytest.fixture(scope="session")
@@ -55,26 +61,30 @@ def default_model():
 
 IDENTITY_CHANNELS = 512
 IDENTITY_ZLP_CHANNEL = 128
+IDENTITY_LENGTH_MULTIPLE = 64
 
 
 @pytest.fixture(scope="session")
 def identity_model(tmp_path_factory):
-    """A 512-channel EELSpecNet-format model whose network returns its input.
+    """An EELSpecNet-format model, fully convolutional like the real ones, whose network
+    returns its input.
 
     Built from the real wrapper (intensity compression/expansion layers) around a 1x1
     convolution with weight 1 and ReLU, so restoration = pre-processing + its inverse: the
-    plumbing (shift, pad, normalise, undo, NaN outside the window) is tested exactly and fast.
+    plumbing (padding to the network's length, normalising, undoing both) is tested exactly
+    and fast.
     """
     import keras
 
     from hyperspy_eelspecnet.model import ModelContract, build_eelspecnet, save_model
 
-    z = keras.Input((IDENTITY_CHANNELS,), name="z")
-    x = keras.layers.Reshape((IDENTITY_CHANNELS, 1))(z)
+    z = keras.Input((None,), name="z")
+    x = keras.layers.Reshape((-1, 1))(z)
     x = keras.layers.Conv1D(1, 1, activation="relu", kernel_initializer="ones", name="z_out")(x)
-    core = keras.Model(z, keras.layers.Reshape((IDENTITY_CHANNELS,))(x), name="identity_core")
+    core = keras.Model(z, keras.layers.Reshape((-1,))(x), name="identity_core")
     contract = ModelContract(
         n_channels=IDENTITY_CHANNELS,
+        length_multiple=IDENTITY_LENGTH_MULTIPLE,
         zlp_channel=IDENTITY_ZLP_CHANNEL,
         dispersion=WS2_DISPERSION,
         psf_fwhm_channels=(3.0, 40.0),
@@ -86,7 +96,14 @@ def identity_model(tmp_path_factory):
     return path
 
 
-def gaussian_zlp_spectra(n_channels, zlp_positions, fwhm=12.0, loss_level=2e-3, total=1e6):
+@pytest.fixture
+def gaussian_zlp_spectra():
+    """``gaussian_zlp_spectra(n_channels, zlp_positions, fwhm=12, loss_level=2e-3, total=1e6)``:
+    synthetic low-loss spectra, a Gaussian ZLP and a smooth loss onset, ``total`` counts each."""
+    return _gaussian_zlp_spectra
+
+
+def _gaussian_zlp_spectra(n_channels, zlp_positions, fwhm=12.0, loss_level=2e-3, total=1e6):
     """Synthetic low-loss spectra: Gaussian ZLP + a smooth loss onset, ``total`` counts each."""
     channels = np.arange(n_channels)
     zlp_positions = np.atleast_1d(np.asarray(zlp_positions, dtype=float))
@@ -95,3 +112,9 @@ def gaussian_zlp_spectra(n_channels, zlp_positions, fwhm=12.0, loss_level=2e-3, 
     spectra = np.exp(-0.5 * (offset / sigma) ** 2)
     spectra += loss_level * np.clip(offset / 50.0, 0.0, 1.0) ** 1.5
     return total * spectra / spectra.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture
+def data_dir():
+    """``tests/data``: measured files with their sources and licences (``tests/data/README.md``)."""
+    return DATA_DIR
