@@ -237,6 +237,8 @@ def contract_warnings(diagnostics, contract) -> list[str]:
     """
     texts = []
     fwhm = diagnostics["zlp_fwhm"].ravel()
+    if fwhm.size == 0:
+        return texts
     low, high = contract.psf_fwhm_channels
     measured = f"measured {np.min(fwhm):.1f}-{np.max(fwhm):.1f} channels, median {np.median(fwhm):.1f}"
     wide = fwhm > high

@@ -25,8 +25,11 @@ PAD_EDGE_CHANNELS = 8
 
 def finite_mean(values, axis):
     """Mean of the finite values along ``axis``; NaN where there are none (without a warning)."""
-    n_finite = np.isfinite(values).sum(axis=axis)
-    return np.where(n_finite > 0, np.nansum(values, axis=axis) / np.maximum(n_finite, 1), np.nan)
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    n_finite = finite.sum(axis=axis)
+    total = np.where(finite, values, 0.0).sum(axis=axis)
+    return np.where(n_finite > 0, total / np.maximum(n_finite, 1), np.nan)
 
 
 def parabola_vertex(left, centre, right):

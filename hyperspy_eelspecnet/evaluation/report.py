@@ -159,12 +159,34 @@ def evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
         )
 
 
+def restore_measured(engine, spectra, measured):
+    """The public path's restoration of each spectrum's measured channels, as a user would give
+    them (a windowed spectrum's channels outside its window are not passed); 0 outside.
+
+    Parameters
+    ----------
+    engine : EELSpecNetDeconvolution
+    spectra : ndarray, shape (m, n)
+    measured : ndarray of bool, shape (m, n)
+        Each row's measured channels, one contiguous run.
+    """
+    restored = np.zeros_like(spectra, dtype=float)
+    whole = measured.all(axis=1)
+    if whole.any():
+        restored[whole] = engine.run(spectra[whole])
+    for row in np.flatnonzero(~whole):
+        channels = np.flatnonzero(measured[row])
+        window = slice(channels[0], channels[-1] + 1)
+        restored[row, window] = engine.run(spectra[row, window][None])[0]
+    return restored
+
+
 def restore_batch(engine, batch, rl_iterations, batch_size):
     """Every method's restoration of a batch, unit area over the measured channels: the public
     path (:meth:`EELSpecNetDeconvolution.run`), the bare network where the window's length
     suits it, and Richardson-Lucy."""
     n_channels = batch.distorted.shape[1]
-    restored = {NETWORK: engine.run(batch.distorted)}
+    restored = {NETWORK: restore_measured(engine, batch.distorted, batch.measured)}
     if n_channels % engine.contract.length_multiple == 0:
         restored[NETWORK_ONLY] = predict_spectra(engine.model, batch.distorted, batch_size)
     # The generator's kernels have their zero shift at n // 2, not at their (jittered) maximum.
