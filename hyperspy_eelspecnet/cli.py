@@ -1,4 +1,4 @@
-"""Command line: ``eelspecnet train | finetune | evaluate | deconvolve | demo``.
+"""Command line: eelspecnet train | finetune | evaluate | deconvolve | demo.
 
 Each sub-command is a thin wrapper over a Python function of the package.
 """
@@ -84,7 +84,9 @@ def _deconvolve(args):
     signal = _load_spectra(source)
     psf = _load_spectra(args.psf) if args.psf else None
     try:
-        result = signal.eelspecnet_deconvolve(model=args.model, rl_iterations=args.rl_iterations, psf=psf)
+        result = signal.eelspecnet_deconvolve(
+            model=args.model, rl_iterations=args.rl_iterations, psf=psf, force=args.force
+        )
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--psf", default=None,
                    help="measured vacuum zero-loss peak for Richardson-Lucy (default: each spectrum's own ZLP)")
     p.add_argument("--plot", default=None, help="also draw input, restored and Richardson-Lucy to this image file")
+    p.add_argument("--force", action="store_true",
+                   help="restore zero-loss peaks already narrower than the model's restored ZLP anyway")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.set_defaults(func=_deconvolve)
 

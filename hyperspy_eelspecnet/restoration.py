@@ -213,7 +213,7 @@ def check_zlp_width(diagnostics, contract, force: bool = False) -> None:
             f"{contract.zlp_fwhm_channels:g}-channel ZLP the model {contract.name!r} restores: the "
             "restoration would widen it and reshape the loss signal. There is nothing to sharpen at "
             "this energy resolution per channel; record with a finer dispersion, or pass force=True "
-            "to restore anyway."
+            "(--force on the command line) to restore anyway."
         )
 
 

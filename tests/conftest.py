@@ -37,7 +37,7 @@ def _load_ws2(kind="*"):
     return signal
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def load_ws2():
     """``load_ws2(kind)``: the WS2 spectra of one kind (``"Vacuum"``, ``"Specimen"`` or ``"*"``)."""
     return _load_ws2
@@ -74,7 +74,9 @@ def identity_model(tmp_path_factory):
     plumbing (padding to the network's length, normalising, undoing both) is tested exactly
     and fast.
     """
-    import keras
+    from hyperspy_eelspecnet.model.backend import import_keras
+
+    keras = import_keras()
 
     from hyperspy_eelspecnet.model import ModelContract, build_eelspecnet, save_model
 
@@ -96,7 +98,7 @@ def identity_model(tmp_path_factory):
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def gaussian_zlp_spectra():
     """``gaussian_zlp_spectra(n_channels, zlp_positions, fwhm=12, loss_level=2e-3, total=1e6)``:
     synthetic low-loss spectra, a Gaussian ZLP and a smooth loss onset, ``total`` counts each."""

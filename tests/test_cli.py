@@ -1,87 +1,201 @@
-"""The command line: ``eelspecnet deconvolve`` and ``eelspecnet demo``."""
+"""The command line (``eelspecnet``, in-process through ``main(argv)``) and the quiet start."""
+
+import os
+import subprocess
+import sys
 
 import matplotlib
 import numpy as np
 import pytest
-from conftest import DATA_DIR, load_ws2
 
 matplotlib.use("Agg")
 
+import hyperspy_eelspecnet  # noqa: F401 (first: exspy without HyperSpy's deprecation noise)
 import hyperspy.api as hs
+from exspy.signals import EELSSpectrum
 
 from hyperspy_eelspecnet.cli import main
-from hyperspy_eelspecnet.restoration import zlp_fwhm
+from hyperspy_eelspecnet.spectral import fwhm
+
+SUBCOMMANDS = ["train", "finetune", "evaluate", "deconvolve", "demo"]
+DISPERSION = 0.005
 
 
-def test_deconvolve_hspy_writes_both_results_and_plot(tmp_path, capsys, default_model):
-    source = tmp_path / "ws2.hspy"
-    load_ws2().save(source)
-    png = tmp_path / "ws2.png"
-    with pytest.warns(UserWarning, match="outside the model"):
-        main(["deconvolve", str(source), "--rl-iterations", "10", "--plot", str(png)])
-    restored_path, rl_path = tmp_path / "ws2_eelspecnet.hspy", tmp_path / "ws2_eelspecnet_richardson_lucy.hspy"
+def run_cli(argv, capsys):
+    """``main(argv)``: (exit code, stdout, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _spectra(gaussian_zlp_spectra, positions, n_channels=256, zlp=80.0, **kwargs):
+    signal = EELSSpectrum(gaussian_zlp_spectra(n_channels, positions, **kwargs))
+    energy = signal.axes_manager.signal_axes[0]
+    energy.scale, energy.offset, energy.units, energy.name = DISPERSION, -zlp * DISPERSION, "eV", "Energy loss"
+    signal.metadata.General.title = "low loss"
+    return signal
+
+
+def user_environment():
+    """The environment of a fresh shell: without the settings this test process made on import."""
+    return {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_help_lists_every_subcommand(capsys):
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0
+    assert out.startswith("usage: eelspecnet")
+    for name in SUBCOMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "command, option",
+    [("train", "--config"), ("finetune", "--specimen"), ("evaluate", "--rl-iterations"),
+     ("deconvolve", "--psf"), ("demo", "--instrument")],
+)
+def test_subcommand_help(capsys, command, option):
+    code, out, _ = run_cli([command, "--help"], capsys)
+    assert code == 0
+    assert out.startswith(f"usage: eelspecnet {command}") and option in out
+
+
+def test_no_or_unknown_subcommand_exits_2(capsys):
+    assert run_cli([], capsys)[0] == 2
+    code, _, err = run_cli(["frobnicate", "x.hspy"], capsys)
+    assert code == 2 and "invalid choice" in err
+
+
+# --------------------------------------------------------------------------- deconvolve
+
+
+def test_deconvolve_spectrum_image_with_vacuum_psf_and_plot(tmp_path, capsys, identity_model, gaussian_zlp_spectra):
+    signal = _spectra(gaussian_zlp_spectra, 80.0 + np.linspace(-2, 2, 6).reshape(2, 3))
+    source, vacuum_file, png = tmp_path / "map.hspy", tmp_path / "vacuum.hspy", tmp_path / "map.png"
+    signal.save(source)
+    vacuum = _spectra(gaussian_zlp_spectra, [80.4], fwhm=10.0, loss_level=0.0).inav[0]
+    vacuum.metadata.General.title = "vacuum"
+    vacuum.save(vacuum_file)
+    code, out, err = run_cli(
+        ["deconvolve", source, "--model", identity_model, "--rl-iterations", "8", "--psf", vacuum_file,
+         "--plot", png],
+        capsys,
+    )
+    assert code == 0, err
+    restored_path = tmp_path / "map_eelspecnet.hspy"
+    rl_path = tmp_path / "map_eelspecnet_richardson_lucy.hspy"
     restored, rl = hs.load(restored_path), hs.load(rl_path)
-    for signal in (restored, rl):
-        assert signal.data.shape == (6, 2000)
-        assert signal.metadata.Signal.signal_type == "EELS"
-    assert "after EELSpecNet restoration" in restored.metadata.General.title
-    assert rl.metadata.General.title.endswith("after Richardson-Lucy deconvolution 10 iterations")
+    for result in (restored, rl):
+        assert isinstance(result, EELSSpectrum) and result.data.shape == (2, 3, 256)
+        assert result.axes_manager.signal_axes[0].offset == pytest.approx(-80 * DISPERSION)
+        assert result.axes_manager.signal_axes[0].scale == pytest.approx(DISPERSION)
+        np.testing.assert_allclose(result.data.sum(-1), signal.data.sum(-1), rtol=1e-6)
+    np.testing.assert_allclose(restored.data, signal.data, rtol=1e-5, atol=1e-6 * signal.data.max())  # identity
+    assert np.all(fwhm(rl.data) < fwhm(signal.data) - 1)
+    assert restored.metadata.General.title == "low loss after EELSpecNet restoration (identity-test vtest)"
+    assert rl.metadata.General.title == "low loss after Richardson-Lucy deconvolution 8 iterations"
+    assert rl.metadata.Signal.EELSpecNet.richardson_lucy.psf_source.startswith("signal 'vacuum': measured vacuum ZLP")
     assert png.stat().st_size > 10_000
-    out = capsys.readouterr().out
-    assert all(str(path) in out for path in (restored_path, rl_path, png))
+    assert out.splitlines() == [
+        f"EELSpecNet restoration written to {restored_path}",
+        f"Richardson-Lucy deconvolution (8 iterations) written to {rl_path}",
+        f"Comparison figure written to {png}",
+    ]
 
 
-def test_deconvolve_msa_spectrum_without_rl(tmp_path, capsys, default_model):
-    source = tmp_path / "vacuum.msa"
-    spectrum = load_ws2("Vacuum").inav[0]
+def test_deconvolve_msa_spectrum_into_a_new_folder_without_rl(tmp_path, capsys, identity_model, gaussian_zlp_spectra):
+    source = tmp_path / "spectrum.msa"
+    spectrum = _spectra(gaussian_zlp_spectra, [81.3]).inav[0]
     spectrum.save(source)
-    target = tmp_path / "out" / "restored.hspy"  # the folder is created
-    with pytest.warns(UserWarning):
-        main(["deconvolve", str(source), "-o", str(target), "--rl-iterations", "0"])
+    target = tmp_path / "out" / "restored.hspy"
+    code, out, err = run_cli(
+        ["deconvolve", source, "-o", target, "--rl-iterations", "0", "--model", identity_model], capsys
+    )
+    assert code == 0, err
     restored = hs.load(target)
-    assert restored.data.shape == (2000,)
-    assert restored.metadata.Signal.signal_type == "EELS"  # .msa loads as a plain Signal1D
-    assert zlp_fwhm(np.nan_to_num(restored.data)) < zlp_fwhm(spectrum.data)
+    assert isinstance(restored, EELSSpectrum)  # .msa loads as a plain Signal1D: made EELS
+    assert restored.data.shape == (256,)
+    np.testing.assert_allclose(restored.data, spectrum.data, rtol=1e-5, atol=1e-6 * spectrum.data.max())
     assert not (tmp_path / "out" / "restored_richardson_lucy.hspy").exists()
+    assert out == f"EELSpecNet restoration written to {target}\n"
 
 
-def test_core_loss_exits_2_with_one_line(capsys, default_model):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["deconvolve", str(DATA_DIR / "EELS_SI.dm4")])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("eelspecnet deconvolve: error: No zero-loss peak found")
+def test_core_loss_file_exits_2_with_one_line(tmp_path, capsys, data_dir, identity_model):
+    target = tmp_path / "restored.hspy"  # never beside the input in tests/data, even if this broke
+    code, _, err = run_cli(["deconvolve", data_dir / "EELS_SI.dm4", "-o", target, "--model", identity_model], capsys)
+    assert code == 2 and not target.exists()
+    assert err.startswith("eelspecnet deconvolve: error: No zero-loss peak found in 4 spectra")
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_output_must_not_overwrite_the_input(tmp_path, capsys):
-    source = tmp_path / "ws2.hspy"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["deconvolve", str(source), "-o", str(source)])
-    assert exit_info.value.code == 2
-    assert "overwrite the input" in capsys.readouterr().err
+def test_narrow_zlp_file_exits_2(tmp_path, capsys, identity_model, gaussian_zlp_spectra):
+    source = tmp_path / "narrow.hspy"
+    _spectra(gaussian_zlp_spectra, [80.0], fwhm=2.0).save(source)  # the identity model restores 3 channels
+    code, _, err = run_cli(["deconvolve", source, "--model", identity_model], capsys)
+    assert code == 2 and "already narrower" in err
+    assert not (tmp_path / "narrow_eelspecnet.hspy").exists()
 
 
-def test_missing_file_exits_2(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["deconvolve", str(tmp_path / "nothing.dm4")])
-    assert exit_info.value.code == 2
-    assert "cannot read" in capsys.readouterr().err
+def test_files_that_are_not_spectra_exit_2(tmp_path, capsys):
+    image = tmp_path / "image.hspy"
+    hs.signals.Signal2D(np.ones((8, 8))).save(image)
+    code, _, err = run_cli(["deconvolve", image], capsys)
+    assert code == 2 and "signal dimension 2" in err
+    code, _, err = run_cli(["deconvolve", tmp_path / "nothing.dm4"], capsys)
+    assert code == 2 and "cannot read" in err
+    code, _, err = run_cli(["deconvolve", image, "-o", image], capsys)
+    assert code == 2 and "overwrite the input" in err
 
 
-def test_demo_writes_files_and_restores(tmp_path, capsys, default_model):
+# --------------------------------------------------------------------------- quiet start
+
+
+def test_import_prints_nothing():
+    """A product requirement: no TensorFlow log lines, no numba or HyperSpy deprecation noise."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import hyperspy_eelspecnet"],
+        capture_output=True, text=True, env=user_environment(), timeout=120,
+    )
+    assert done.returncode == 0
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+@pytest.mark.slow
+def test_deconvolve_in_a_fresh_process_prints_only_its_result(tmp_path, identity_model, gaussian_zlp_spectra):
+    """TensorFlow is imported by the restoration: its start-up lines must not reach the user."""
+    source = tmp_path / "map.hspy"
+    _spectra(gaussian_zlp_spectra, np.full((2, 2), 80.0)).save(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "hyperspy_eelspecnet.cli", "deconvolve", str(source), "--model", str(identity_model),
+         "--rl-iterations", "0"],
+        capture_output=True, text=True, env=user_environment(), timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    # dask's progress bar (HyperSpy's default; redrawn after carriage returns), then our line
+    *progress, last = [line for line in done.stdout.splitlines() if line.strip()]
+    assert last == f"EELSpecNet restoration written to {tmp_path / 'map_eelspecnet.hspy'}"
+    assert all("Completed" in line for line in progress)
+
+
+@pytest.mark.slow
+def test_demo_writes_signals_and_figures(tmp_path, capsys, identity_model):
     out = tmp_path / "demo"
-    main(["demo", "--out", str(out)])
-    printed = capsys.readouterr().out
-    suffixes = ["", "_truth", "_eelspecnet", "_richardson_lucy"]
+    code, printed, err = run_cli(["demo", "--out", out, "--model", identity_model], capsys)
+    assert code == 0, err
+    suffixes = ("", "_truth", "_eelspecnet", "_richardson_lucy")
     signals = [hs.load(out / f"silver_nanowire{suffix}.hspy") for suffix in suffixes]
     for signal in signals:
         assert signal.data.shape == (16, 48, 1024)
-        assert signal.axes_manager.signal_axes[0].units == "eV"
-    raw, truth, restored, rl = signals
-    assert np.median(zlp_fwhm(np.nan_to_num(restored.data))) < 0.5 * np.median(zlp_fwhm(raw.data))
-    assert "Richardson-Lucy deconvolution 50 iterations" in rl.metadata.General.title
-    assert raw.metadata.Sample.ground_truth.mode_energies_eV.SP1 == pytest.approx(0.35)
-    for name in ("modal_evolution.png", "energy_filtered_maps.png", "single_pixel.png"):
-        assert (out / name).stat().st_size > 10_000
-        assert str(out / name) in printed
+    raw, _, restored, rl = signals
+    np.testing.assert_allclose(restored.data, raw.data, rtol=1e-4, atol=1e-6 * raw.data.max())  # identity model
+    assert np.median(fwhm(rl.data)) < np.median(fwhm(raw.data))
+    for name in ("modal_evolution.png", "energy_filtered_maps.png", "phonon_along_wire.png", "single_pixel.png"):
+        assert (out / name).stat().st_size > 10_000 and str(out / name) in printed
