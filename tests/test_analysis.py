@@ -1,4 +1,5 @@
-"""hyperspy_eelspecnet.analysis: energy-filtered maps and modal evolution along a line."""
+"""hyperspy_eelspecnet.analysis: energy-filtered maps, modal evolution along a line, and loss-feature
+tables and maps of EELS signals."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,9 @@ import dask.array as da
 import exspy
 import hyperspy.api as hs
 
-from hyperspy_eelspecnet.analysis import energy_filtered_maps, feature_along_line, modal_evolution
+from hyperspy_eelspecnet.analysis import (
+    energy_filtered_maps, feature_along_line, feature_map, feature_table, modal_evolution,
+)
 
 
 def spectrum_image(data, nav_scale=2.0, nav_offset=10.0):
@@ -228,3 +231,62 @@ def test_feature_energy_along_a_line_follows_a_shifting_phonon():
 def test_feature_along_line_needs_a_modal_profile(random_image):
     with pytest.raises(ValueError, match="modal_evolution"):
         feature_along_line(random_image, (0.1, 0.2))
+
+
+# Loss features of EELS signals: 2048 channels at 5 meV, ZLP on channel 100.
+FEATURE_DISPERSION = 0.005
+FEATURE_ENERGY = (np.arange(2048) - 100) * FEATURE_DISPERSION
+
+
+def lorentzian(energy, centre, fwhm, height):
+    half = 0.5 * np.asarray(fwhm)
+    return height * half**2 / ((energy - np.asarray(centre)) ** 2 + half**2)
+
+
+def eels_map(phonon_energy):
+    """EELS map (y, x, energy): ZLP + a phonon at ``phonon_energy`` (y, x) + a fixed feature."""
+    zlp = np.exp(-0.5 * (FEATURE_ENERGY / (6.0 * FEATURE_DISPERSION / 2.3548)) ** 2)  # FWHM 6 channels
+    spectra = zlp + lorentzian(FEATURE_ENERGY, phonon_energy[..., None], 0.04, 0.01)
+    spectra += lorentzian(FEATURE_ENERGY, 3.0, 0.3, 0.002)
+    signal = exspy.signals.EELSSpectrum(spectra)
+    axis = signal.axes_manager.signal_axes[0]
+    axis.scale, axis.offset, axis.units, axis.name = FEATURE_DISPERSION, FEATURE_ENERGY[0], "eV", "Energy loss"
+    signal.metadata.General.title = "Phonon map"
+    return signal
+
+
+@pytest.mark.parametrize("method", ["maxima", "lorentzian"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_feature_map_follows_a_phonon_shift(lazy, method):
+    x = np.arange(5)
+    phonon_energy = np.broadcast_to(0.6 + 0.0037 * x, (3, 5))  # shifts by 0.74 channel per pixel
+    signal = eels_map(phonon_energy)
+    if lazy:
+        signal = signal.as_lazy()
+
+    energy = feature_map(signal, (0.4, 1.0), method=method)
+    assert isinstance(energy, hs.signals.Signal2D) and energy.data.shape == (3, 5)
+    np.testing.assert_allclose(energy.data, phonon_energy, atol=0.2 * FEATURE_DISPERSION)
+    np.testing.assert_allclose(feature_map(signal, (0.4, 1.0), "fwhm", method=method).data, 0.04, rtol=0.05)
+    assert np.all(np.isnan(feature_map(signal, (1.5, 2.0)).data))  # no feature in the window
+
+
+def test_feature_table_signals():
+    signal = eels_map(np.array([[0.6, 0.7]]))
+    result = feature_table(signal, max_features=3)
+
+    assert result["table"].shape == (1, 2, 3)
+    energy = result["energy"]
+    assert energy.axes_manager.navigation_shape == (2, 1)
+    assert energy.axes_manager.signal_shape == (3,)
+    np.testing.assert_allclose(energy.data[0, :, :2], [[0.6, 3.0], [0.7, 3.0]], atol=0.2 * FEATURE_DISPERSION)
+    assert result["valid"].data[0, :, 2].tolist() == [False, False]
+    assert "eV" in result["fwhm"].metadata.Signal.quantity
+
+
+def test_feature_table_and_map_refuse_other_axes():
+    signal = eels_map(np.array([[0.6]]))
+    with pytest.raises(ValueError, match="own calibrated"):
+        feature_table(signal, dispersion=0.01)
+    with pytest.raises(ValueError, match="signal dimension"):
+        feature_map(hs.signals.Signal2D(np.ones((8, 8))), (0.1, 0.2))

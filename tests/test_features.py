@@ -1,10 +1,11 @@
+"""hyperspy_eelspecnet.features: loss features of spectra given as arrays (their HyperSpy
+glue, feature_table and feature_map, is tested in test_analysis.py)."""
+
 import numpy as np
 import pytest
 
 from hyperspy_eelspecnet.features import (
     FEATURE_DTYPE,
-    feature_map,
-    feature_table,
     find_loss_features,
     strongest_in_window,
 )
@@ -77,9 +78,14 @@ def true_displacement_of_maxima(centres, fwhms, heights):
         return -slope / curvature
 
 
-def test_hit_rate_on_generator_ground_truth():
+def hit_rates(methods, n_spectra=300, busiest=None, seed=20261121):
+    """Fractions of the generator's true loss features found within one channel, per method:
+    of the ``detectable`` ones (at least 1/1000 of the ZLP, farther than 0.2 eV from it,
+    resolvable) and of the ``isolated`` ones among them (whose maxima no neighbour moves by
+    half a channel), with their counts. ``busiest``: judge only the that many spectra with the
+    most detectable features (chosen from the truth, before any method runs)."""
     config = preset("reference")
-    batch = generate_batch(config, 300, seed=20261121, zlp_only=False)
+    batch = generate_batch(config, n_spectra, seed=seed, zlp_only=False)
 
     centres = batch.parameters["peak_centres"]  # channels, NaN-padded (n, k)
     fwhms = batch.parameters["peak_fwhms"]
@@ -96,22 +102,41 @@ def test_hit_rate_on_generator_ground_truth():
     # the only ones the maxima method can place within a channel.
     isolated = detectable & (np.abs(true_displacement_of_maxima(centres, fwhms, heights)) < 0.5)
     true_energy = (centres - config.zlp_channel) * config.dispersion
+    rows = np.arange(n_spectra) if busiest is None else np.argsort(-detectable.sum(axis=1), kind="stable")[:busiest]
+    detectable, isolated, true_energy = detectable[rows], isolated[rows], true_energy[rows]
 
-    hits = {}
-    for method in ("maxima", "lorentzian"):
-        table = find_loss_features(batch.ground_truth, config.energy_axis, method=method)
+    rates = {}
+    for method in methods:
+        table = find_loss_features(batch.ground_truth[rows], config.energy_axis, method=method)
         error = np.abs(table["energy"][:, None, :] - true_energy[:, :, None])
         with np.errstate(invalid="ignore"):
             nearest = np.min(np.where(table["valid"][:, None, :], error, np.inf), axis=2) / config.dispersion
-        hits[method] = nearest <= 1.0
+        hits = nearest <= 1.0
+        rates[method] = {"detectable": hits[detectable].mean(), "isolated": hits[isolated].mean()}
         print(
-            f"\n{method}: hit rate (within 1 channel) {hits[method][isolated].mean():.3f} of "
-            f"{isolated.sum()} isolated features; {hits[method][detectable].mean():.3f} of "
-            f"{detectable.sum()} resolvable ones"
+            f"\n{method}: hit rate (within 1 channel) {rates[method]['isolated']:.3f} of {isolated.sum()} "
+            f"isolated features; {rates[method]['detectable']:.3f} of {detectable.sum()} resolvable ones"
         )
-    assert detectable.sum() >= 100 and isolated.sum() >= 50
-    assert hits["lorentzian"][detectable].mean() >= 0.95  # the issue's rule: all resolvable
-    assert hits["maxima"][isolated].mean() >= 0.95
+    return rates, int(detectable.sum()), int(isolated.sum())
+
+
+def test_hit_rate_on_generator_ground_truth_quick():
+    # The maxima method is fast: the whole validation set; the fit on a few of its spectra.
+    rates, detectable, isolated = hit_rates(["maxima"])
+    assert detectable >= 100 and isolated >= 50
+    assert rates["maxima"]["isolated"] >= 0.95
+    rates, detectable, _ = hit_rates(["lorentzian"], busiest=6)
+    assert detectable >= 15
+    assert rates["lorentzian"]["detectable"] >= 0.9
+
+
+@pytest.mark.slow
+def test_hit_rate_on_generator_ground_truth():
+    # Validation grade: the fit on 300 spectra (about 100 ms each).
+    rates, detectable, isolated = hit_rates(["maxima", "lorentzian"])
+    assert detectable >= 100 and isolated >= 50
+    assert rates["lorentzian"]["detectable"] >= 0.95  # the issue's rule: all resolvable
+    assert rates["maxima"]["isolated"] >= 0.95
 
 
 def test_fit_separates_overlapping_lorentzians_that_move_each_others_maxima():
@@ -147,50 +172,6 @@ def test_poisson_noise_keeps_the_strong_features():
     # Noise moves the maxima of the broad features; the narrow strong one stays in place.
     maxima = find_loss_features(noisy, ENERGY, method="maxima", min_height_ratio=1e-3)
     assert np.abs(maxima["energy"][maxima["valid"]] - centres[0]).min() <= 2.0 * DISPERSION
-
-
-def eels_map(phonon_energy):
-    """EELS map (y, x, energy): ZLP + a phonon at ``phonon_energy`` (y, x) + a fixed feature."""
-    import exspy
-
-    spectra = gaussian_zlp() + lorentzian(ENERGY, phonon_energy[..., None], 0.04, 0.01)
-    spectra += lorentzian(ENERGY, 3.0, 0.3, 0.002)
-    signal = exspy.signals.EELSSpectrum(spectra)
-    axis = signal.axes_manager.signal_axes[0]
-    axis.scale, axis.offset, axis.units, axis.name = DISPERSION, ENERGY[0], "eV", "Energy loss"
-    signal.metadata.General.title = "Phonon map"
-    return signal
-
-
-@pytest.mark.parametrize("method", ["maxima", "lorentzian"])
-@pytest.mark.parametrize("lazy", [False, True])
-def test_feature_map_follows_a_phonon_shift(lazy, method):
-    import hyperspy.api as hs
-
-    x = np.arange(5)
-    phonon_energy = np.broadcast_to(0.6 + 0.0037 * x, (3, 5))  # shifts by 0.74 channel per pixel
-    signal = eels_map(phonon_energy)
-    if lazy:
-        signal = signal.as_lazy()
-
-    energy = feature_map(signal, (0.4, 1.0), method=method)
-    assert isinstance(energy, hs.signals.Signal2D) and energy.data.shape == (3, 5)
-    np.testing.assert_allclose(energy.data, phonon_energy, atol=0.2 * DISPERSION)
-    np.testing.assert_allclose(feature_map(signal, (0.4, 1.0), "fwhm", method=method).data, 0.04, rtol=0.05)
-    assert np.all(np.isnan(feature_map(signal, (1.5, 2.0)).data))  # no feature in the window
-
-
-def test_feature_table_signals():
-    signal = eels_map(np.array([[0.6, 0.7]]))
-    result = feature_table(signal, max_features=3)
-
-    assert result["table"].shape == (1, 2, 3)
-    energy = result["energy"]
-    assert energy.axes_manager.navigation_shape == (2, 1)
-    assert energy.axes_manager.signal_shape == (3,)
-    np.testing.assert_allclose(energy.data[0, :, :2], [[0.6, 3.0], [0.7, 3.0]], atol=0.2 * DISPERSION)
-    assert result["valid"].data[0, :, 2].tolist() == [False, False]
-    assert "eV" in result["fwhm"].metadata.Signal.quantity
 
 
 def test_strongest_in_window_picks_the_most_prominent():

@@ -3,7 +3,6 @@
 import matplotlib
 import numpy as np
 import pytest
-from conftest import gaussian_zlp_spectra
 
 matplotlib.use("Agg")
 
@@ -11,9 +10,11 @@ import exspy
 from matplotlib.figure import Figure
 
 from hyperspy_eelspecnet import EELSpecNetResult
-from hyperspy_eelspecnet.analysis import energy_filtered_maps, modal_evolution
+from hyperspy_eelspecnet.analysis import energy_filtered_maps, feature_along_line, modal_evolution
 from hyperspy_eelspecnet.plotting import (
+    COLOURS,
     plot_comparison,
+    plot_feature_along_line,
     plot_interactive_comparison,
     plot_maps_side_by_side,
     plot_modal_evolution,
@@ -31,7 +32,7 @@ def eels(data, title):
 
 
 @pytest.fixture
-def triple():
+def triple(gaussian_zlp_spectra):
     """Input, 'restored' and 'RL' spectrum images (3 x 4 pixels, 300 channels), RL with metadata."""
     rng = np.random.default_rng(1)
     raw = gaussian_zlp_spectra(300, 100 + rng.uniform(-1, 1, 12), fwhm=12).reshape(3, 4, 300)
@@ -166,7 +167,29 @@ def test_modal_evolution_side_by_side(triple):
     assert len(plot_modal_evolution(*profiles, profiles[1]).axes) == 6
 
 
-def test_eelspecnet_deconvolve_result_knows_its_input(identity_model):
+def test_feature_along_line_curves(triple):
+    # Lines as feature_along_line returns them (4 positions, 5 nm apart), values set by hand;
+    # NaN where no feature was found.
+    profiles = [modal_evolution(s, (0.0, 5.0), (15.0, 5.0), width=1) for s in triple[:2]]
+    lines = {"input": feature_along_line(profiles[0], (0.3, 0.4)),
+             "EELSpecNet": feature_along_line(profiles[1], (0.3, 0.4))}
+    lines["input"].data[:] = [0.31, np.nan, 0.32, 0.33]
+    lines["EELSpecNet"].data[:] = [0.315, 0.318, np.nan, np.nan]
+    figure = plot_feature_along_line(lines, expected=0.32, ylabel="Phonon energy (eV)")
+    ax = figure.axes[0]
+    curves, expected = ax.get_lines()[:2], ax.get_lines()[2]
+    for curve, line, colour in zip(curves, lines.values(), (COLOURS["input"], COLOURS["restored"])):
+        np.testing.assert_array_equal(curve.get_xdata(), [0.0, 5.0, 10.0, 15.0])
+        np.testing.assert_array_equal(curve.get_ydata(), line.data)
+        assert curve.get_color() == colour
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "input (found at 75 % of positions)", "EELSpecNet (found at 50 % of positions)",
+    ]
+    assert expected.get_ydata()[0] == 0.32 and ax.get_ylabel() == "Phonon energy (eV)"
+    assert ax.get_xlabel() == "Position along the line (nm)"
+
+
+def test_eelspecnet_deconvolve_result_knows_its_input(identity_model, gaussian_zlp_spectra):
     signal = eels(gaussian_zlp_spectra(400, np.full(4, 120.0), fwhm=12).reshape(2, 2, 400), "synthetic")
     result = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=5)
     restored, rl = result

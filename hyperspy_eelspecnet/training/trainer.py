@@ -1,8 +1,8 @@
 """Train an EELSpecNet model on generated spectra: ``eelspecnet train --config C.yaml --out DIR``.
 
 Batches are generated on the fly from seeds (never stored): training batch ``i`` of epoch ``e``
-comes from ``SeedSequence([seed, 0, e, i])`` and validation spectrum block ``j`` from
-``SeedSequence([seed, 1, j])``, so the validation set never overlaps training data and any run
+comes from ``SeedSequence([seed, 0, e, i])`` and the validation set from
+``SeedSequence([seed, 1])``, so the validation set never overlaps training data and any run
 can be repeated exactly. Checkpoints (weights, optimizer state, epoch) go to ``DIR/backup`` and
 ``--resume`` continues from them.
 """
@@ -455,9 +455,10 @@ class _WallClockCosine(keras.callbacks.Callback):
         self.config = config
         self.budget = 60.0 * config.max_minutes
         self.record = Path(record)
-        self.before = json.loads(self.record.read_text())["elapsed_s"] if resume and self.record.exists() else 0.0
+        kept = json.loads(self.record.read_text()) if resume and self.record.exists() else {}
+        self.before = kept.get("elapsed_s", 0.0)
         self.show = show
-        self.step = 0
+        self.step = kept.get("steps", 0)  # a resumed run does not warm up again
 
     def elapsed(self) -> float:
         return self.before + time.time() - self.start
@@ -489,10 +490,10 @@ class _WallClockCosine(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        self.record.write_text(json.dumps({"elapsed_s": self.elapsed()}))
+        self.record.write_text(json.dumps({"elapsed_s": self.elapsed(), "steps": self.step}))
 
     def on_train_end(self, logs=None):
-        self.record.write_text(json.dumps({"elapsed_s": self.elapsed()}))
+        self.record.write_text(json.dumps({"elapsed_s": self.elapsed(), "steps": self.step}))
         if self.show:
             print(flush=True)
 

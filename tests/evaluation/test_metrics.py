@@ -29,7 +29,7 @@ def test_fwhm_and_fwtm_of_sampled_gaussians():
     spectra = gaussian([400.0, 400.3, 1000.7], 10.0)
     np.testing.assert_allclose(fwhm(spectra), 2 * np.sqrt(2 * np.log(2)) * 10.0, atol=0.05)
     np.testing.assert_allclose(fwtm(spectra), 2 * np.sqrt(2 * np.log(10)) * 10.0, atol=0.05)
-    assert fwhm(gaussian(400.0, 10.0)[0]).shape == (1,)
+    assert fwhm(gaussian([400.0], 10.0)[0]).shape == (1,)  # one 1-D spectrum
 
 
 def test_peak_width_around_a_given_channel():

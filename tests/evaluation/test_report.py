@@ -1,83 +1,185 @@
+"""The evaluation report: EELSpecNet through the public path against Richardson-Lucy.
+
+The identity model (a network that returns its input, in the real wrapper) makes the plumbing
+checkable: its restoration is the distorted spectrum itself, so it narrows no ZLP and scores
+what the input scores, while Richardson-Lucy with the true blur does narrow it.
+"""
+
 import json
 
 import numpy as np
 import pytest
 
 from hyperspy_eelspecnet.cli import main
-from hyperspy_eelspecnet.evaluation.report import METRICS, evaluate, write_report
-from hyperspy_eelspecnet.model import load_model
-from hyperspy_eelspecnet.training.trainer import TrainConfig, train
+from hyperspy_eelspecnet.evaluation.report import (
+    DETECTION_SMOOTHING_SIGMAS,
+    METRICS,
+    WINDOW_SETS,
+    evaluate,
+    evaluation_set,
+    near_zlp_significance,
+    update_model_card,
+    write_report,
+)
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution
+from hyperspy_eelspecnet.spectral import half_maximum_centre
+from hyperspy_eelspecnet.training.generator import generate_batch
 
 FIGURES = ("fig4_noise_variance.png", "fig5_zlp_width.png", "fig6_ssim.png", "examples.png")
+NETWORK, NETWORK_ONLY = "EELSpecNet", "EELSpecNet, network only"
+LENGTH_MULTIPLE = 64  # the identity model's (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory):
-    config = TrainConfig(filters=(8, 8, 8), batch_size=8, steps_per_epoch=3, epochs=1, validation_size=16)
-    return train(config, tmp_path_factory.mktemp("model"), verbose=0)
+def results(identity_model):
+    """The reference preset (8 spectra per set) and every window (4 per set), RL-3 and RL-20."""
+    return evaluate(identity_model, presets=("reference",), n_spectra=8, rl_iterations=(3, 20), n_window_spectra=4)
 
 
-def test_evaluate_and_report(tiny_model_path, tmp_path):
-    model, _ = load_model(tiny_model_path)
-    results = evaluate(model, presets=("reference",), n_spectra=32, rl_iterations=(5,), block_size=20)
+def test_evaluation_sets_put_energy_zero_at_the_half_maximum_centre():
+    config = evaluation_set("reference")
+    assert config.align_zlp and config.zlp_centre == "half_maximum"
+    batch = generate_batch(config, 8, seed=1, zlp_only=True)
+    np.testing.assert_allclose(half_maximum_centre(batch.ground_truth), batch.parameters["zlp_position"], atol=0.02)
+    for n_channels, zlp_channel in WINDOW_SETS:
+        window = evaluation_set(f"reference, {n_channels} ch, ZLP at {zlp_channel}")
+        assert (window.n_channels, window.zlp_channel) == (n_channels, zlp_channel)
+        assert window.peak_channel[1] < n_channels and window.window_stop == (n_channels, n_channels)
+    with pytest.raises(ValueError, match="Unknown evaluation set"):
+        evaluation_set("reference, 3000 ch, ZLP at 40")
+
+
+def test_tables_have_every_method_and_metric(results):
+    settings = results["settings"]
+    assert settings["methods"] == [NETWORK, NETWORK_ONLY, "RL-3", "RL-20"]
+    window_names = [f"reference, {n} ch, ZLP at {z}" for n, z in WINDOW_SETS]
+    assert list(results["presets"]) == ["reference", *window_names]
+    assert settings["n_spectra"] == {"reference": 8, **{name: 4 for name in window_names}}
+    for name, result in results["presets"].items():
+        summary, n = result["summary"], settings["n_spectra"][name]
+        assert set(summary) == set(METRICS)
+        # The bare network runs only where the window's length suits it (1688 and 1800 do not).
+        length = evaluation_set(name).n_channels
+        restored = {NETWORK, "RL-3", "RL-20"} | ({NETWORK_ONLY} if length % LENGTH_MULTIPLE == 0 else set())
+        assert set(summary["fwhm_recovery"]) == restored
+        assert set(summary["ssim"]) == restored | {"input"}
+        for metric in METRICS:
+            for method, stats in summary[metric].items():
+                # Every spectrum has a ZLP FWHM, an SSIM and an MSE; a wide ZLP 40 channels from
+                # the window's start may have no tenth-maximum crossing there (FWTM: NaN).
+                if metric in ("fwhm_recovery", "noise_variance_reduction", "ssim", "mse"):
+                    assert stats["n"] == n, (name, metric, method)
+                if stats["n"]:
+                    assert stats["p5"] <= stats["median"] <= stats["p95"]
+        assert result["examples"]["energy"].size == length
+
+
+def test_identity_restoration_scores_as_its_input_and_rl_narrows_the_zlp(results):
+    for name, result in results["presets"].items():
+        summary = result["summary"]
+        # The identity network narrows nothing: FWHM recovery 0 %, SSIM and MSE of the input.
+        for method in {NETWORK, NETWORK_ONLY} & set(summary["fwhm_recovery"]):
+            assert abs(summary["fwhm_recovery"][method]["median"]) < 0.1, name
+            assert summary["ssim"][method]["median"] == pytest.approx(summary["ssim"]["input"]["median"], abs=1e-4)
+            assert summary["mse"][method]["median"] == pytest.approx(summary["mse"]["input"]["median"], rel=1e-2)
+        # Richardson-Lucy with the true blur narrows the ZLP, more with more iterations.
+        rl3, rl20 = (summary["fwhm_recovery"][m]["median"] for m in ("RL-3", "RL-20"))
+        assert 5.0 < rl3 < rl20 < 100.0, name
+        assert summary["ssim"]["RL-20"]["median"] > summary["ssim"]["input"]["median"]
+
+
+def test_peak_rows_and_detection_curves(results):
+    peaks = results["presets"]["reference"]["summary"]["peak_position_error"]
+    per_spectrum = results["presets"]["reference"]["per_spectrum"]
+    for method in ("input", NETWORK, NETWORK_ONLY, "RL-3", "RL-20"):
+        row = peaks[method]
+        assert 0.0 <= row["resolved_fraction"] <= 1.0 and 0.0 <= row["false_peak_fraction"] <= 1.0
+        curve = row["detection_curve"]
+        assert curve["smoothing_sigmas"] == list(DETECTION_SMOOTHING_SIGMAS)
+        assert curve["found_fraction"][0] == pytest.approx(row["resolved_fraction"])
+        assert curve["false_peak_fraction"][0] == pytest.approx(row["false_peak_fraction"])
+        assert curve["false_peak_fraction"][-1] < curve["false_peak_fraction"][0]  # smoothing removes noise peaks
+        found = per_spectrum["peak_resolved"][method]
+        assert found.shape[1] == len(DETECTION_SMOOTHING_SIGMAS) and found[:, 0].mean() == row["resolved_fraction"]
+    # The noisy input shows a "peak" at most feature-free positions (white noise: 19/21).
+    assert peaks["input"]["false_peak_fraction"] > 0.5
+    # At its own false-peak rate the network finds what it finds.
+    assert peaks[NETWORK]["found_at_network_false_rate"] == pytest.approx(peaks[NETWORK]["resolved_fraction"])
+    # The identity's rows are the input's.
+    assert peaks[NETWORK]["resolved_fraction"] == peaks["input"]["resolved_fraction"]
+
+
+def test_without_windows_only_the_presets_are_judged(identity_model):
+    results = evaluate(identity_model, presets=("instrument",), n_spectra=4, rl_iterations=(2,), windows=False)
+    assert list(results["presets"]) == ["instrument"]
+    summary = results["presets"]["instrument"]["summary"]
+    assert set(summary["ssim"]) == {"input", NETWORK, NETWORK_ONLY, "RL-2"}
+    assert summary["ssim"]["input"]["n"] == 4
+
+
+def test_write_report_writes_tables_and_figures(results, tmp_path):
     paths = write_report(results, tmp_path)
-
+    assert set(paths) == {"evaluation.json", "evaluation.md", *FIGURES}
+    for path in paths.values():
+        assert path.parent == tmp_path and path.stat().st_size > 0
     report = json.loads(paths["evaluation.json"].read_text())
-    assert report["settings"]["methods"] == ["EELSpecNet", "RL-5"]
-    summary = report["presets"]["reference"]["summary"]
-    assert set(summary) == set(METRICS)
-    for metric in ("fwhm_recovery", "fwhm_relative_error", "fwtm_recovery", "ssim", "mse", "noise_variance_reduction"):
-        stats = summary[metric]["RL-5"]
-        assert stats["n"] > 0
-        assert all(np.isfinite(stats[key]) for key in ("median", "p5", "p95"))
-    assert 0.0 < summary["fwhm_recovery"]["RL-5"]["median"] < 100.0
-    assert summary["ssim"]["input"]["n"] == 32
-    for method in ("input", "EELSpecNet", "RL-5"):
-        assert 0.0 <= summary["peak_position_error"][method]["resolved_fraction"] <= 1.0
-        assert 0.0 <= summary["peak_position_error"][method]["false_peak_fraction"] <= 1.0
-    # The noisy input finds a "peak" at most feature-free positions (white noise: 19/21).
-    assert summary["peak_position_error"]["input"]["false_peak_fraction"] > 0.5
-    # Detection curves: smoothing lowers both fractions; the first point is the output as it is.
-    for method in ("input", "EELSpecNet", "RL-5"):
-        peaks = summary["peak_position_error"][method]
-        curve = peaks["detection_curve"]
-        assert curve["smoothing_sigmas"][0] == 0.0
-        assert curve["found_fraction"][0] == pytest.approx(peaks["resolved_fraction"])
-        assert curve["false_peak_fraction"][0] == pytest.approx(peaks["false_peak_fraction"])
-        assert curve["false_peak_fraction"][-1] < curve["false_peak_fraction"][0]
-    network = summary["peak_position_error"]["EELSpecNet"]
-    # At its own false-peak rate the network finds what it finds (NaN-free: its curve starts there).
-    assert network["found_at_network_false_rate"] == pytest.approx(network["resolved_fraction"])
-
+    assert report["settings"]["methods"] == results["settings"]["methods"]
+    assert set(report["presets"]["reference"]["summary"]) == set(METRICS)
+    assert report["presets"]["reference"]["summary"]["ssim"]["RL-20"] == results["presets"]["reference"]["summary"]["ssim"]["RL-20"]
     markdown = paths["evaluation.md"].read_text()
-    assert "| ZLP FWHM recovery (%) |" in markdown and "RL-5" in markdown
+    assert "## Preset `reference`" in markdown and "| ZLP FWHM recovery (%) |" in markdown
     assert "| Feature-free positions where a peak is found all the same (lower is better) |" in markdown
-    assert "| Resolvable features found as a peak at EELSpecNet's false-peak rate" in markdown
-    for name in FIGURES:
-        assert paths[name].stat().st_size > 0
+    assert "## Other windows (the `reference` physics)" in markdown
+    for n_channels, zlp_channel in WINDOW_SETS:
+        assert f"| {n_channels} ch, ZLP at {zlp_channel} | 4 |" in markdown
 
 
-def test_evaluate_command(tiny_model_path, tmp_path):
-    out = tmp_path / "report"
-    main([
-        "evaluate", "--model", str(tiny_model_path), "--out", str(out), "--n-spectra", "16",
-        "--presets", "reference", "--rl-iterations", "3",
-    ])
-    report = json.loads((out / "evaluation.json").read_text())
-    assert report["settings"]["rl_iterations"] == [3]
-    assert report["settings"]["model"]["file"] == str(tiny_model_path)
-    for name in ("evaluation.md", *FIGURES):
-        assert (out / name).stat().st_size > 0
+def test_near_zlp_significance(identity_model, load_ws2):
+    vacuum = load_ws2("Vacuum").data
+    engine = EELSpecNetDeconvolution(identity_model)
+    near = near_zlp_significance({"identity": engine}, vacuum, n_spectra=6, seed=3)
+    assert near["settings"]["n_spectra"] == 6 and near["settings"]["vacuum_spectra"] == 2
+    assert list(near["methods"]) == ["identity", "RL-50, vacuum PSF", "input"]
+    for row in near["methods"].values():
+        assert 0.0 <= row["found"] <= 1.0 and 0.0 <= row["false"] <= 1.0
+        assert row["position_error"] is None or 0.0 <= row["position_error"] <= 1.5
+    # The identity changes nothing (up to float32 round-off in its compression and expansion).
+    identity, recorded = near["methods"]["identity"], near["methods"]["input"]
+    assert (identity["found"], identity["false"]) == (recorded["found"], recorded["false"])
+    assert identity["position_error"] == pytest.approx(recorded["position_error"], abs=1e-4)
 
 
-def test_evaluation_table_replaces_the_card_section(tiny_model_path, tmp_path):
+def test_update_model_card_replaces_the_evaluation_section(tmp_path):
     card = tmp_path / "MODEL_CARD.md"
     card.write_text("# Model card\n\n## Evaluation\n\nold numbers\n\n## Limits\n\nkeep me\n")
-    args = ["evaluate", "--model", str(tiny_model_path), "--out", str(tmp_path / "r"), "--n-spectra", "8",
-            "--presets", "reference", "--rl-iterations", "2", "--card", str(card)]
-    main(args)
+    report = "# EELSpecNet versus Richardson-Lucy\n\nintro\n\n## Preset `reference`\n\n| metric | input |\n"
+    update_model_card(card, report, "eelspecnet evaluate --n-spectra 8")
     text = card.read_text()
-    assert "old numbers" not in text and "keep me" in text
+    assert "old numbers" not in text and "## Limits\n\nkeep me" in text
     assert text.count("## Evaluation") == 1
+    assert "Produced by `eelspecnet evaluate --n-spectra 8`." in text
+    # The report's title is dropped and its headings move one level down, under the section.
+    assert "EELSpecNet versus Richardson-Lucy" not in text
+    assert "### Preset `reference`" in text and text.index("### Preset") > text.index("## Evaluation")
+    update_model_card(card, report.replace("input", "RL-5"), "again")
+    assert text.count("## Evaluation") == 1 and "| metric | RL-5 |" in card.read_text()
+
+
+def test_evaluate_command_writes_the_report_and_the_card(identity_model, tmp_path):
+    # No preset, only the windows (one spectrum per set): the tables, no figures (they show presets).
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# Model card\n\n## Evaluation\n\nold numbers\n\n## Limits\n\nkeep me\n")
+    out = tmp_path / "report"
+    args = ["evaluate", "--model", str(identity_model), "--out", str(out), "--n-spectra", "4", "--presets",
+            "--rl-iterations", "3", "--seed", "5", "--card", str(card)]
+    main(args)
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["settings"]["rl_iterations"] == [3] and report["settings"]["seed"] == 5
+    assert report["settings"]["model"]["file"] == str(identity_model)
+    assert list(report["presets"]) == [f"reference, {n} ch, ZLP at {z}" for n, z in WINDOW_SETS]
+    assert set(report["settings"]["n_spectra"].values()) == {1}
+    assert sorted(path.name for path in out.iterdir()) == ["evaluation.json", "evaluation.md"]
+    text = card.read_text()
+    assert "old numbers" not in text and "## Limits\n\nkeep me" in text
     assert f"Produced by `eelspecnet evaluate {' '.join(args[1:])}`" in text
-    assert "### Preset `reference`" in text and "| ZLP FWHM recovery (%) |" in text
+    assert "### Other windows (the `reference` physics)" in text and "## Preset" not in text

@@ -1,11 +1,16 @@
 """The spectrum generator: reproducibility, physics of each step, presets, YAML round trip."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from hyperspy_eelspecnet.evaluation.metrics import fwhm
-from hyperspy_eelspecnet.training import GeneratorConfig, generate_batch, prepare_measured_psfs, preset
-from hyperspy_eelspecnet.spectral import locate_zlp
+from hyperspy_eelspecnet.training import GeneratorConfig, generate_batch, preset
+from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
+from hyperspy_eelspecnet.spectral import (
+    MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, half_maximum_centre, locate_zlp,
+)
 
 
 def test_same_seed_same_batch_and_different_seed_differs():
@@ -138,13 +143,16 @@ def test_poisson_noise_scales_with_counts():
 def test_measured_psfs_are_used_as_blur():
     channels = np.arange(512)
     vacuum = np.exp(-0.5 * ((channels - 100) / 12.0) ** 2) + 1e-3 / (1 + ((channels - 100) / 40.0) ** 2)
-    kernels = prepare_measured_psfs(vacuum * 1e6, 2048)
-    assert kernels.shape == (1, 2048) and np.argmax(kernels[0]) == 1024
+    # The generator's kernels span offsets -n ... n - 1: PSFs prepared to 2 n channels.
+    kernels = prepare_vacuum_psfs(vacuum * 1e6, 4096).psfs
+    assert kernels.shape == (1, 4096) and np.argmax(kernels[0]) == 2048
     np.testing.assert_allclose(kernels.sum(), 1.0)
     config = preset("reference")
     config.measured_psf_extra_fwhm = (0.0, 0.0)
     config.jitter_amplitude = (0.0, 0.0)
-    batch = generate_batch(config, 8, seed=8, measured_psfs=vacuum, zlp_only=True)
+    with pytest.raises(ValueError, match="prepare_vacuum_psfs"):
+        generate_batch(config, 2, seed=8, measured_psfs=prepare_vacuum_psfs(vacuum, 2048).psfs)
+    batch = generate_batch(config, 8, seed=8, measured_psfs=kernels, zlp_only=True)
     assert batch.parameters["measured_psf"].all()
     # Blurring the 3-channel quasi-Dirac with a 28-channel Gaussian gives ~28 channels.
     np.testing.assert_allclose(fwhm(batch.noise_free), 2.3548 * np.hypot(12.0, 3 / 2.3548), rtol=0.03)
@@ -165,8 +173,6 @@ def test_yaml_round_trip_and_bad_settings(tmp_path):
 
 
 def test_features_near_the_zlp():
-    import dataclasses
-
     config = preset("instrument")
     near = dataclasses.replace(config, peak_near_zlp_fraction=0.5, peak_near_zlp_distance=(8.0, 100.0))
     # Off by default, and then the random stream is the one of earlier versions (same batch).
@@ -208,3 +214,112 @@ def test_blur_is_the_linear_convolution_even_where_jitter_stretches_the_psf_tail
                         expected[row, i] += full[source]
     np.testing.assert_allclose(blurred, expected, rtol=1e-10, atol=1e-15)
     np.testing.assert_allclose(kernel.sum(axis=1), 1.0)
+
+
+def test_half_maximum_alignment_puts_the_truths_zlp_at_the_recorded_half_maximum_centre():
+    # An asymmetric PSF (loss side 2.5 times wider) moves the half-maximum centre of the
+    # recorded ZLP towards the loss side of its maximum: the two conventions differ by
+    # channels, and each puts the truth's ZLP where it says.
+    config = preset("instrument")
+    config.window_probability, config.psf_asymmetry, config.psf_fwhm = 0.0, (2.5, 2.5), (20.0, 30.0)
+    config.total_counts = (1e9, 1e9)
+    by_half_maximum = generate_batch(dataclasses.replace(config, zlp_centre="half_maximum"), 32, seed=11, zlp_only=True)
+    by_maximum = generate_batch(config, 32, seed=11, zlp_only=True)  # the same draws
+    np.testing.assert_array_equal(by_half_maximum.distorted, by_maximum.distorted)
+
+    recorded_centre = half_maximum_centre(by_half_maximum.distorted)
+    np.testing.assert_allclose(by_half_maximum.parameters["zlp_position"], recorded_centre, atol=1e-3)
+    np.testing.assert_allclose(by_maximum.parameters["zlp_position"], locate_zlp(by_maximum.distorted), atol=1e-3)
+    # The truth's own ZLP (a symmetric quasi-Dirac) is centred there, measured independently.
+    np.testing.assert_allclose(half_maximum_centre(by_half_maximum.ground_truth), recorded_centre, atol=0.02)
+    np.testing.assert_allclose(locate_zlp(by_maximum.ground_truth), by_maximum.parameters["zlp_position"], atol=0.05)
+    shift = by_half_maximum.parameters["zlp_position"] - by_maximum.parameters["zlp_position"]
+    assert np.median(shift) > 1.0  # towards the wide (loss) side
+    with pytest.raises(ValueError, match="zlp_centre"):
+        GeneratorConfig(zlp_centre="centroid")
+
+
+def test_windowed_spectra_keep_the_zlp_inside_and_pad_the_rest_with_the_edge_level():
+    config = preset("instrument")
+    config.window_probability = 1.0
+    config.window_start, config.window_stop = (100, 400), (700, 1200)
+    batch = generate_batch(config, 64, seed=12)
+    p = batch.parameters
+    start, stop = p["window_start"], p["window_stop"]
+    channels = np.arange(2048)
+    np.testing.assert_array_equal(batch.measured, (channels >= start[:, None]) & (channels < stop[:, None]))
+    assert (stop < 2048).all() and (start > 0).any()
+    # The ZLP keeps the channels a restoration needs on both sides inside the window.
+    assert (p["zlp_position"] - start >= MIN_CHANNELS_BELOW_ZLP).all()
+    assert (stop - p["zlp_position"] >= MIN_CHANNELS_ABOVE_ZLP).all()
+    # Unit area over the measured channels, for the recording and the truth alike.
+    np.testing.assert_allclose(np.where(batch.measured, batch.distorted, 0).sum(axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(np.where(batch.measured, batch.ground_truth, 0).sum(axis=1), 1.0, rtol=1e-4)
+    # Outside the window: the mean of the 8 nearest measured channels, constant.
+    for row in range(8):
+        s, e, spectrum = start[row], stop[row], batch.distorted[row].astype(float)
+        np.testing.assert_allclose(spectrum[e:], spectrum[e - 8: e].mean(), rtol=1e-5)
+        np.testing.assert_allclose(spectrum[:s], spectrum[s: s + 8].mean(), rtol=1e-5)
+
+
+def test_gain_side_twins_follow_detailed_balance():
+    # One narrow feature 20 channels (0.1 eV) above a ZLP on channel 400; loss features only
+    # above the ZLP, so the truth 20 channels below it is the twin alone.
+    config = preset("reference")
+    config.n_peaks, config.peak_channel, config.peak_fwhm = (1, 1), (420, 420), (3.0, 3.0)
+    config.peak_ratio, config.loss_only_above_zlp = (1000.0, 1000.0), True
+    plain = generate_batch(config, 16, seed=13)
+    assert plain.parameters["temperature"] is None
+    assert plain.ground_truth[:, 380].max() < 1e-9 * plain.ground_truth[:, 420].min()
+
+    config.gain_side_temperature = (100.0, 2000.0)
+    batch = generate_batch(config, 16, seed=13)
+    temperature = batch.parameters["temperature"]
+    assert temperature.min() >= 100.0 and temperature.max() <= 2000.0 and np.ptp(temperature) > 300
+    energy = 20 * config.dispersion
+    expected = np.exp(-energy / (8.617333e-5 * temperature))
+    ratio = batch.ground_truth[:, 380].astype(float) / batch.ground_truth[:, 420]
+    np.testing.assert_allclose(ratio, expected, rtol=1e-4)
+    # The twin peaks 20 channels below the ZLP, and none without a temperature.
+    assert (np.argmax(batch.ground_truth[:, 370:391], axis=1) == 10).all()
+    with pytest.raises(ValueError, match="gain_side_temperature"):
+        GeneratorConfig(gain_side_temperature=(0.0, 300.0))
+
+
+def test_analytic_psfs_have_the_drawn_width_and_asymmetry():
+    from hyperspy_eelspecnet.training.generator import analytic_psfs
+
+    offsets = (np.arange(4096) - 2048)[None, :].astype(float)
+    config = preset("instrument")
+    config.psf_asymmetry = (2.0, 2.0)
+    kernels, widths = analytic_psfs(np.random.default_rng(0), config, 16, offsets)
+    assert kernels.shape == (16, 4096) and np.argmax(kernels, axis=1).tolist() == [2048] * 16
+    np.testing.assert_allclose(kernels.sum(axis=1), 1.0)
+    assert widths.min() >= 3.0 and widths.max() <= 40.0
+    np.testing.assert_allclose(fwhm(kernels), widths, rtol=0.03, atol=0.15)
+    # Half the maximum at -fwhm/3 on the gain side and +2 fwhm/3 on the loss side (crossings
+    # interpolated between the sampled channels).
+    for kernel, width in zip(kernels, widths):
+        above = np.flatnonzero(kernel >= 0.5 * kernel.max())
+        gain_side = np.interp(0.5 * kernel.max(), kernel[above[0] - 1: above[0] + 1], offsets[0, above[0] - 1: above[0] + 1])
+        loss_side = np.interp(-0.5 * kernel.max(), -kernel[above[-1]: above[-1] + 2], offsets[0, above[-1]: above[-1] + 2])
+        assert gain_side == pytest.approx(-width / 3, abs=0.25)
+        assert loss_side == pytest.approx(2 * width / 3, abs=0.25)
+
+
+@pytest.mark.parametrize("distribution", ["uniform", "gaussian", "arcsine", "bimodal"])
+def test_jitter_shifts_stay_within_their_amplitude(distribution):
+    from hyperspy_eelspecnet.training.generator import jitter_shifts
+
+    config = preset("reference")
+    config.jitter_amplitude, config.jitter_distributions, config.n_jitter_copies = (2.0, 8.0), [distribution], 400
+    shifts, amplitude = jitter_shifts(np.random.default_rng(1), config, 32)
+    assert shifts.shape == (32, 400) and (shifts[:, 0] == 0).all()  # copy 0 unshifted
+    assert amplitude.min() >= 2.0 and amplitude.max() <= 8.0
+    reach = np.abs(shifts).max(axis=1) / amplitude
+    # Uniform and arcsine reach the amplitude; the Gaussian is clipped at two; the bimodal
+    # humps sit at 0.8 amplitude with a spread of 0.15.
+    limit = {"uniform": 1.0, "gaussian": 2.0, "arcsine": 1.0, "bimodal": 1.8}[distribution]
+    assert (reach <= limit + 1e-9).all() and (reach > 0.6).all()
+    if distribution == "bimodal":
+        assert np.mean(np.abs(shifts[:, 1:]) / amplitude[:, None] < 0.3) < 0.01  # few near zero
