@@ -4,14 +4,14 @@
 
 One run on one synthetic spectrum image (benchmarks/_lazy_map.py) measures
 
-1. throughput, eager, in spectra/s: the network alone (``predict_spectra`` on windows already
-   prepared), the whole ``s.eelspecnet_deconvolve()`` (network + Richardson-Lucy, 50
+1. throughput, eager, in spectra/s: the network alone (``predict_spectra`` on spectra already
+   padded by ``to_network_input``), the whole ``s.eelspecnet_deconvolve()`` (network + Richardson-Lucy, 50
    iterations, measured-vacuum-like PSF given by ``psf=``), our batched RL alone, and exspy's
    ``richardson_lucy_deconvolution(psf, iterations=50)`` on a subset (a per-spectrum loop),
    with the ratios of time per spectrum, ours / exspy;
 2. the peak resident memory of lazy restorations (``lazy_output=True``, network only) of two
    maps, one four times the other, each in a fresh interpreter, the result reduced by a
-   NaN-sum over navigation so that it is never in memory whole;
+   sum over navigation so that it is never in memory whole;
 3. the same lazy restoration (network + RL) through a ``dask.distributed.LocalCluster`` of 2
    single-threaded workers, its throughput and its agreement with the local threaded path.
 
@@ -41,9 +41,8 @@ import numpy as np  # noqa: E402
 
 from _lazy_map import N_CHANNELS, eels_signal, lazy_spectrum_image, vacuum_psf  # noqa: E402
 from hyperspy_eelspecnet.model import predict_spectra  # noqa: E402
-from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution, default_batch_size, to_model_window  # noqa: E402
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution, default_batch_size, to_network_input  # noqa: E402
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy  # noqa: E402
-from hyperspy_eelspecnet.spectral import locate_zlp  # noqa: E402
 from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs  # noqa: E402
 
 RL_ITERATIONS = 50
@@ -72,6 +71,13 @@ def _timed(function):
     start = time.perf_counter()
     result = function()
     return result, time.perf_counter() - start
+
+
+def network_batch_size(batch: int, length: int) -> int:
+    """Spectra per network call ``EELSpecNetDeconvolution.run`` uses for padded spectra of
+    ``length`` channels: ``batch`` scaled down so a batch holds the activations of ``batch``
+    2048-channel spectra (the same rule as ``run``; it has no public name of its own)."""
+    return max(1, batch * 2048 // max(length, 2048))
 
 
 def _quietly(function):
@@ -118,8 +124,10 @@ def measure_throughput(engine, psf, scale: Scale, batch_size: int) -> dict:
     """Eager spectra/s of the network, the whole method, our RL and exspy's RL on one map.
 
     The map is the top-left corner of the lazy maps of :func:`measure_memory` (same blocks).
-    The network is traced on one batch first; the other calls run once each, untimed
-    warm-up being unnecessary for NumPy code.
+    The network alone runs on the spectra as ``EELSpecNetDeconvolution.run`` gives them to it
+    (padded by ``to_network_input``, at the batch size ``run`` uses for that length). It is
+    traced on one batch first; the other calls run once each, untimed warm-up being
+    unnecessary for NumPy code.
     """
     data = lazy_spectrum_image(scale.throughput_side, scale.chunk_side).compute()
     signal = eels_signal(data)
@@ -127,9 +135,10 @@ def measure_throughput(engine, psf, scale: Scale, batch_size: int) -> dict:
     n_spectra = flat.shape[0]
     contract = engine.contract
 
-    windows, _ = to_model_window(flat, locate_zlp(flat), contract.n_channels, contract.zlp_channel)
-    predict_spectra(engine.model, windows[:batch_size], batch_size)  # trace the graph
-    _, network_s = _timed(lambda: predict_spectra(engine.model, windows, batch_size))
+    padded, _ = to_network_input(flat, contract.length_multiple)
+    network_batch = network_batch_size(batch_size, padded.shape[1])
+    predict_spectra(engine.model, padded[:network_batch], network_batch)  # trace the graph
+    _, network_s = _timed(lambda: predict_spectra(engine.model, padded, network_batch))
 
     _, method_s = _timed(lambda: _quietly(lambda: signal.eelspecnet_deconvolve(
         model=engine, rl_iterations=RL_ITERATIONS, psf=psf, batch_size=batch_size,
@@ -154,6 +163,8 @@ def measure_throughput(engine, psf, scale: Scale, batch_size: int) -> dict:
     return {
         "map_shape": [scale.throughput_side, scale.throughput_side, N_CHANNELS],
         "spectra": n_spectra,
+        "network_input_channels": int(padded.shape[1]),
+        "network_batch_size": network_batch,
         "exspy_spectra": exspy_spectra,
         "rl_iterations": RL_ITERATIONS,
         "seconds": {"network": network_s, "eelspecnet_deconvolve": method_s,
@@ -191,8 +202,8 @@ def child_memory(side: int, chunk_side: int, batch_size: int, model) -> dict:
     """Restore a lazy ``side x side`` map in this (fresh) process; figures for its memory.
 
     The baseline is the peak after importing, loading the model and tracing it on one batch:
-    what any restoration costs whatever the map. The restored map is reduced by a NaN-sum over
-    navigation (channels beyond the model window are NaN), computed by dask's threaded
+    what any restoration costs whatever the map. The restored map is reduced by a sum over
+    navigation (every channel is restored, none is NaN), computed by dask's threaded
     scheduler, so neither input nor result is ever whole in memory.
     """
     engine = _warm_up_worker(model, batch_size)
@@ -203,7 +214,7 @@ def child_memory(side: int, chunk_side: int, batch_size: int, model) -> dict:
         restored, _ = signal.eelspecnet_deconvolve(
             model=engine, rl_iterations=0, batch_size=batch_size, show_progressbar=False, lazy_output=True
         )
-        return da.nansum(restored.data, axis=(0, 1)).compute()
+        return da.sum(restored.data, axis=(0, 1)).compute()
 
     total, seconds = _timed(lambda: _quietly(restore_and_reduce))
     peak = _peak_rss_mib()
@@ -240,9 +251,13 @@ def measure_memory(side: int, chunk_side: int, batch_size: int, model) -> dict:
 
 
 def _warm_up_worker(model_path, batch_size):
-    """Load the model and trace it in a worker, so the timing does not include it."""
-    engine = EELSpecNetDeconvolution(model_path)
-    predict_spectra(engine.model, np.zeros((batch_size, engine.contract.n_channels), np.float32), batch_size)
+    """Load the model and trace it in a worker, so the timing does not include it.
+
+    ``engine.run`` on one batch of flat spectra of the map's length traces the network on the
+    padded length and batch size of the restoration's full batches.
+    """
+    engine = EELSpecNetDeconvolution(model_path, batch_size)
+    engine.run(np.ones((batch_size, N_CHANNELS)))
     return engine
 
 
@@ -322,6 +337,8 @@ def report(results: dict) -> str:
     rate = throughput["spectra_per_s"]
     n_rl = throughput["rl_iterations"]
     side = throughput["map_shape"][0]
+    network_input = (f"; the network gets them padded to {throughput['network_input_channels']} channels, "
+                     f"{throughput['network_batch_size']} per call")
     lines = [
         "",
         f"Device: {device['cpu']}, {device['cpu_cores']} cores; network on {device['network_runs_on']}",
@@ -329,11 +346,12 @@ def report(results: dict) -> str:
         f"Model: {settings['model']}; batch size {settings['batch_size']}; RL {n_rl} iterations; "
         f"data: {settings['data']}",
         "",
-        f"Throughput, eager, {side} x {side} = {throughput['spectra']} spectra of {N_CHANNELS} channels",
+        f"Throughput, eager, {side} x {side} = {throughput['spectra']} spectra of {N_CHANNELS} channels"
+        + network_input,
         _table(
             ["", "spectra/s", "ms/spectrum", "time ours/exspy"],
             [
-                ["network alone (predict_spectra on windows)", f"{rate['network']:.1f}",
+                ["network alone (predict_spectra, padded input)", f"{rate['network']:.1f}",
                  f"{1e3 / rate['network']:.3f}", ""],
                 [f"eelspecnet_deconvolve (network + RL-{n_rl})", f"{rate['eelspecnet_deconvolve']:.1f}",
                  f"{1e3 / rate['eelspecnet_deconvolve']:.3f}",
@@ -348,7 +366,7 @@ def report(results: dict) -> str:
         f"  so it is timed on the first {throughput['exspy_spectra']} spectra only; its rate is per spectrum.",
         "",
         "Peak resident memory, lazy restoration in a fresh process (rl_iterations=0, lazy_output=True,",
-        "result reduced by a NaN-sum over navigation; the data are generated block by block, never whole)",
+        "result reduced by a sum over navigation; the data are generated block by block, never whole)",
         _table(
             ["map", "spectra", "map MiB", "chunks", "chunk MiB", "baseline MiB", "peak MiB", "peak-baseline",
              "s"],
