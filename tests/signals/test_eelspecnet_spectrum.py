@@ -13,7 +13,7 @@ import hyperspy_eelspecnet  # first: it imports exspy without HyperSpy's depreca
 import hyperspy.api as hs
 from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy_eelspecnet import EELSpecNetResult, EELSpecNetSpectrum, LazyEELSpecNetSpectrum
-from hyperspy_eelspecnet.model import ModelContract, file_sha256
+from hyperspy_eelspecnet.model import ModelContract, file_sha256, load_model
 from hyperspy_eelspecnet.restoration import own_zlp_psf
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy
 from hyperspy_eelspecnet.spectral import fwhm, locate_zlp
@@ -21,18 +21,6 @@ from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
 
 REGISTERED = yaml.safe_load((files("hyperspy_eelspecnet") / "hyperspy_extension.yaml").read_text())["signals"]
 DISPERSION = 0.005
-#: The bundled model's known defect (the xfail of tests/test_restoration.py): it restores a ZLP
-#: only where the padded input puts it on channel 400 (mod 64), while to_network_input centres
-#: the spectrum without regard to its ZLP channel. On the WS2 spectra (ZLP on padded channel
-#: 274 = 18 mod 64) two specimen spectra lose their ZLP altogether.
-BUNDLED_ZLP_PLACEMENT = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bundled 0.4.0 model restores a ZLP only on padded channel 400 (mod 64); to_network_input "
-        "centres the spectrum regardless of its ZLP: WS2 spectra 3 and 5 come back with their maximum "
-        "at channel ~1690 (FWHM ~1100 channels), the others moved by up to 2 channels"
-    ),
-)
 
 
 @pytest.fixture(scope="module")
@@ -372,10 +360,9 @@ def test_ws2_every_channel_restored_with_its_counts(ws2_restored, default_model)
     assert np.all(fwhm(rl.data) < fwhm(signal.data))  # RL: own ZLP PSF, 20 iterations
     record = restored.metadata.Signal.EELSpecNet.model
     assert record.sha256 == file_sha256(default_model) and record.file == str(default_model)
-    assert (record.name, record.version) == ("eelspecnet-default", "0.4.0")
+    assert (record.name, record.version) == ("eelspecnet-default", load_model(default_model)[1].version)
 
 
-@BUNDLED_ZLP_PLACEMENT
 def test_ws2_zlp_restored_to_a_few_channels_where_it_was(ws2_restored):
     signal, (restored, _) = ws2_restored
     measured = fwhm(signal.data)

@@ -16,17 +16,6 @@ from hyperspy_eelspecnet.data import silver_nanowire
 #: Elastic-intensity threshold (eV): past both the measured ZLP (FWHM 0.07-0.085 eV) and a
 #: restored one, below the first loss features (SP1 at 0.35 eV, WS2 from ~1.5 eV).
 THRESHOLD = 0.2
-#: See tests/test_restoration.py's xfail: the bundled 0.4.0 model restores a ZLP only where the
-#: padded input puts it on channel 400 (mod 64), and snaps it there; to_network_input centres
-#: the spectrum without regard to its ZLP channel.
-BUNDLED_ZLP_PLACEMENT = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bundled 0.4.0 model restores a ZLP only on padded channel 400 (mod 64): the nanowire's ZLP "
-        "(padded channel 264) comes back 6.5 channels higher with up to 5 % of the counts moved above "
-        "3 eV; two WS2 specimen spectra (padded channel 274) lose their ZLP"
-    ),
-)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +110,7 @@ def test_identity_restoration_gives_exspy_the_inputs_numbers(nanowire_identity):
 
 
 @pytest.mark.parametrize(
-    "data", [pytest.param("ws2", marks=BUNDLED_ZLP_PLACEMENT), pytest.param("nanowire", marks=BUNDLED_ZLP_PLACEMENT)]
+    "data", ["ws2", "nanowire"]
 )
 def test_restored_zlp_centre_within_one_channel_of_the_inputs(request, data):
     signal, restored, _ = request.getfixturevalue(data)
@@ -134,7 +123,7 @@ def test_restored_zlp_centre_within_one_channel_of_the_inputs(request, data):
 
 
 @pytest.mark.parametrize(
-    "data", [pytest.param("ws2", marks=BUNDLED_ZLP_PLACEMENT), pytest.param("nanowire", marks=BUNDLED_ZLP_PLACEMENT)]
+    "data", ["ws2", "nanowire"]
 )
 def test_restored_zlp_holds_the_elastic_intensity_and_thickness_falls(request, data):
     """A sharper ZLP puts its tail back under the threshold: the elastic intensity stays most of the
@@ -149,7 +138,7 @@ def test_restored_zlp_holds_the_elastic_intensity_and_thickness_falls(request, d
         assert np.all(np.abs(restored_t - true_t) < np.abs(measured - true_t)), (restored_t, measured, true_t)
 
 
-@pytest.mark.parametrize("data", [pytest.param("ws2", marks=BUNDLED_ZLP_PLACEMENT), "nanowire"])
+@pytest.mark.parametrize("data", ["ws2", "nanowire"])
 def test_align_zero_loss_peak_on_a_copy_of_the_restoration(request, data):
     signal, restored, _ = request.getfixturevalue(data)
     energy = signal.axes_manager.signal_axes[0]
