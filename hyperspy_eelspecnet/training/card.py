@@ -1,7 +1,7 @@
 """Model cards: what a model was trained on, how, and how well it did.
 
 :func:`write_model_card` writes the card of a trained model from its contract;
-:func:`set_card_section` replaces one ``## `` section of a card (the evaluation writes its
+:func:`set_card_section` replaces one ``##`` section of a card (the evaluation writes its
 tables there), so every card is written by this module.
 """
 
