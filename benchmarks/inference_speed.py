@@ -10,10 +10,8 @@ restoration refuses) is timed on the 2048-channel spectra as they are.
 """
 
 import argparse
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 from hyperspy_eelspecnet.model import load_model, predict_spectra  # noqa: E402

@@ -25,11 +25,9 @@ convolution, x2), so a throughput converts into FLOP/s and a fraction of a devic
 """
 
 import argparse
-import os
 import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 

@@ -33,7 +33,6 @@ import sys
 import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402

@@ -23,7 +23,7 @@ def _train(args):
 
 
 def _finetune(args):
-    from .training.finetune import FINETUNE_MINUTES, finetune
+    from .training.finetuning import FINETUNE_MINUTES, finetune
 
     try:
         path = finetune(

@@ -109,7 +109,7 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
         with it, and compare with Richardson-Lucy using the vacuum spectrum as its PSF.
     minutes : float, optional
         The fine-tune's wall-clock budget (default
-        :data:`~hyperspy_eelspecnet.training.finetune.FINETUNE_MINUTES`).
+        :data:`~hyperspy_eelspecnet.training.finetuning.FINETUNE_MINUTES`).
     verbose : bool
         Print where each file goes and the phonon figures.
 
@@ -139,7 +139,7 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
     save("silver_nanowire_richardson_lucy.hspy", "Richardson-Lucy deconvolution (50 iterations)", rl)
     results = {"EELSpecNet": restored, "Richardson-Lucy (50 it.)": rl}
     if instrument:
-        from .training.finetune import FINETUNE_MINUTES, finetune
+        from .training.finetuning import FINETUNE_MINUTES, finetune
 
         vacuum = silver_nanowire_vacuum()
         save("silver_nanowire_vacuum.hspy", "vacuum reference (synthetic)", vacuum)

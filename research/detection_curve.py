@@ -20,10 +20,8 @@ along its curve; "-" where its curve does not reach it), the evaluation's row of
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hyperspy_eelspecnet.evaluation.report import INPUT, NETWORK, evaluate  # noqa: E402
 from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution  # noqa: E402

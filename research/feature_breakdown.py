@@ -37,10 +37,8 @@ the feature; there "found" and "position" reflect how a method treats noise.
 
 import argparse
 import dataclasses
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 

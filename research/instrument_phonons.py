@@ -23,18 +23,16 @@ phonon window's energy-filtered map with the truth's, and NaN/negative counts.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
 import hyperspy_eelspecnet  # noqa: E402,F401
 from hyperspy_eelspecnet.analysis import energy_filtered_maps  # noqa: E402
 from hyperspy_eelspecnet.features import find_loss_features, strongest_in_window  # noqa: E402
-from hyperspy_eelspecnet.training.finetune import finetune  # noqa: E402
+from hyperspy_eelspecnet.training import finetune  # noqa: E402
 from hyperspy_eelspecnet.training.generator import BOLTZMANN_EV_PER_K, blur_spectra, quasi_dirac_zlp  # noqa: E402
 
 N_CHANNELS = 1024

@@ -19,10 +19,8 @@ in a training configuration answers (docs/science.md, "Intensity scaling and los
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 

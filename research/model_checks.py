@@ -68,12 +68,10 @@ About 50 s on 2 CPU cores shared with a training run (8 s of it imports).
 """
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from scipy.signal import fftconvolve  # noqa: E402

@@ -20,10 +20,8 @@ and what ``eelspecnet_deconvolve`` gives its Richardson-Lucy).
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 

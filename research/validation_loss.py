@@ -23,11 +23,9 @@ public path). Configurations with measured PSFs are refused.
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hyperspy_eelspecnet.model import core_of, default_model_path, load_model  # noqa: E402
 from hyperspy_eelspecnet.training.trainer import TrainConfig, training_loss, validation_batch  # noqa: E402

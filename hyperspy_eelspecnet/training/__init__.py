@@ -14,14 +14,14 @@ from .generator import (
     quasi_dirac_zlp,
 )
 
-# The function, not its module: ``hyperspy_eelspecnet.training.finetune(vacuum, out)`` (documented
-# in :mod:`.finetune`, hence not in ``__all__``).
-from .finetune import finetune  # noqa: E402
+# ``hyperspy_eelspecnet.training.finetune(vacuum, out)``, documented in :mod:`.finetuning`.
+from .finetuning import finetune  # noqa: E402
 
 __all__ = [
     "PRESETS",
     "GeneratorConfig",
     "SpectrumBatch",
+    "finetune",
     "generate_batch",
     "preset",
     "quasi_dirac_zlp",

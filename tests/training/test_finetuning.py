@@ -8,7 +8,7 @@ import pytest
 import hyperspy_eelspecnet  # noqa: F401 (gives EELS signals eelspecnet_deconvolve)
 from hyperspy_eelspecnet.data import silver_nanowire, silver_nanowire_vacuum
 from hyperspy_eelspecnet.model import file_sha256, load_model
-from hyperspy_eelspecnet.training.finetune import finetune
+from hyperspy_eelspecnet.training import finetune
 from hyperspy_eelspecnet.training.trainer import TrainConfig, _build_core, export_model
 
 

@@ -17,7 +17,6 @@ interrupted run never leaves a half-written model.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -306,7 +305,7 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
     lines = [
         f"- base model: {record['base_model']['name']} {record['base_model']['version']} "
         f"(`{record['base_model']['file']}`, SHA-256 {record['base_model']['sha256'][:16]}...)",
-        f"- vacuum spectra (the PSFs): " + "; ".join(
+        "- vacuum spectra (the PSFs): " + "; ".join(
             f"`{v['file']}` ({v['spectra']} spectra, SHA-256 {v['sha256'][:16]}...)" for v in record["vacuum"]
         ),
         f"- their ZLP FWHM: {record['vacuum_zlp_fwhm_channels'][0]:.2f}-{record['vacuum_zlp_fwhm_channels'][1]:.2f} "
