@@ -11,8 +11,8 @@ Every ``>>>`` example of every page (and of the docstrings) runs in the doctest 
 import os
 from pathlib import Path
 
-# Before TensorFlow or matplotlib are imported by anything.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before matplotlib is imported by anything; TensorFlow's start-up logging is silenced by the
+# package itself (hyperspy_eelspecnet/__init__.py), as users get it.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import hyperspy_eelspecnet  # noqa: E402
