@@ -37,6 +37,7 @@ import numpy as np
 from .model import default_model_path, file_sha256, load_model, predict_spectra
 from .model.backend import import_tensorflow
 from .richardson_lucy import richardson_lucy
+from .vacuum import match_to_gaussian
 from .spectral import (
     MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, fwhm, locate_zlp, pad_outside_window,
 )
@@ -609,7 +610,10 @@ class EELSpecNetDeconvolution:
         flat = spectra.reshape(-1, shape[-1])
         if flat.shape[0] == 0:
             return np.empty(shape)
-        padded, start = to_network_input(flat, self.contract.length_multiple)
+        network_input = flat
+        if self.contract.vacuum_psf is not None:  # a model fine-tuned on inputs matched to a Gaussian PSF
+            network_input = match_to_gaussian(flat, self.contract.vacuum_psf)
+        padded, start = to_network_input(network_input, self.contract.length_multiple)
         batch_size = default_batch_size() if self.batch_size is None else self.batch_size
         # Activations grow with the length: keep a batch's memory that of a 2048-channel one.
         batch_size = max(1, batch_size * 2048 // max(padded.shape[1], 2048))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hyperspy_eelspecnet.spectral import fwhm, locate_zlp
-from hyperspy_eelspecnet.vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
+from hyperspy_eelspecnet.vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, match_to_gaussian, prepare_vacuum_psfs
 
 WS2 = Path(__file__).parent / "data" / "eelsfitter_ws2"
 
@@ -73,3 +73,35 @@ def test_unusable_vacuum_spectra_are_refused_by_name(ws2_vacuum):
 def test_loss_features_tell_a_specimen_from_a_vacuum(ws2_vacuum, ws2_specimen):
     assert (loss_feature_rise(ws2_vacuum) < LOSS_FEATURE_RISE_LIMIT).all()
     assert (loss_feature_rise(ws2_specimen) > LOSS_FEATURE_RISE_LIMIT).all()
+
+
+def power_law_psf(n, left=4.0, right=6.5, exponent=2.5):
+    """Unit-sum kernel on offsets -n/2 ... n/2 - 1 with power-law tails, the loss side wider."""
+    offsets = np.arange(n) - n // 2
+    kernel = 1.0 / (1.0 + np.abs(offsets / np.where(offsets > 0, right, left)) ** exponent)
+    return kernel / kernel.sum()
+
+
+def test_matching_gives_the_spectrum_a_gaussian_psf_of_the_vacuum_width_would():
+    n = 1024
+    channels = np.arange(n)
+    # A quasi-Dirac ZLP, a phonon 24 channels above it at 1/300 of it, a flat floor.
+    truth = np.exp(-0.5 * ((channels - 200) / 0.8) ** 2) + 3e-3 * np.exp(-0.5 * ((channels - 224) / 3) ** 2) + 1e-4
+    vacuum = prepare_vacuum_psfs(power_law_psf(2 * n)[None]).psfs[0]
+    width = fwhm(vacuum[None])[0]
+    gaussian = np.exp(-4 * np.log(2) * ((np.arange(2 * n) - n) / width) ** 2)
+    gaussian /= gaussian.sum()
+
+    def blur(kernel):  # the circle is long enough that nothing wraps into the window
+        return np.fft.irfft(np.fft.rfft(np.pad(truth, (n, n)), 4 * n) * np.fft.rfft(np.roll(np.pad(kernel, (n, n)), -2 * n)), 4 * n)[n: 2 * n]
+
+    recorded, wanted = blur(vacuum), blur(gaussian)
+    matched = match_to_gaussian(np.stack([recorded, 3 * recorded]), vacuum)
+    np.testing.assert_allclose(matched[1], 3 * matched[0], rtol=1e-9, atol=1e-12)  # linear
+    assert np.abs(matched[0] - wanted).max() < 2e-4 * wanted.max()
+    assert matched[0].sum() == pytest.approx(recorded.sum(), rel=1e-3)  # counts kept
+    # On the vacuum's tail the phonon is a shoulder; matched, it is a maximum of its own, in place.
+    assert not np.any(np.diff(np.sign(np.diff(recorded[205:240]))) < 0)
+    segment = matched[0, 205:240]
+    maxima = 205 + 1 + np.flatnonzero((segment[1:-1] > segment[:-2]) & (segment[1:-1] > segment[2:]))
+    assert maxima.tolist() == [224]

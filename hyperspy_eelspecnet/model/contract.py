@@ -53,6 +53,11 @@ class ModelContract:
         Generator preset(s) the model was trained on.
     training : dict
         Free-form record (config, seeds, steps) written by the trainer.
+    vacuum_psf : list of float or None
+        For a model fine-tuned with its inputs matched to a Gaussian (``eelspecnet finetune``):
+        the vacuum PSF they are matched from
+        (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), which the restoration applies
+        to every input before the network. None for models that take spectra as recorded.
     """
 
     n_channels: int = 2048
@@ -67,6 +72,7 @@ class ModelContract:
     version: str = "0"
     preset: str = "reference"
     training: dict = field(default_factory=dict)
+    vacuum_psf: list | None = None
 
     def to_json(self, path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, default=_json_default))

@@ -7,7 +7,11 @@ blurred by the given vacuum spectra only (:mod:`hyperspy_eelspecnet.vacuum` prep
 the network learns this instrument's tails exactly. The generated truths put loss features
 near the ZLP more often, give every loss feature its energy-gain twin weighted by detailed
 balance at a random temperature, and draw their noise from the specimen's counts when a
-specimen file is given. The run lasts a wall-clock budget, with the learning rate decaying over
+specimen file is given. Every recorded spectrum is matched from the mean vacuum PSF to a
+Gaussian of its width before the network (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`):
+the vacuum's tails are gone from under the features near the ZLP, and the network learns to
+undo a Gaussian. The fine-tuned model's contract carries that PSF, and the restoration matches
+every input with it. The run lasts a wall-clock budget, with the learning rate decaying over
 it (``TrainConfig.schedule = "minutes"``).
 
 Everything but the finished model lives in ``DIR/training`` (checkpoints to resume from); the
@@ -29,7 +33,7 @@ import numpy as np
 from ..io import read_spectra
 from ..model import file_sha256, load_model
 from ..model.contract import contract_path, default_model_path
-from ..spectral import MIN_CHANNELS_ABOVE_ZLP
+from ..spectral import MIN_CHANNELS_ABOVE_ZLP, fwhm
 from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
 from .card import set_card_section
 
@@ -130,6 +134,9 @@ def finetune_config(
     overrides["psf_fwhm"] = [max(low - 1.0, 1.0), high + 2.0]
     return TrainConfig(
         mixture=[{"preset": "instrument", "weight": 1.0, "overrides": overrides}],
+        # The network sees every input matched from the mean vacuum PSF to a Gaussian of its
+        # width: no PSF tail left under a feature near the ZLP (the restoration does the same).
+        match_to_gaussian=True,
         **network,
         batch_size=32,
         steps_per_epoch=50,
@@ -297,6 +304,7 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
     from ..model import ModelContract
 
     contract = ModelContract.from_json(contract_path(trained))
+    record["matched_gaussian_fwhm_channels"] = float(fwhm(np.asarray(contract.vacuum_psf)[None])[0])
     summary = json.loads((trained.parent / "training_summary.json").read_text())
     contract.training["finetune"] = record
     contract.to_json(contract_path(trained))
@@ -310,6 +318,9 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
         ),
         f"- their ZLP FWHM: {record['vacuum_zlp_fwhm_channels'][0]:.2f}-{record['vacuum_zlp_fwhm_channels'][1]:.2f} "
         f"channels at {record['dispersion_eV']:g} eV per channel ({record['dispersion_source']})",
+        "- inputs matched from the mean vacuum PSF to a Gaussian of its FWHM "
+        f"({record['matched_gaussian_fwhm_channels']:.2f} channels) before the network, in training and in "
+        "every restoration with this model (`vacuum.match_to_gaussian`; the PSF is in the contract)",
         f"- noise: Poisson on {record['counts'][0]:.3g}-{record['counts'][1]:.3g} electrons per spectrum"
         + (" (the specimen's counts)" if record["specimen"] else ""),
         f"- epochs: {summary.get('epochs_run')} of {config.steps_per_epoch} steps of {config.batch_size} spectra"

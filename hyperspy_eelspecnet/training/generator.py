@@ -36,6 +36,7 @@ import yaml
 from ..spectral import (
     MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, half_maximum_centre, linear_resample, locate_zlp, pad_outside_window,
 )
+from ..vacuum import match_to_gaussian
 
 __all__ = [
     "GeneratorConfig",
@@ -599,6 +600,7 @@ def generate_batch(
     zlp_only: bool | None = None,
     dtype=np.float32,
     return_psf: bool = False,
+    match_psf=None,
 ) -> SpectrumBatch:
     """Generate one batch of distorted spectra and their ground truth.
 
@@ -621,6 +623,12 @@ def generate_batch(
         Output dtype (the maths runs in float64).
     return_psf : bool
         Also return each spectrum's combined jitter and PSF kernel (``SpectrumBatch.psf``).
+    match_psf : ndarray, shape (m,), optional
+        A vacuum PSF (prepared as ``measured_psfs``): the recorded spectra (each within its
+        acquisition window) are matched to a Gaussian of its FWHM after the noise
+        (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), as the restoration with a
+        model fine-tuned so matches its input; the ZLP is then located on the matched
+        spectrum. The returned ``psf`` kernels are those before the matching.
 
     Returns
     -------
@@ -720,6 +728,9 @@ def generate_batch(
         # measured maximum may sit a few channels from the true ZLP).
         start = np.minimum(start, np.floor(zlp_centre - MIN_CHANNELS_BELOW_ZLP - 4).astype(int)).clip(0)
         stop = np.maximum(stop, np.ceil(zlp_centre + MIN_CHANNELS_ABOVE_ZLP + 4).astype(int)).clip(max=n)
+    if match_psf is not None:
+        noisy = match_to_gaussian(pad_outside_window(noisy, start, stop)[0], match_psf)
+        noise_free = match_to_gaussian(pad_outside_window(noise_free, start, stop)[0], match_psf)
     zlp_position = zlp_centre
     if config.align_zlp:
         # Energy zero is where the measured ZLP is, the convention of every low-loss analysis

@@ -71,6 +71,10 @@ class TrainConfig:
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
         components whose overrides set ``measured_psf_probability`` > 0.
+    match_to_gaussian : bool
+        Match every recorded spectrum to a Gaussian of the FWHM of the mean of
+        ``measured_psfs`` (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`) before the
+        network, in training and, through the contract's ``vacuum_psf``, in the restoration.
     filters, kernel_size, convs_per_level, bottleneck_dilations, resampling : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core`.
     epsilon : float
@@ -129,6 +133,7 @@ class TrainConfig:
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
     measured_psfs: list = field(default_factory=list)
+    match_to_gaussian: bool = False
     filters: tuple = (16, 24, 32, 48, 64, 96, 128)
     kernel_size: int = 7
     convs_per_level: int | tuple = 2
@@ -227,6 +232,20 @@ def _load_measured_psfs(paths, length: int):
     return prepare_vacuum_psfs(spectra, length, names).psfs
 
 
+def matching_psf(config: TrainConfig, measured_psfs=None):
+    """The vacuum PSF the inputs are matched from (the mean of the measured PSFs), or None.
+
+    ``measured_psfs`` as :func:`_load_measured_psfs` gives them (loaded from the configuration
+    when not given)."""
+    if not config.match_to_gaussian:
+        return None
+    if measured_psfs is None:
+        measured_psfs = _load_measured_psfs(config.measured_psfs, 2 * config.generator_configs[0].n_channels)
+    if measured_psfs is None:
+        raise ValueError("match_to_gaussian needs measured_psfs (the vacuum spectra).")
+    return measured_psfs.mean(axis=0)
+
+
 #: Half width, in channels, of the core of a loss feature weighted by ``feature_weight``: its
 #: FWHM, but at least 5 channels (a maximum placed 5 channels off is misplaced) and at most 20
 #: (a broad feature's whole extent is continuum to the loss, not a feature to place).
@@ -284,7 +303,8 @@ def spectrum_noise_weights(z_distorted, z_noise_free, measured, exponent: float)
 
 
 def make_training_batch(
-    configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0, noise_weight_exponent=0.0
+    configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0, noise_weight_exponent=0.0,
+    match_psf=None,
 ):
     """One batch for the core network: compressed input ``z`` and packed target.
 
@@ -305,6 +325,8 @@ def make_training_batch(
         Extra weight of the channels at loss-feature cores (see :class:`TrainConfig`).
     noise_weight_exponent : float
         Exponent of the per-spectrum noise weights (:func:`spectrum_noise_weights`).
+    match_psf : ndarray, optional
+        The vacuum PSF the recorded spectra are matched from (``TrainConfig.match_to_gaussian``).
 
     Returns
     -------
@@ -320,7 +342,7 @@ def make_training_batch(
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
     parts = [
-        generate_batch(config, int(count), child, measured_psfs=measured_psfs)
+        generate_batch(config, int(count), child, measured_psfs=measured_psfs, match_psf=match_psf)
         for config, count, child in zip(configs, counts, sequence.spawn(len(configs)))
         if count
     ]
@@ -347,7 +369,7 @@ def validation_batch(config: TrainConfig, measured_psfs=None, seed: int | None =
     return make_training_batch(
         config.generator_configs, _mixture_shares(config), config.validation_size,
         np.random.SeedSequence([config.seed if seed is None else seed, 1]), config.epsilon, measured_psfs,
-        config.feature_weight, config.noise_weight_exponent,
+        config.feature_weight, config.noise_weight_exponent, matching_psf(config, measured_psfs),
     )
 
 
@@ -408,6 +430,7 @@ class GeneratedSpectra(keras.utils.PyDataset):
         self.configs = config.generator_configs
         self.weights = _mixture_shares(config)
         self.measured_psfs = measured_psfs
+        self.match_psf = matching_psf(config, measured_psfs)
         self.epoch = 0
 
     def __len__(self):
@@ -418,7 +441,7 @@ class GeneratedSpectra(keras.utils.PyDataset):
         return make_training_batch(
             self.configs, self.weights, c.batch_size,
             np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
-            c.feature_weight, c.noise_weight_exponent,
+            c.feature_weight, c.noise_weight_exponent, self.match_psf,
         )
 
     def on_epoch_end(self):
@@ -723,6 +746,9 @@ def export_model(
         preset="+".join(m.preset for m in config.mixture),
         training={"config": config.to_dict(), "parameters": int(core.count_params()), **(summary or {})},
     )
+    vacuum_psf = matching_psf(config)
+    if vacuum_psf is not None:
+        contract.vacuum_psf = [float(np.float32(v)) for v in vacuum_psf]
     path = save_model(model, out_dir / filename, contract)
     write_model_card(out_dir / "MODEL_CARD.md", contract, config)
     (out_dir / "training_summary.json").write_text(json.dumps(contract.training, indent=2, default=str))

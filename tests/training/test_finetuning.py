@@ -1,5 +1,6 @@
 """``eelspecnet finetune``: a few steps on a vacuum file, end to end, and its refusals."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,8 +9,10 @@ import pytest
 import hyperspy_eelspecnet  # noqa: F401 (gives EELS signals eelspecnet_deconvolve)
 from hyperspy_eelspecnet.data import silver_nanowire, silver_nanowire_vacuum
 from hyperspy_eelspecnet.model import file_sha256, load_model
+from hyperspy_eelspecnet.restoration import EELSpecNetDeconvolution
 from hyperspy_eelspecnet.training import finetune
 from hyperspy_eelspecnet.training.trainer import TrainConfig, _build_core, export_model
+from hyperspy_eelspecnet.vacuum import match_to_gaussian
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,7 @@ def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_ba
     assert contract.training["steps"] >= 1
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Fine-tuning" in card and vacuum.name in card and "validation loss" in card
+    assert "matched from the mean vacuum PSF to a Gaussian" in card
     # The fine-tuned model restores through the public path.
     import hyperspy.api as hs
 
@@ -54,6 +58,18 @@ def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_ba
     assert restored.data.shape == s.data.shape and np.isfinite(restored.data).all()
     np.testing.assert_allclose(restored.data.sum(-1), s.data.sum(-1), rtol=1e-4)
     assert restored.metadata.Signal.EELSpecNet.model.name == "eelspecnet-finetuned"
+    # The network was trained on inputs matched from the mean vacuum PSF to a Gaussian, and the
+    # restoration feeds it the same: the contract carries that PSF.
+    assert contract.training["config"]["match_to_gaussian"] is True
+    psf = np.asarray(contract.vacuum_psf)
+    assert psf.shape == (2 * 1024,) and psf.sum() == pytest.approx(1.0, rel=1e-4)
+    assert abs(int(np.argmax(psf)) - 1024) <= 1
+    spectra = s.data.reshape(-1, s.data.shape[-1])
+    unmatched = EELSpecNetDeconvolution((model, dataclasses.replace(contract, vacuum_psf=None)))
+    by_hand = unmatched.run(match_to_gaussian(spectra, psf))
+    by_hand *= spectra.sum(-1, keepdims=True) / by_hand.sum(-1, keepdims=True)
+    np.testing.assert_allclose(restored.data.reshape(spectra.shape), by_hand, rtol=1e-4, atol=1e-6 * spectra.max())
+    assert not np.allclose(unmatched.run(spectra), by_hand, rtol=1e-2)
     # A run resumes where it stopped: its schedule's clock and its history go on.
     first = json.loads((out / "training" / "elapsed.json").read_text())["elapsed_s"]
     finetune(vacuum, out, minutes=0.08, model=tiny_base, specimen=specimen, resume=True, verbose=0)

@@ -7,7 +7,7 @@ import pytest
 
 from hyperspy_eelspecnet.evaluation.metrics import fwhm
 from hyperspy_eelspecnet.training import GeneratorConfig, generate_batch, preset
-from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
+from hyperspy_eelspecnet.vacuum import match_to_gaussian, prepare_vacuum_psfs
 from hyperspy_eelspecnet.spectral import (
     MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, half_maximum_centre, locate_zlp,
 )
@@ -214,6 +214,30 @@ def test_blur_is_the_linear_convolution_even_where_jitter_stretches_the_psf_tail
                         expected[row, i] += full[source]
     np.testing.assert_allclose(blurred, expected, rtol=1e-10, atol=1e-15)
     np.testing.assert_allclose(kernel.sum(axis=1), 1.0)
+
+
+def test_matched_batches_are_the_recorded_spectra_matched_within_their_windows():
+    # What a model fine-tuned with match_to_gaussian sees in training is what its restoration
+    # feeds it: each recorded window, padded with its edge level, matched from the vacuum PSF.
+    channels = np.arange(1024)
+    vacuum = np.exp(-0.5 * ((channels - 300) / 5.0) ** 2) + 2e-3 / (1 + ((channels - 306) / 15.0) ** 2)
+    config = dataclasses.replace(
+        preset("instrument"), n_channels=1024, zlp_channel=200, peak_channel=(180, 1000), zlp_drift=(-50.0, 100.0),
+        window_probability=1.0, window_start=(0, 100), window_stop=(600, 1024), zlp_centre="half_maximum",
+        align_zlp=True, measured_psf_probability=1.0,
+    )
+    psfs = prepare_vacuum_psfs(1e7 * vacuum, 2048).psfs
+    plain = generate_batch(config, 16, seed=5, measured_psfs=psfs)
+    matched = generate_batch(config, 16, seed=5, measured_psfs=psfs, match_psf=psfs[0])  # the same draws
+    np.testing.assert_array_equal(plain.measured, matched.measured)
+    by_hand = match_to_gaussian(plain.distorted, psfs[0])
+    for row in range(16):
+        inside = plain.measured[row]
+        ratio = matched.distorted[row, inside] / by_hand[row, inside]
+        big = by_hand[row, inside] > 1e-3 * by_hand[row].max()
+        np.testing.assert_allclose(ratio[big], np.median(ratio[big]), rtol=2e-3)
+    # The truth's ZLP follows the matched recording's half-maximum centre.
+    np.testing.assert_allclose(matched.parameters["zlp_position"], half_maximum_centre(matched.distorted), atol=1e-3)
 
 
 def test_half_maximum_alignment_puts_the_truths_zlp_at_the_recorded_half_maximum_centre():
