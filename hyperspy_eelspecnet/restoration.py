@@ -37,10 +37,10 @@ import numpy as np
 from .model import default_model_path, file_sha256, load_model, predict_spectra
 from .model.backend import import_tensorflow
 from .richardson_lucy import richardson_lucy
-from .vacuum import match_to_gaussian
 from .spectral import (
     MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, fwhm, locate_zlp, pad_outside_window,
 )
+from .vacuum import match_to_gaussian
 
 __all__ = [
     "EELSpecNetDeconvolution",

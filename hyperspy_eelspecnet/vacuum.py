@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .spectral import PAD_EDGE_CHANNELS, fwhm, locate_zlp
+from .spectral import fwhm, locate_zlp, pad_outside_window
 
 __all__ = [
     "VacuumPSFs", "prepare_vacuum_psfs", "loss_feature_rise", "match_to_gaussian", "ZLP_EDGE_FRACTION",
@@ -236,8 +236,8 @@ def match_to_gaussian(spectra, vacuum_psf) -> np.ndarray:
     np.add.at(circle, (slice(None), offsets % n_fft), np.stack([psf, gaussian]))
     vacuum_ft, gaussian_ft = np.fft.rfft(circle, axis=1)
     kernel_ft = gaussian_ft * np.conj(vacuum_ft) / (np.abs(vacuum_ft) ** 2 + MATCHING_REGULARISATION)
-    first = flat[:, :PAD_EDGE_CHANNELS].mean(axis=1, keepdims=True)
-    last = flat[:, -PAD_EDGE_CHANNELS:].mean(axis=1, keepdims=True)
-    padded = np.concatenate([np.repeat(first, m, 1), flat, np.repeat(last, n_fft - n - m, 1)], axis=1)
+    padded = np.zeros((flat.shape[0], n_fft))
+    padded[:, m: m + n] = flat
+    padded, _ = pad_outside_window(padded, np.full(len(flat), m), np.full(len(flat), m + n))
     matched = np.fft.irfft(np.fft.rfft(padded, axis=1) * kernel_ft, n_fft, axis=1)[:, m: m + n]
     return matched.reshape(shape)
