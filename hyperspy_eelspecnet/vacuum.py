@@ -194,7 +194,7 @@ def loss_feature_rise(spectra) -> np.ndarray:
     return rise
 
 
-def match_to_gaussian(spectra, vacuum_psf, target_fwhm: float | None = None) -> np.ndarray:
+def match_to_gaussian(spectra, vacuum_psf) -> np.ndarray:
     """Spectra as if recorded with a Gaussian PSF of the vacuum PSF's FWHM instead of the vacuum PSF.
 
     The measured vacuum PSF ``P`` (ZLP core, asymmetric tails, jitter) is replaced by a
@@ -226,7 +226,7 @@ def match_to_gaussian(spectra, vacuum_psf, target_fwhm: float | None = None) -> 
     flat = spectra.reshape(-1, shape[-1])
     n, m = flat.shape[1], psf.size
     offsets = np.arange(m) - m // 2
-    width = float(fwhm(psf[None])[0]) if target_fwhm is None else float(target_fwhm)
+    width = float(fwhm(psf[None])[0])
     gaussian = np.exp(-4.0 * np.log(2.0) * (offsets / width) ** 2)
     gaussian /= gaussian.sum()
     # Both kernels on one circle with zero shift at index 0; room for the spectrum, its padding

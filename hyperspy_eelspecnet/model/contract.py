@@ -58,8 +58,6 @@ class ModelContract:
         the vacuum PSF they are matched from
         (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), which the restoration applies
         to every input before the network. None for models that take spectra as recorded.
-    matched_fwhm : float or None
-        FWHM (channels) of the Gaussian those inputs are matched to; None: the vacuum PSF's.
     """
 
     n_channels: int = 2048
@@ -75,7 +73,6 @@ class ModelContract:
     preset: str = "reference"
     training: dict = field(default_factory=dict)
     vacuum_psf: list | None = None
-    matched_fwhm: float | None = None
 
     def to_json(self, path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, default=_json_default))

@@ -47,8 +47,6 @@ DISPERSION_TOLERANCE = 1e-3
 TEMPERATURE_RANGE = (100.0, 1500.0)
 #: Electrons per spectrum when no specimen is given (log-uniform).
 DEFAULT_COUNTS = (1e4, 1e9)
-#: FWHM of the Gaussian the inputs are matched to, as a fraction of the mean vacuum PSF's.
-MATCHED_FWHM_FRACTION = 0.8
 
 
 def _read_all(paths, what):
@@ -139,7 +137,6 @@ def finetune_config(
         # The network sees every input matched from the mean vacuum PSF to a Gaussian of its
         # width: no PSF tail left under a feature near the ZLP (the restoration does the same).
         match_to_gaussian=True,
-        matched_fwhm_fraction=MATCHED_FWHM_FRACTION,
         **network,
         batch_size=32,
         steps_per_epoch=50,
@@ -307,7 +304,7 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
     from ..model import ModelContract
 
     contract = ModelContract.from_json(contract_path(trained))
-    record["matched_gaussian_fwhm_channels"] = contract.matched_fwhm
+    record["matched_gaussian_fwhm_channels"] = float(fwhm(np.asarray(contract.vacuum_psf)[None])[0])
     summary = json.loads((trained.parent / "training_summary.json").read_text())
     contract.training["finetune"] = record
     contract.to_json(contract_path(trained))
@@ -321,10 +318,9 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
         ),
         f"- their ZLP FWHM: {record['vacuum_zlp_fwhm_channels'][0]:.2f}-{record['vacuum_zlp_fwhm_channels'][1]:.2f} "
         f"channels at {record['dispersion_eV']:g} eV per channel ({record['dispersion_source']})",
-        f"- inputs matched from the mean vacuum PSF to a Gaussian of {MATCHED_FWHM_FRACTION:g} times its FWHM "
+        "- inputs matched from the mean vacuum PSF to a Gaussian of its FWHM "
         f"({record['matched_gaussian_fwhm_channels']:.2f} channels) before the network, in training and in "
-        "every restoration with this model (`vacuum.match_to_gaussian`; the PSF and the width are in the "
-        "contract)",
+        "every restoration with this model (`vacuum.match_to_gaussian`; the PSF is in the contract)",
         f"- noise: Poisson on {record['counts'][0]:.3g}-{record['counts'][1]:.3g} electrons per spectrum"
         + (" (the specimen's counts)" if record["specimen"] else ""),
         f"- epochs: {summary.get('epochs_run')} of {config.steps_per_epoch} steps of {config.batch_size} spectra"

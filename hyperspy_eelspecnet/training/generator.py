@@ -601,7 +601,6 @@ def generate_batch(
     dtype=np.float32,
     return_psf: bool = False,
     match_psf=None,
-    match_fwhm: float | None = None,
 ) -> SpectrumBatch:
     """Generate one batch of distorted spectra and their ground truth.
 
@@ -630,8 +629,6 @@ def generate_batch(
         (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), as the restoration with a
         model fine-tuned so matches its input; the ZLP is then located on the matched
         spectrum. The returned ``psf`` kernels are those before the matching.
-    match_fwhm : float, optional
-        FWHM (channels) of that Gaussian (default: the PSF's).
 
     Returns
     -------
@@ -732,8 +729,8 @@ def generate_batch(
         start = np.minimum(start, np.floor(zlp_centre - MIN_CHANNELS_BELOW_ZLP - 4).astype(int)).clip(0)
         stop = np.maximum(stop, np.ceil(zlp_centre + MIN_CHANNELS_ABOVE_ZLP + 4).astype(int)).clip(max=n)
     if match_psf is not None:
-        noisy = match_to_gaussian(pad_outside_window(noisy, start, stop)[0], match_psf, match_fwhm)
-        noise_free = match_to_gaussian(pad_outside_window(noise_free, start, stop)[0], match_psf, match_fwhm)
+        noisy = match_to_gaussian(pad_outside_window(noisy, start, stop)[0], match_psf)
+        noise_free = match_to_gaussian(pad_outside_window(noise_free, start, stop)[0], match_psf)
     zlp_position = zlp_centre
     if config.align_zlp:
         # Energy zero is where the measured ZLP is, the convention of every low-loss analysis

@@ -22,7 +22,6 @@ import numpy as np
 import yaml
 
 from ..evaluation.metrics import mse
-from ..spectral import fwhm
 from ..model import (
     DEFAULT_EPSILON, ModelContract, build_eelspecnet, build_unet_core, check_resampling, level_convolutions,
     save_model,
@@ -76,9 +75,6 @@ class TrainConfig:
         Match every recorded spectrum to a Gaussian of the FWHM of the mean of
         ``measured_psfs`` (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`) before the
         network, in training and, through the contract's ``vacuum_psf``, in the restoration.
-    matched_fwhm_fraction : float
-        The FWHM of that Gaussian as a fraction of the mean vacuum PSF's (stored in the
-        contract's ``matched_fwhm``).
     filters, kernel_size, convs_per_level, bottleneck_dilations, resampling : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core`.
     epsilon : float
@@ -138,7 +134,6 @@ class TrainConfig:
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
     measured_psfs: list = field(default_factory=list)
     match_to_gaussian: bool = False
-    matched_fwhm_fraction: float = 1.0
     filters: tuple = (16, 24, 32, 48, 64, 96, 128)
     kernel_size: int = 7
     convs_per_level: int | tuple = 2
@@ -251,13 +246,6 @@ def matching_psf(config: TrainConfig, measured_psfs=None):
     return measured_psfs.mean(axis=0)
 
 
-def matched_fwhm(config: TrainConfig, vacuum_psf) -> float | None:
-    """FWHM (channels) of the Gaussian the inputs are matched to, or None without matching."""
-    if vacuum_psf is None:
-        return None
-    return float(config.matched_fwhm_fraction * fwhm(np.asarray(vacuum_psf)[None])[0])
-
-
 #: Half width, in channels, of the core of a loss feature weighted by ``feature_weight``: its
 #: FWHM, but at least 5 channels (a maximum placed 5 channels off is misplaced) and at most 20
 #: (a broad feature's whole extent is continuum to the loss, not a feature to place).
@@ -316,7 +304,7 @@ def spectrum_noise_weights(z_distorted, z_noise_free, measured, exponent: float)
 
 def make_training_batch(
     configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0, noise_weight_exponent=0.0,
-    match_psf=None, match_fwhm=None,
+    match_psf=None,
 ):
     """One batch for the core network: compressed input ``z`` and packed target.
 
@@ -339,8 +327,6 @@ def make_training_batch(
         Exponent of the per-spectrum noise weights (:func:`spectrum_noise_weights`).
     match_psf : ndarray, optional
         The vacuum PSF the recorded spectra are matched from (``TrainConfig.match_to_gaussian``).
-    match_fwhm : float, optional
-        FWHM (channels) of the Gaussian they are matched to (default: the PSF's).
 
     Returns
     -------
@@ -356,7 +342,7 @@ def make_training_batch(
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
     parts = [
-        generate_batch(config, int(count), child, measured_psfs=measured_psfs, match_psf=match_psf, match_fwhm=match_fwhm)
+        generate_batch(config, int(count), child, measured_psfs=measured_psfs, match_psf=match_psf)
         for config, count, child in zip(configs, counts, sequence.spawn(len(configs)))
         if count
     ]
@@ -445,7 +431,6 @@ class GeneratedSpectra(keras.utils.PyDataset):
         self.weights = _mixture_shares(config)
         self.measured_psfs = measured_psfs
         self.match_psf = matching_psf(config, measured_psfs)
-        self.match_fwhm = matched_fwhm(config, self.match_psf)
         self.epoch = 0
 
     def __len__(self):
@@ -456,7 +441,7 @@ class GeneratedSpectra(keras.utils.PyDataset):
         return make_training_batch(
             self.configs, self.weights, c.batch_size,
             np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
-            c.feature_weight, c.noise_weight_exponent, self.match_psf, self.match_fwhm,
+            c.feature_weight, c.noise_weight_exponent, self.match_psf,
         )
 
     def on_epoch_end(self):
@@ -764,7 +749,6 @@ def export_model(
     vacuum_psf = matching_psf(config)
     if vacuum_psf is not None:
         contract.vacuum_psf = [float(np.float32(v)) for v in vacuum_psf]
-        contract.matched_fwhm = matched_fwhm(config, vacuum_psf)
     path = save_model(model, out_dir / filename, contract)
     write_model_card(out_dir / "MODEL_CARD.md", contract, config)
     (out_dir / "training_summary.json").write_text(json.dumps(contract.training, indent=2, default=str))
