@@ -18,6 +18,7 @@ phonon window's energy-filtered map with the truth's, and NaN/negative counts.
 
     python research/instrument_phonons.py --out runs/instrument_a --minutes 20
     python research/instrument_phonons.py --out runs/instrument_b --fwhm 18 --asymmetry 2 --phonon-ev 0.16
+    python research/instrument_phonons.py --out runs/instrument_a --reuse   # measure again, no fine-tune
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def main():
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--columns", type=int, default=32)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the model already fine-tuned in OUT/finetuned instead of fine-tuning again")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,8 +152,10 @@ def main():
     s.save(out / "specimen.hspy", overwrite=True)
     v.save(out / "vacuum.hspy", overwrite=True)
     started = time.time()
-    tuned = finetune(out / "vacuum.hspy", out / "finetuned", minutes=args.minutes, model=args.model,
-                     specimen=out / "specimen.hspy")
+    tuned = out / "finetuned" / "eelspecnet.keras"
+    if not (args.reuse and tuned.exists()):
+        tuned = finetune(out / "vacuum.hspy", out / "finetuned", minutes=args.minutes, model=args.model,
+                         specimen=out / "specimen.hspy")
     blind, rl = s.eelspecnet_deconvolve(model=args.model, rl_iterations=50, psf=v)
     restored, _ = s.eelspecnet_deconvolve(model=tuned, rl_iterations=0)
     minutes = (time.time() - started) / 60
