@@ -85,11 +85,6 @@ class GeneratorConfig:
         rarely puts a feature. 0 (the presets) draws no extra random numbers.
     peak_near_zlp_distance : (float, float)
         Distance range, channels, of those features from the ZLP.
-    peak_near_zlp_fwhm_per_distance : float
-        Where above 0, the FWHM of each of those features is drawn instead log-uniformly from
-        ``peak_fwhm[0]`` to this times its distance from the ZLP (a phonon 20 channels out is
-        narrower than 20 channels; broader signal there is the continuum's). 0: no limit, and
-        no random numbers drawn.
     peak_fwhm : (float, float)
         Feature FWHM range in channels.
     peak_fwhm_log : bool
@@ -179,7 +174,6 @@ class GeneratorConfig:
     peak_channel: tuple[int, int] = (400, 2046)
     peak_near_zlp_fraction: float = 0.0
     peak_near_zlp_distance: tuple[float, float] = (8.0, 300.0)
-    peak_near_zlp_fwhm_per_distance: float = 0.0
     peak_fwhm: tuple[float, float] = (10.0, 300.0)
     peak_fwhm_log: bool = False
     peak_ratio: tuple[float, float] = (300.0, 4000.0)
@@ -671,10 +665,6 @@ def generate_batch(
         "active": active,
     }
     losses["heights"] = active / _uniform(rng, config.peak_ratio, (batch_size, k_max))
-    if config.peak_near_zlp_fraction > 0 and config.peak_near_zlp_fwhm_per_distance > 0:
-        widest = np.maximum(config.peak_near_zlp_fwhm_per_distance * distance, config.peak_fwhm[0])
-        near_fwhm = np.exp(rng.uniform(np.log(config.peak_fwhm[0]), np.log(widest)))
-        losses["fwhms"] = np.where(near, near_fwhm, losses["fwhms"])
 
     has_continuum = rng.random(batch_size) < config.continuum_probability
     if zlp_only is True:

@@ -189,20 +189,6 @@ def test_features_near_the_zlp():
         dataclasses.replace(config, peak_near_zlp_fraction=1.5)
 
 
-def test_features_near_the_zlp_can_be_kept_narrower_than_their_distance():
-    config = dataclasses.replace(
-        preset("instrument"), peak_near_zlp_fraction=1.0, peak_near_zlp_distance=(6.0, 300.0)
-    )
-    limited = dataclasses.replace(config, peak_near_zlp_fwhm_per_distance=1.0)
-    for batch_config, narrower in ((config, False), (limited, True)):
-        p = generate_batch(batch_config, 128, seed=3).parameters
-        distance = p["peak_centres"] - p["zlp_position"][:, None]  # energy loss, channels
-        active = np.isfinite(distance)
-        within = p["peak_fwhms"][active] <= np.maximum(distance[active], 3.0) * (1 + 1e-9)
-        assert within.all() == narrower
-        assert (p["peak_fwhms"][active] >= 3.0).all()
-
-
 def test_blur_is_the_linear_convolution_even_where_jitter_stretches_the_psf_tail():
     from hyperspy_eelspecnet.training.generator import blur_spectra
 
