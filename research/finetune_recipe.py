@@ -1,11 +1,14 @@
 """Try a change to the fine-tune's recipe on the demo: phonon figures and near-ZLP detection.
 
     python research/finetune_recipe.py --out runs/ft_lr5e-5 --minutes 15 --set learning_rate=5e-5
+    python research/finetune_recipe.py --out runs/ft_narrow --minutes 20 --override "peak_fwhm=(3.0, 40.0)"
 
 Runs :func:`hyperspy_eelspecnet.training.finetune` on the demo's vacuum reference
 (``silver_nanowire_vacuum()``, the demo map as ``specimen``) with
 :func:`~hyperspy_eelspecnet.training.finetuning.finetune_config`'s result changed by each
-``--set KEY=VALUE`` (a ``TrainConfig`` field; without any, the product's recipe), then prints
+``--set KEY=VALUE`` (a ``TrainConfig`` field) and its generator's settings changed by each
+``--override KEY=VALUE`` (a ``GeneratorConfig`` field; without any of either, the product's
+recipe), then prints
 
 - the demo's phonon figures (:func:`hyperspy_eelspecnet.demo.phonon_figures`) of the
   fine-tuned restoration, ``s.eelspecnet_deconvolve(model=...)``;
@@ -47,14 +50,19 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig fields to change")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="GeneratorConfig fields to change in the fine-tune's mixture")
     parser.add_argument("--reuse", action="store_true", help="measure the model already in OUT/finetuned")
     args = parser.parse_args()
     settings = parse_settings(args.set)
+    overrides = parse_settings(args.override)
 
     product_config = finetuning.finetune_config
 
     def changed_config(*a, **k):
-        return dataclasses.replace(product_config(*a, **k), **settings)
+        config = product_config(*a, **k)
+        mixture = [dataclasses.replace(m, overrides={**m.overrides, **overrides}) for m in config.mixture]
+        return dataclasses.replace(config, mixture=mixture, **settings)
 
     finetuning.finetune_config = changed_config
     out = Path(args.out)
@@ -63,7 +71,7 @@ def main():
     vacuum = silver_nanowire_vacuum()
     vacuum.save(out / "vacuum.hspy", overwrite=True)
     signal.save(out / "specimen.hspy", overwrite=True)
-    print(f"Fine-tune, {args.minutes:g} min, changes: {settings or 'none'}", flush=True)
+    print(f"Fine-tune, {args.minutes:g} min, changes: {settings or 'none'}, generator: {overrides or 'none'}", flush=True)
     tuned = out / "finetuned" / "eelspecnet.keras"
     if not args.reuse:
         tuned = finetune(out / "vacuum.hspy", out / "finetuned", minutes=args.minutes, specimen=out / "specimen.hspy", verbose=1)
