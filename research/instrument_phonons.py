@@ -153,7 +153,8 @@ def main():
     v.save(out / "vacuum.hspy", overwrite=True)
     started = time.time()
     tuned = out / "finetuned" / "eelspecnet.keras"
-    if not (args.reuse and tuned.exists()):
+    reused = args.reuse and tuned.exists()
+    if not reused:
         tuned = finetune(out / "vacuum.hspy", out / "finetuned", minutes=args.minutes, model=args.model,
                          specimen=out / "specimen.hspy")
     blind, rl = s.eelspecnet_deconvolve(model=args.model, rl_iterations=50, psf=v)
@@ -165,7 +166,7 @@ def main():
           f"{args.exponent:g}; phonon at {args.phonon_ev:g} eV ({args.phonon_fwhm:g} ch), {args.strength[0]:.0%}-"
           f"{args.strength[1]:.0%} of the signal there; {int(has_phonon.sum())} phonon and "
           f"{int((~has_phonon).sum())} control pixels; window {window[0]:.3f}-{window[1]:.3f} eV")
-    print(f"Fine-tune and restoration: {minutes:.1f} min")
+    print(f"{'Restoration' if reused else 'Fine-tune and restoration'}: {minutes:.1f} min")
     for label, result in (("input", s), ("EELSpecNet, blind", blind), ("EELSpecNet, fine-tuned", restored),
                           ("Richardson-Lucy 50, vacuum PSF", rl)):
         r = scores(result, t, has_phonon, window, args.dispersion)
