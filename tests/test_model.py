@@ -210,3 +210,20 @@ def test_load_refuses_a_model_and_contract_that_do_not_belong_together(tmp_path)
     tiny_contract(length_multiple=0, n_channels=2048).to_json(tmp_path / "fixed.json")
     with pytest.raises(ValueError, match="takes 128 channels but its contract says 2048"):
         load_model(path)
+
+
+def test_retracing_warnings_are_dropped_while_training_and_nothing_else(caplog):
+    import logging
+
+    from hyperspy_eelspecnet.model.backend import RETRACING_MESSAGE, retracing_warnings_dropped
+
+    logger = logging.getLogger("tensorflow")
+    retracing = f"5 out of the last 9 calls to <function f> {RETRACING_MESSAGE}. Tracing is expensive"
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        with retracing_warnings_dropped():
+            logger.warning(retracing)
+            logger.warning("a real problem")
+        logger.warning(retracing)  # outside the block, TensorFlow's logging is as it was
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ["a real problem", retracing]
+    assert not logger.filters

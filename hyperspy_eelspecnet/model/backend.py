@@ -11,10 +11,16 @@ to 3 (see the package's ``__init__``); set it before importing this package to s
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 
-__all__ = ["import_keras", "import_tensorflow"]
+__all__ = ["import_keras", "import_tensorflow", "retracing_warnings_dropped"]
+
+#: What TensorFlow's warning about repeated tf.function tracing says. Keras traces its training
+#: step anew for every model it fits, so a session that fits several (fine-tunes, the docs, a
+#: notebook) gets it though nothing is wrong: the user can do nothing about it.
+RETRACING_MESSAGE = "triggered tf.function retracing"
 
 
 @contextlib.contextmanager
@@ -48,3 +54,21 @@ def import_keras():
     import keras
 
     return keras
+
+
+class _DropRetracing(logging.Filter):
+    def filter(self, record):
+        return RETRACING_MESSAGE not in record.getMessage()
+
+
+@contextlib.contextmanager
+def retracing_warnings_dropped():
+    """Drop TensorFlow's retracing warnings (:data:`RETRACING_MESSAGE`) for a while; its other
+    log records pass as before."""
+    logger = logging.getLogger("tensorflow")
+    dropped = _DropRetracing()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)

@@ -26,7 +26,7 @@ from ..model import (
     DEFAULT_EPSILON, ModelContract, build_eelspecnet, build_unet_core, check_resampling, level_convolutions,
     save_model,
 )
-from ..model.backend import import_keras, import_tensorflow
+from ..model.backend import import_keras, import_tensorflow, retracing_warnings_dropped
 from ..model.layers import compress_intensity
 from .card import write_model_card
 from ..io import read_spectra
@@ -675,10 +675,11 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     else:
         callbacks.append(_WallClockLimit(config.max_minutes))
     start = time.time()
-    history = core.fit(
-        dataset, epochs=config.epochs, validation_data=validation,
-        validation_batch_size=config.batch_size, callbacks=callbacks, verbose=verbose,
-    )
+    with retracing_warnings_dropped():
+        history = core.fit(
+            dataset, epochs=config.epochs, validation_data=validation,
+            validation_batch_size=config.batch_size, callbacks=callbacks, verbose=verbose,
+        )
     wall_time = time.time() - start
     summary = {
         "epochs_run": len(history.history.get("loss", [])),
