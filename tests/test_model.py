@@ -227,3 +227,20 @@ def test_retracing_warnings_are_dropped_while_training_and_nothing_else(caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["a real problem", retracing]
     assert not logger.filters
+
+
+def test_restoring_with_several_models_and_lengths_logs_no_retracing_warning(caplog):
+    # One traced function per model, each traced again per input length: by design, and in a
+    # session that restores with the bundled and a fine-tuned model it is no user's concern.
+    import logging
+
+    from hyperspy_eelspecnet.model.backend import RETRACING_MESSAGE
+
+    models = [build_eelspecnet(build_unet_core(None, **TINY)) for _ in range(3)]
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for length in (64, 128, 192, 256):
+            for model in models:
+                restored = predict_spectra(model, positive_spectra((2, length), seed=length), batch_size=2)
+                assert restored.shape == (2, length) and np.isfinite(restored).all()
+    assert not [r for r in caplog.records if RETRACING_MESSAGE in r.getMessage()]
+    assert not logging.getLogger("tensorflow").filters

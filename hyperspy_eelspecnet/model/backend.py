@@ -19,7 +19,9 @@ __all__ = ["import_keras", "import_tensorflow", "retracing_warnings_dropped"]
 
 #: What TensorFlow's warning about repeated tf.function tracing says. Keras traces its training
 #: step anew for every model it fits, so a session that fits several (fine-tunes, the docs, a
-#: notebook) gets it though nothing is wrong: the user can do nothing about it.
+#: notebook) gets it though nothing is wrong, and so does one that restores with several models
+#: or at several lengths (one inference function per model, traced once per length): the user
+#: can do nothing about it.
 RETRACING_MESSAGE = "triggered tf.function retracing"
 
 

@@ -7,6 +7,8 @@ import weakref
 
 import numpy as np
 
+from .backend import retracing_warnings_dropped
+
 __all__ = ["predict_spectra"]
 
 
@@ -14,7 +16,10 @@ def predict_spectra(model, spectra, batch_size: int = 256) -> np.ndarray:
     """Run a full model over ``(n, channels)`` spectra in batches; returns float32 spectra.
 
     The call goes through a compiled inference function (no per-spectrum Python) and the last
-    partial batch is padded to ``batch_size`` so only one graph is traced.
+    partial batch is padded to ``batch_size`` so only one graph is traced per input length.
+    TensorFlow's warning that such functions were traced again is dropped: each model has its
+    own function, traced once per length, by design (a session that restores with the
+    bundled and a fine-tuned model, or spectra of several lengths, would see it otherwise).
     """
     spectra = np.asarray(spectra, dtype=np.float32)
     n = spectra.shape[0]
@@ -25,7 +30,7 @@ def predict_spectra(model, spectra, batch_size: int = 256) -> np.ndarray:
         size = chunk.shape[0]
         if size < batch_size and n > batch_size:
             chunk = np.concatenate([chunk, np.zeros((batch_size - size, chunk.shape[1]), np.float32)])
-        with lock:
+        with lock, retracing_warnings_dropped():
             out[start: start + size] = np.asarray(infer(chunk))[:size]
     return out
 
