@@ -85,9 +85,7 @@ def clean_spectra(truth, psf, engines, dispersion, energy):
         if counts:
             spectra = rng.poisson(spectra).astype(float)
         for label, engine in engines.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                restored = engine.restore(spectra.astype(np.float32), force=True)
+            restored = restore_quietly(engine, spectra.astype(np.float32))
             found = phonon_energy(restored)
             inside = (found > WINDOW_EV[0] + dispersion) & (found < WINDOW_EV[1] - dispersion)
             near = np.abs(found - true_energy) <= TOLERANCE_CHANNELS * dispersion
@@ -151,6 +149,7 @@ def demo_spectra(rng, centres, distance, strength=1.0):
 
 
 def restore_quietly(engine, spectra):
+    """``engine.restore(spectra, force=True)`` without its UserWarnings (the same for every call)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return engine.restore(spectra, force=True)
@@ -159,7 +158,7 @@ def restore_quietly(engine, spectra):
 def distance_from_zlp(engines, psf, n_spectra=64):
     physics = demo_physics
     rng = np.random.default_rng(5)
-    fwhm = physics.PSF_FWHM_CHANNELS
+    psf_fwhm = physics.PSF_FWHM_CHANNELS
     print(f"3. Distance from the ZLP: the demo's phonon moved, {n_spectra} spectra each; found (%)")
     methods = [*engines, "RL-50, vacuum PSF"]
     print("   distance (ch, PSF FWHM) | counts | " + " | ".join(methods))
@@ -171,7 +170,7 @@ def distance_from_zlp(engines, psf, n_spectra=64):
             restored = {label: restore_quietly(engine, spectra) for label, engine in engines.items()}
             restored[methods[-1]] = richardson_lucy(spectra, psf, 50, origin=int(np.argmax(psf)))
             found = [100 * found_at_distance(restored[m], truth, centres, distance).mean() for m in methods]
-            print(f"   {distance} ({distance / fwhm:.2f}) | {'no noise' if counts is None else f'{counts:.0e}'} | "
+            print(f"   {distance} ({distance / psf_fwhm:.2f}) | {'no noise' if counts is None else f'{counts:.0e}'} | "
                   + " | ".join(f"{f:.0f}" for f in found), flush=True)
 
 
