@@ -110,11 +110,6 @@ def write_model_card(path, contract, config) -> None:
         "## Training",
         f"- parameters: {t['parameters']:,}",
         f"- epochs run: {t.get('epochs_run', '?')}, best validation loss {t.get('best_val_loss', float('nan')):.3e}",
-        *(
-            [f"- exported: the mean of the weights of the last {t['averaged_epochs']} epochs "
-             f"(`average_weights_over`), validation loss {t['averaged_val_loss']:.3e}"]
-            if "averaged_epochs" in t else []
-        ),
         f"- wall time: {t.get('wall_time_s', float('nan')) / 60:.1f} min on {t.get('hardware', '?')}",
         *initial_stage_lines(t.get("initial_stage")),
         f"- seed: {config.seed} (training batch i of epoch e: SeedSequence([seed, 0, e, i]); "

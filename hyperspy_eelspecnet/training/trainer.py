@@ -129,14 +129,6 @@ class TrainConfig:
         steps_per_epoch`` steps (``"epochs"``), or over ``max_minutes`` of wall-clock time
         (``"minutes"``: training then ends when the time is spent, within a step, whatever
         ``epochs`` says, and a progress line shows the time and the loss).
-    average_weights_over : float
-        Average the network's weights over the last fraction of the training (of the
-        ``epochs`` or, with the ``"minutes"`` schedule, of the wall-clock budget): the
-        weights at the end of each epoch in it enter an equally weighted running mean, and
-        that mean, not the epoch of lowest validation loss, is the exported network
-        (stochastic weight averaging's tail average: late in a decaying schedule the weights
-        wander around a minimum, and their mean lies nearer its centre than any one of
-        them). 0 (the default) exports the best epoch.
     """
 
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
@@ -167,7 +159,6 @@ class TrainConfig:
     initialise_from: str | None = None
     initial_model: str | None = None
     schedule: str = "epochs"
-    average_weights_over: float = 0.0
 
     def __post_init__(self):
         self.mixture = [
@@ -196,10 +187,6 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}.")
         if self.schedule == "minutes" and not self.max_minutes:
             raise ValueError("schedule 'minutes' needs max_minutes, the wall-clock time the schedule runs over.")
-        if not 0.0 <= self.average_weights_over <= 1.0:
-            raise ValueError(
-                f"average_weights_over is a fraction of the training, 0 (off) to 1; got {self.average_weights_over}."
-            )
         if self.initialise_from and self.initial_model:
             raise ValueError("Give initialise_from (an earlier stage's configuration) or initial_model, not both.")
 
@@ -534,50 +521,6 @@ class _WallClockCosine(keras.callbacks.Callback):
             print(flush=True)
 
 
-class _WeightAverage(keras.callbacks.Callback):
-    """``TrainConfig.average_weights_over``: a running mean of the weights at the end of each
-    epoch in the last part of the training, kept in ``averaged.weights.npz`` (with the number
-    of epochs in it) so that a resumed run continues the same mean."""
-
-    def __init__(self, config: TrainConfig, path: Path, resume: bool, clock=None):
-        super().__init__()
-        self.config = config
-        self.path = Path(path)
-        self.clock = clock
-        self.mean, self.count = None, 0
-        if resume and self.path.exists():
-            kept = np.load(self.path)
-            self.count = int(kept["count"])
-            self.mean = [kept[f"w{k}"] for k in range(len(kept.files) - 1)]
-        elif self.path.exists():
-            self.path.unlink()
-
-    def _in_tail(self, epoch: int) -> bool:
-        start = 1.0 - self.config.average_weights_over
-        if self.clock is not None:
-            return self.clock.elapsed() >= start * self.clock.budget
-        return epoch + 1 > start * self.config.epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.config.average_weights_over <= 0 or not self._in_tail(epoch):
-            return
-        weights = [np.asarray(w, np.float64) for w in self.model.get_weights()]
-        self.count += 1
-        if self.mean is None:
-            self.mean = weights
-        else:
-            self.mean = [m + (w - m) / self.count for m, w in zip(self.mean, weights)]
-        np.savez(self.path, count=self.count, **{f"w{k}": m for k, m in enumerate(self.mean)})
-
-    def averaged_core(self):
-        """A copy of the trained core holding the mean weights, or None before any epoch."""
-        if self.mean is None:
-            return None
-        core = _build_core(self.config)
-        core.set_weights([m.astype(np.float32) for m in self.mean])
-        return core
-
-
 class _WallClockLimit(keras.callbacks.Callback):
     """Stops training at the end of the first epoch past ``minutes`` of wall time."""
 
@@ -730,10 +673,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
         callbacks.append(clock)
         verbose = 0  # the clock's progress line replaces Keras's per-epoch bars
     else:
-        clock = None
         callbacks.append(_WallClockLimit(config.max_minutes))
-    averaging = _WeightAverage(config, out_dir / "averaged.weights.npz", resume, clock)
-    callbacks.append(averaging)  # after the clock, whose record it reads
     start = time.time()
     with retracing_warnings_dropped():
         history = core.fit(
@@ -757,14 +697,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
                 if key in initial_summary
             },
         }
-    exported = best if best.exists() else core
-    averaged = averaging.averaged_core()
-    if averaged is not None:
-        averaged.compile(loss=training_loss(config))
-        summary["averaged_epochs"] = averaging.count
-        summary["averaged_val_loss"] = float(averaged.evaluate(*validation, batch_size=config.batch_size, verbose=0))
-        exported = averaged
-    return export_model(config, exported, out_dir, summary)
+    return export_model(config, best if best.exists() else core, out_dir, summary)
 
 
 def export_model(

@@ -22,7 +22,6 @@ from hyperspy_eelspecnet.training.trainer import (
     feature_core_weights,
     make_training_batch,
     spectrum_noise_weights,
-    _WeightAverage,
     train,
     training_loss,
     validation_batch,
@@ -309,44 +308,6 @@ def test_loss_falls_resumes_and_the_model_is_written(staged, tmp_path):
     for name, weights in core_weights(path).items():
         for new, kept in zip(weights, best.get_layer(name).get_weights()):
             np.testing.assert_array_equal(new, kept)
-
-
-def test_weight_average_is_the_mean_of_the_tail_epochs_and_survives_a_resume(tmp_path):
-    config = TrainConfig(epochs=4, average_weights_over=0.5, **TINY)
-    core = build_unet_core(512, config.filters, config.kernel_size, config.convs_per_level, config.bottleneck_dilations)
-    start = core.get_weights()
-    averaging = _WeightAverage(config, tmp_path / "averaged.weights.npz", resume=False)
-    averaging.set_model(core)
-    for epoch, offset in enumerate((5.0, 7.0, 1.0)):  # epochs 0, 1 lie before the last half
-        core.set_weights([w + offset for w in start])
-        averaging.on_epoch_end(epoch)
-    assert averaging.count == 1
-    # Stopped after epoch 2 and resumed: the mean continues with epoch 3.
-    resumed = _WeightAverage(config, tmp_path / "averaged.weights.npz", resume=True)
-    resumed.set_model(core)
-    core.set_weights([w + 2.0 for w in start])
-    resumed.on_epoch_end(3)
-    assert resumed.count == 2
-    for mean, w in zip(resumed.averaged_core().get_weights(), start):
-        np.testing.assert_allclose(mean, w + 1.5, rtol=1e-6, atol=1e-6)
-    # A run that does not resume starts a new mean; with averaging off nothing is kept.
-    assert _WeightAverage(config, tmp_path / "averaged.weights.npz", resume=False).averaged_core() is None
-    assert not (tmp_path / "averaged.weights.npz").exists()
-    with pytest.raises(ValueError, match="fraction of the training"):
-        TrainConfig(average_weights_over=1.5)
-
-
-def test_a_run_with_weight_averaging_exports_the_mean(tmp_path):
-    config = TrainConfig(epochs=2, average_weights_over=1.0, **TINY)
-    path = train(config, tmp_path, verbose=0)
-    training = load_model(path)[1].training
-    assert training["averaged_epochs"] == 2 and np.isfinite(training["averaged_val_loss"])
-    assert "the mean of the weights of the last 2 epochs" in (tmp_path / "MODEL_CARD.md").read_text()
-    kept = np.load(tmp_path / "averaged.weights.npz")
-    exported = [w for layer in core_of(load_model(path)[0]).layers for w in layer.get_weights()]
-    assert len(exported) == len(kept.files) - 1
-    for k, weights in enumerate(exported):
-        np.testing.assert_allclose(weights, kept[f"w{k}"], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.slow
