@@ -41,7 +41,7 @@ from scipy.signal import fftconvolve
 
 import hyperspy.api as hs
 from hyperspy_eelspecnet import EELSpecNetDeconvolution
-from hyperspy_eelspecnet.data import _silver_nanowire as demo_physics
+from hyperspy_eelspecnet.data import _silver_nanowire as physics
 from hyperspy_eelspecnet.demo import phonon_figures
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy
 from hyperspy_eelspecnet.spectral import fwhm, half_maximum_centre
@@ -136,7 +136,6 @@ def found_at_distance(restored, truth, centres, distance):
 def demo_spectra(rng, centres, distance, strength=1.0):
     """Truth (ZLP and the demo's phonon ``distance`` channels out, ``strength`` times its
     height), its ZLP alone, and both blurred by the demo's instrument, at 5e6 electrons."""
-    physics = demo_physics
     channels = np.arange(physics.N_CHANNELS, dtype=float)
     _, _, phonon_fwhm, phonon_height = physics.PHONON
     energy = (channels[None, :] - centres[:, None]) * physics.DISPERSION_EV
@@ -156,7 +155,6 @@ def restore_quietly(engine, spectra):
 
 
 def distance_from_zlp(engines, psf, n_spectra=64):
-    physics = demo_physics
     rng = np.random.default_rng(5)
     psf_fwhm = physics.PSF_FWHM_CHANNELS
     print(f"3. Distance from the ZLP: the demo's phonon moved, {n_spectra} spectra each; found (%)")
@@ -175,7 +173,6 @@ def distance_from_zlp(engines, psf, n_spectra=64):
 
 
 def sharpening(engines, n_spectra=32):
-    physics = demo_physics
     rng = np.random.default_rng(6)
     print(f"4. Sharpening: the restored phonon against the truth's, {n_spectra} noise-free spectra each")
     print("   distance (ch) | strength | " + " | ".join(f"{label}: height, FWHM" for label in engines))
