@@ -40,7 +40,7 @@ from .richardson_lucy import richardson_lucy
 from .spectral import (
     MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, fwhm, locate_zlp, pad_outside_window,
 )
-from .vacuum import VACUUM_TRANSFORMS
+from .vacuum import match_to_gaussian
 
 __all__ = [
     "EELSpecNetDeconvolution",
@@ -612,7 +612,7 @@ class EELSpecNetDeconvolution:
             return np.empty(shape)
         network_input = flat
         if self.contract.vacuum_psf is not None:  # a model fine-tuned on inputs matched to a Gaussian PSF
-            network_input = VACUUM_TRANSFORMS[self.contract.vacuum_transform](flat, self.contract.vacuum_psf)
+            network_input = match_to_gaussian(flat, self.contract.vacuum_psf)
         padded, start = to_network_input(network_input, self.contract.length_multiple)
         batch_size = default_batch_size() if self.batch_size is None else self.batch_size
         # Activations grow with the length: keep a batch's memory that of a 2048-channel one.

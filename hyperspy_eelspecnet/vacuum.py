@@ -37,8 +37,7 @@ from scipy.ndimage import gaussian_filter1d
 from .spectral import fwhm, locate_zlp, pad_outside_window
 
 __all__ = [
-    "VacuumPSFs", "prepare_vacuum_psfs", "loss_feature_rise", "match_to_gaussian", "replace_zlp_with_gaussian", "VACUUM_TRANSFORMS",
-    "ZLP_EDGE_FRACTION",
+    "VacuumPSFs", "prepare_vacuum_psfs", "loss_feature_rise", "match_to_gaussian", "ZLP_EDGE_FRACTION",
     "LOSS_FEATURE_RISE_LIMIT",
 ]
 
@@ -242,79 +241,3 @@ def match_to_gaussian(spectra, vacuum_psf) -> np.ndarray:
     padded, _ = pad_outside_window(padded, np.full(len(flat), m), np.full(len(flat), m + n))
     matched = np.fft.irfft(np.fft.rfft(padded, axis=1) * kernel_ft, n_fft, axis=1)[:, m: m + n]
     return matched.reshape(shape)
-
-
-#: Where :func:`replace_zlp_with_gaussian` fits the vacuum ZLP: from this many vacuum FWHM below
-#: the located maximum to ``REPLACEMENT_FIT_ABOVE`` FWHM above it (the gain side and the core,
-#: where loss features near the ZLP weigh least).
-REPLACEMENT_FIT_BELOW = 3.0
-REPLACEMENT_FIT_ABOVE = 0.4
-
-
-def _shifted_derivatives(kernel, centres, n, orders=3):
-    """``kernel`` (centre on channel ``m // 2``) and its first ``orders - 1`` derivatives, each
-    moved so that its centre falls on ``centres`` (sub-channel), on channels ``0 .. n - 1``:
-    shape ``(len(centres), n, orders)``; shifts and derivatives are taken in Fourier space."""
-    m = kernel.size
-    n_fft = 1 << int(np.ceil(np.log2(n + m)))
-    circle = np.zeros(n_fft)
-    np.add.at(circle, (np.arange(m) - m // 2) % n_fft, kernel)
-    frequency = np.fft.rfftfreq(n_fft)
-    kernel_ft = np.fft.rfft(circle)
-    phase = np.exp(-2j * np.pi * frequency[None, :] * np.asarray(centres, float)[:, None])
-    columns = [
-        np.fft.irfft(kernel_ft * (2j * np.pi * frequency) ** k * phase, n_fft, axis=1)[:, :n] for k in range(orders)
-    ]
-    return np.stack(columns, axis=2)
-
-
-def replace_zlp_with_gaussian(spectra, vacuum_psf) -> np.ndarray:
-    """Spectra whose zero-loss peak is replaced by a Gaussian of the vacuum PSF's FWHM (experiment).
-
-    Each spectrum's ZLP is fitted, on the gain side and the core (:data:`REPLACEMENT_FIT_BELOW`
-    to :data:`REPLACEMENT_FIT_ABOVE` vacuum FWHM about its located maximum), by the vacuum PSF
-    ``P`` and its first two derivatives at that maximum (its height, a sub-channel shift and a
-    change of width: each pixel's own jitter), weighted for counting noise; that fit is
-    subtracted and the same combination of a Gaussian ``G`` of ``P``'s FWHM and its derivatives
-    is added. Unlike :func:`match_to_gaussian` no spectrum is deconvolved: the loss features keep
-    the recorded blur, and the ZLP's tails go with the fit, which raw spectra determine to their
-    counting noise (matched spectra carry each pixel's jitter into a Gaussian tail that depends
-    exponentially on it). Counts are kept (``P``, ``G`` and their derivatives sum to 1, 1, 0).
-
-    Parameters
-    ----------
-    spectra : array_like, shape (..., n)
-    vacuum_psf : array_like, shape (m,)
-        As :func:`prepare_vacuum_psfs` returns it (unit sum, ZLP maximum on channel ``m // 2``).
-
-    Returns
-    -------
-    ndarray, shape (..., n), float64
-    """
-    spectra = np.asarray(spectra, dtype=float)
-    psf = np.asarray(vacuum_psf, dtype=float)
-    shape = spectra.shape
-    flat = spectra.reshape(-1, shape[-1])
-    n, m = flat.shape[1], psf.size
-    width = float(fwhm(psf[None])[0])
-    offsets = np.arange(m) - m // 2
-    gaussian = np.exp(-4.0 * np.log(2.0) * (offsets / width) ** 2)
-    gaussian /= gaussian.sum()
-    centres = locate_zlp(flat)
-    # The vacuum PSF's maximum (parabola vertex) lies within 1e-3 channel of m // 2.
-    vacuum_basis = _shifted_derivatives(psf, centres, n)
-    gaussian_basis = _shifted_derivatives(gaussian, centres, n)
-    channels = np.arange(n)[None, :]
-    inside = (channels >= centres[:, None] - REPLACEMENT_FIT_BELOW * width) & (
-        channels <= centres[:, None] + REPLACEMENT_FIT_ABOVE * width
-    )
-    weight = inside / np.maximum(flat, 1.0)
-    normal = np.einsum("bnk,bn,bnl->bkl", vacuum_basis, weight, vacuum_basis)
-    projection = np.einsum("bnk,bn,bn->bk", vacuum_basis, weight, flat)
-    coefficients = np.linalg.solve(normal, projection[..., None])
-    replaced = flat - (vacuum_basis @ coefficients)[..., 0] + (gaussian_basis @ coefficients)[..., 0]
-    return replaced.reshape(shape)
-
-
-#: What a fine-tuned model's contract names as its ``vacuum_transform``, and the function it means.
-VACUUM_TRANSFORMS = {"match": match_to_gaussian, "replace_zlp": replace_zlp_with_gaussian}

@@ -58,9 +58,6 @@ class ModelContract:
         the vacuum PSF they are matched from
         (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), which the restoration applies
         to every input before the network. None for models that take spectra as recorded.
-    vacuum_transform : str
-        How ``vacuum_psf`` is applied: ``"match"`` or ``"replace_zlp"``
-        (:data:`~hyperspy_eelspecnet.vacuum.VACUUM_TRANSFORMS`).
     """
 
     n_channels: int = 2048
@@ -76,7 +73,6 @@ class ModelContract:
     preset: str = "reference"
     training: dict = field(default_factory=dict)
     vacuum_psf: list | None = None
-    vacuum_transform: str = "match"
 
     def to_json(self, path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, default=_json_default))

@@ -36,7 +36,7 @@ import yaml
 from ..spectral import (
     MIN_CHANNELS_ABOVE_ZLP, MIN_CHANNELS_BELOW_ZLP, half_maximum_centre, linear_resample, locate_zlp, pad_outside_window,
 )
-from ..vacuum import VACUUM_TRANSFORMS
+from ..vacuum import match_to_gaussian
 
 __all__ = [
     "GeneratorConfig",
@@ -601,7 +601,6 @@ def generate_batch(
     dtype=np.float32,
     return_psf: bool = False,
     match_psf=None,
-    vacuum_transform: str = "match",
 ) -> SpectrumBatch:
     """Generate one batch of distorted spectra and their ground truth.
 
@@ -630,9 +629,6 @@ def generate_batch(
         (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), as the restoration with a
         model fine-tuned so matches its input; the ZLP is then located on the matched
         spectrum. The returned ``psf`` kernels are those before the matching.
-    vacuum_transform : str
-        ``"match"`` (above) or ``"replace_zlp"``
-        (:func:`~hyperspy_eelspecnet.vacuum.replace_zlp_with_gaussian`, experiment).
 
     Returns
     -------
@@ -733,9 +729,8 @@ def generate_batch(
         start = np.minimum(start, np.floor(zlp_centre - MIN_CHANNELS_BELOW_ZLP - 4).astype(int)).clip(0)
         stop = np.maximum(stop, np.ceil(zlp_centre + MIN_CHANNELS_ABOVE_ZLP + 4).astype(int)).clip(max=n)
     if match_psf is not None:
-        transform = VACUUM_TRANSFORMS[vacuum_transform]
-        noisy = transform(pad_outside_window(noisy, start, stop)[0], match_psf)
-        noise_free = transform(pad_outside_window(noise_free, start, stop)[0], match_psf)
+        noisy = match_to_gaussian(pad_outside_window(noisy, start, stop)[0], match_psf)
+        noise_free = match_to_gaussian(pad_outside_window(noise_free, start, stop)[0], match_psf)
     zlp_position = zlp_centre
     if config.align_zlp:
         # Energy zero is where the measured ZLP is, the convention of every low-loss analysis

@@ -30,7 +30,7 @@ from ..model.backend import import_keras, import_tensorflow, retracing_warnings_
 from ..model.layers import compress_intensity
 from .card import write_model_card
 from ..io import read_spectra
-from ..vacuum import VACUUM_TRANSFORMS, prepare_vacuum_psfs
+from ..vacuum import prepare_vacuum_psfs
 from .generator import GeneratorConfig, generate_batch, preset
 from .stages import check_stage_continues, transfer_weights
 
@@ -75,10 +75,6 @@ class TrainConfig:
         Match every recorded spectrum to a Gaussian of the FWHM of the mean of
         ``measured_psfs`` (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`) before the
         network, in training and, through the contract's ``vacuum_psf``, in the restoration.
-    vacuum_transform : str
-        With ``match_to_gaussian``: ``"match"`` (the matching above) or ``"replace_zlp"``
-        (experiment: each spectrum's fitted vacuum ZLP replaced by a Gaussian,
-        :func:`~hyperspy_eelspecnet.vacuum.replace_zlp_with_gaussian`).
     filters, kernel_size, convs_per_level, bottleneck_dilations, resampling : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core`.
     epsilon : float
@@ -138,7 +134,6 @@ class TrainConfig:
     mixture: list = field(default_factory=lambda: [MixtureComponent()])
     measured_psfs: list = field(default_factory=list)
     match_to_gaussian: bool = False
-    vacuum_transform: str = "match"
     filters: tuple = (16, 24, 32, 48, 64, 96, 128)
     kernel_size: int = 7
     convs_per_level: int | tuple = 2
@@ -188,8 +183,6 @@ class TrainConfig:
         if negative:
             raise ValueError(f"Loss weights must not be negative; got {negative}. Use 0 to leave a term out.")
         check_resampling(self.resampling)
-        if self.vacuum_transform not in VACUUM_TRANSFORMS:
-            raise ValueError(f"vacuum_transform must be one of {sorted(VACUUM_TRANSFORMS)}; got {self.vacuum_transform!r}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}.")
         if self.schedule == "minutes" and not self.max_minutes:
@@ -311,7 +304,7 @@ def spectrum_noise_weights(z_distorted, z_noise_free, measured, exponent: float)
 
 def make_training_batch(
     configs, weights, batch_size, seed, epsilon, measured_psfs=None, feature_weight=0.0, noise_weight_exponent=0.0,
-    match_psf=None, vacuum_transform="match",
+    match_psf=None,
 ):
     """One batch for the core network: compressed input ``z`` and packed target.
 
@@ -334,8 +327,6 @@ def make_training_batch(
         Exponent of the per-spectrum noise weights (:func:`spectrum_noise_weights`).
     match_psf : ndarray, optional
         The vacuum PSF the recorded spectra are matched from (``TrainConfig.match_to_gaussian``).
-    vacuum_transform : str
-        How (``TrainConfig.vacuum_transform``).
 
     Returns
     -------
@@ -351,8 +342,7 @@ def make_training_batch(
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
     parts = [
-        generate_batch(config, int(count), child, measured_psfs=measured_psfs, match_psf=match_psf,
-                       vacuum_transform=vacuum_transform)
+        generate_batch(config, int(count), child, measured_psfs=measured_psfs, match_psf=match_psf)
         for config, count, child in zip(configs, counts, sequence.spawn(len(configs)))
         if count
     ]
@@ -380,7 +370,6 @@ def validation_batch(config: TrainConfig, measured_psfs=None, seed: int | None =
         config.generator_configs, _mixture_shares(config), config.validation_size,
         np.random.SeedSequence([config.seed if seed is None else seed, 1]), config.epsilon, measured_psfs,
         config.feature_weight, config.noise_weight_exponent, matching_psf(config, measured_psfs),
-        config.vacuum_transform,
     )
 
 
@@ -452,7 +441,7 @@ class GeneratedSpectra(keras.utils.PyDataset):
         return make_training_batch(
             self.configs, self.weights, c.batch_size,
             np.random.SeedSequence([c.seed, 0, self.epoch, index]), c.epsilon, self.measured_psfs,
-            c.feature_weight, c.noise_weight_exponent, self.match_psf, c.vacuum_transform,
+            c.feature_weight, c.noise_weight_exponent, self.match_psf,
         )
 
     def on_epoch_end(self):
@@ -761,7 +750,6 @@ def export_model(
     vacuum_psf = matching_psf(config)
     if vacuum_psf is not None:
         contract.vacuum_psf = [float(np.float32(v)) for v in vacuum_psf]
-        contract.vacuum_transform = config.vacuum_transform
     path = save_model(model, out_dir / filename, contract)
     write_model_card(out_dir / "MODEL_CARD.md", contract, config)
     (out_dir / "training_summary.json").write_text(json.dumps(contract.training, indent=2, default=str))
