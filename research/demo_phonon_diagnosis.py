@@ -133,9 +133,10 @@ def found_at_distance(restored, truth, centres, distance):
     return np.array(found)
 
 
-def demo_spectra(rng, centres, distance, strength=1.0):
+def demo_spectra(rng, centres, distance, strength=1.0, zlp_alone=True):
     """Truth (ZLP and the demo's phonon ``distance`` channels out, ``strength`` times its
-    height), its ZLP alone, and both blurred by the demo's instrument, at 5e6 electrons."""
+    height), its ZLP alone, and both blurred by the demo's instrument, at 5e6 electrons (the
+    ZLP alone is blurred only with ``zlp_alone``; otherwise the list holds the truth's blur only)."""
     channels = np.arange(physics.N_CHANNELS, dtype=float)
     _, _, phonon_fwhm, phonon_height = physics.PHONON
     energy = (channels[None, :] - centres[:, None]) * physics.DISPERSION_EV
@@ -143,7 +144,7 @@ def demo_spectra(rng, centres, distance, strength=1.0):
     truth = zlp + strength * phonon_height * physics._antisymmetric_lorentzian(
         energy, distance * physics.DISPERSION_EV, phonon_fwhm
     )
-    blurred = [physics._instrument_blur(rng, spectra) for spectra in (truth, zlp)]
+    blurred = [physics._instrument_blur(rng, spectra) for spectra in ((truth, zlp) if zlp_alone else (truth,))]
     return truth, zlp, [b / b.sum(axis=1, keepdims=True) * 5e6 for b in blurred]
 
 
@@ -162,7 +163,7 @@ def distance_from_zlp(engines, psf, n_spectra=64):
     print("   distance (ch, PSF FWHM) | counts | " + " | ".join(methods))
     for distance in DISTANCES_CHANNELS:
         centres = physics.ZLP_CHANNEL + rng.uniform(-1.5, 1.5, n_spectra)
-        truth, _, (blurred, _) = demo_spectra(rng, centres, distance)
+        truth, _, (blurred,) = demo_spectra(rng, centres, distance, zlp_alone=False)
         for counts in (None, 5e6):
             spectra = rng.poisson(blurred).astype(float) if counts else blurred
             restored = {label: restore_quietly(engine, spectra) for label, engine in engines.items()}
