@@ -133,10 +133,15 @@ def found_at_distance(restored, truth, centres, distance):
     return np.array(found)
 
 
-def demo_spectra(rng, centres, distance, strength=1.0, zlp_alone=True):
+def recorded(rng, spectra):
+    """``spectra`` blurred by the demo's instrument (each its own jitter), at 5e6 electrons."""
+    blurred = physics._instrument_blur(rng, spectra)
+    return blurred / blurred.sum(axis=1, keepdims=True) * 5e6
+
+
+def demo_spectra(rng, centres, distance, strength=1.0):
     """Truth (ZLP and the demo's phonon ``distance`` channels out, ``strength`` times its
-    height), its ZLP alone, and both blurred by the demo's instrument, at 5e6 electrons (the
-    ZLP alone is blurred only with ``zlp_alone``; otherwise the list holds the truth's blur only)."""
+    height), its ZLP alone, and the truth as :func:`recorded`."""
     channels = np.arange(physics.N_CHANNELS, dtype=float)
     _, _, phonon_fwhm, phonon_height = physics.PHONON
     energy = (channels[None, :] - centres[:, None]) * physics.DISPERSION_EV
@@ -144,8 +149,7 @@ def demo_spectra(rng, centres, distance, strength=1.0, zlp_alone=True):
     truth = zlp + strength * phonon_height * physics._antisymmetric_lorentzian(
         energy, distance * physics.DISPERSION_EV, phonon_fwhm
     )
-    blurred = [physics._instrument_blur(rng, spectra) for spectra in ((truth, zlp) if zlp_alone else (truth,))]
-    return truth, zlp, [b / b.sum(axis=1, keepdims=True) * 5e6 for b in blurred]
+    return truth, zlp, recorded(rng, truth)
 
 
 def restore_quietly(engine, spectra):
@@ -163,7 +167,7 @@ def distance_from_zlp(engines, psf, n_spectra=64):
     print("   distance (ch, PSF FWHM) | counts | " + " | ".join(methods))
     for distance in DISTANCES_CHANNELS:
         centres = physics.ZLP_CHANNEL + rng.uniform(-1.5, 1.5, n_spectra)
-        truth, _, (blurred,) = demo_spectra(rng, centres, distance, zlp_alone=False)
+        truth, _, blurred = demo_spectra(rng, centres, distance)
         for counts in (None, 5e6):
             spectra = rng.poisson(blurred).astype(float) if counts else blurred
             restored = {label: restore_quietly(engine, spectra) for label, engine in engines.items()}
@@ -179,7 +183,8 @@ def sharpening(engines, n_spectra=32):
     print("   distance (ch) | strength | " + " | ".join(f"{label}: height, FWHM" for label in engines))
     for distance, strength in ((40, 1), (50, 1), (80, 1), (50, 3), (50, 10), (50, 30)):
         centres = physics.ZLP_CHANNEL + rng.uniform(-1.5, 1.5, n_spectra)
-        truth, zlp, (with_phonon, without) = demo_spectra(rng, centres, distance, strength)
+        truth, zlp, with_phonon = demo_spectra(rng, centres, distance, strength)
+        without = recorded(rng, zlp)
         true_phonon = (truth - zlp) / truth.max(axis=1, keepdims=True)
         low = np.round(centres + 0.4 * distance).astype(int)
         cells = []
