@@ -1,0 +1,63 @@
+"""Run a research script with the fine-tune's training features drawn like phonons, in units of the vacuum FWHM.
+
+    python research/phonon_feature_recipes.py research/instrument_phonons.py --out DIR --minutes 20
+    MIX=0.5 python research/phonon_feature_recipes.py research/finetune_recipe.py --out DIR --minutes 20
+
+:func:`~hyperspy_eelspecnet.training.finetuning.finetune_config` is wrapped: with ``w`` the median
+ZLP FWHM of the prepared vacuum spectra, the features are drawn ``NEAR_FRACTION`` of them
+``NEAR_DIST`` w above the ZLP (log-uniform; the rest anywhere), ``WIDTH`` w wide (uniform) and
+``RATIO`` of the ZLP (uniform in the ratio). With ``MIX`` below 1 the fine-tune's mixture keeps
+the product's component at weight ``1 - MIX`` beside these features at weight ``MIX``. Every
+setting comes from the environment:
+
+- ``MIX`` (1.0), ``NEAR_FRACTION`` (0.75), ``NEAR_DIST`` ("1,5"), ``WIDTH`` ("0.4,1.5"),
+  ``RATIO`` ("300,3000").
+
+The outcomes (none adopted) are in ``docs/science.md``, "Fine-tuning on the microscope's vacuum
+ZLP".
+"""
+
+import dataclasses
+import os
+import runpy
+import sys
+
+import numpy as np
+
+from hyperspy_eelspecnet.training import finetuning
+
+
+def _pair(name, default):
+    return tuple(float(x) for x in os.environ.get(name, default).split(","))
+
+
+def main():
+    product_config = finetuning.finetune_config
+    mix = float(os.environ.get("MIX", 1.0))
+    near_fraction = float(os.environ.get("NEAR_FRACTION", 0.75))
+    distance, width, ratio = _pair("NEAR_DIST", "1,5"), _pair("WIDTH", "0.4,1.5"), _pair("RATIO", "300,3000")
+
+    def phonon_config(base_config, vacuum_fwhm, *args, **kwargs):
+        config = product_config(base_config, vacuum_fwhm, *args, **kwargs)
+        w = float(np.median(vacuum_fwhm))
+        phonons = {
+            "peak_near_zlp_fraction": near_fraction,
+            "peak_near_zlp_distance": (distance[0] * w, distance[1] * w),
+            "peak_fwhm": (width[0] * w, width[1] * w),
+            "peak_fwhm_log": False,
+            "peak_ratio": ratio,
+        }
+        print(f"Phonon-like features, vacuum FWHM {w:.2f} ch, weight {mix:g}: {phonons}", flush=True)
+        (product,) = config.mixture
+        mixture = [dataclasses.replace(product, weight=mix, overrides={**product.overrides, **phonons})]
+        if mix < 1.0:
+            mixture.insert(0, dataclasses.replace(product, weight=1.0 - mix))
+        return dataclasses.replace(config, mixture=mixture)
+
+    finetuning.finetune_config = phonon_config
+    sys.argv.pop(0)
+    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
