@@ -122,11 +122,9 @@ def scores(restored, truth, has_phonon, window, dispersion):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--model", default=None, help="base model (default: the bundled one)")
+def instrument_parser(description=__doc__.splitlines()[0]):
+    """An argument parser with the instrument's and the specimen's options (and their defaults)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--fwhm", type=float, default=10.0, help="PSF FWHM, channels")
     parser.add_argument("--asymmetry", type=float, default=1.6, help="loss-side / gain-side half width")
     parser.add_argument("--exponent", type=float, default=2.5, help="power of the PSF's tails")
@@ -139,6 +137,14 @@ def main():
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--columns", type=int, default=32)
     parser.add_argument("--seed", type=int, default=3)
+    return parser
+
+
+def main():
+    parser = instrument_parser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--model", default=None, help="base model (default: the bundled one)")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the model already fine-tuned in OUT/finetuned instead of fine-tuning again")
     args = parser.parse_args()
