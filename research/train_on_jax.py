@@ -52,15 +52,10 @@ _WORKER_STATE = {}
 
 
 def _make_batch(epoch_index):
-    """One training batch, as ``trainer.GeneratedSpectra`` makes it (run in a worker)."""
+    """One training batch, made by the trainer's own ``GeneratedSpectra`` (run in a worker)."""
     dataset = _WORKER_STATE["dataset"]
-    epoch, index = epoch_index
-    c = dataset.config
-    return trainer.make_training_batch(
-        dataset.configs, dataset.weights, c.batch_size,
-        np.random.SeedSequence([c.seed, 0, epoch, index]), c.epsilon, dataset.measured_psfs,
-        c.feature_weight, c.noise_weight_exponent, dataset.match_psf,
-    )
+    dataset.epoch, index = epoch_index
+    return dataset[index]
 
 
 class PooledSpectra(trainer.GeneratedSpectra):
