@@ -14,7 +14,10 @@ import numpy as np
 from .features import find_loss_features, strongest_in_window
 from .spectral import finite_mean
 
-__all__ = ["energy_filtered_maps", "modal_evolution", "feature_along_line", "feature_table", "feature_map"]
+__all__ = [
+    "energy_filtered_maps", "modal_evolution", "feature_along_line", "agreement_along_line", "feature_table",
+    "feature_map",
+]
 
 
 def _axis_dictionary(axis, navigate):
@@ -276,6 +279,28 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
     out = feature_map(profile.transpose(signal_axes=[energy_axis.name]), energy_window, quantity, **kwargs)
     out.metadata.set_item("Signal.line", profile.metadata.Signal.line.as_dictionary())
     return out
+
+
+def agreement_along_line(line, truth, tolerance: float) -> float:
+    """Share of the positions where ``truth`` shows the feature at which ``line`` lies within ``tolerance`` of it.
+
+    Parameters
+    ----------
+    line, truth : Signal1D or array_like
+        Two outputs of :func:`feature_along_line` on the same line (NaN: no feature there).
+    tolerance : float
+        In the units of the quantity (eV for energies).
+
+    Returns
+    -------
+    float
+        NaN when the truth shows the feature nowhere.
+    """
+    values, reference = (np.asarray(getattr(x, "data", x), dtype=float) for x in (line, truth))
+    shown = np.isfinite(reference)
+    if not shown.any():
+        return float("nan")
+    return float((np.abs(values[shown] - reference[shown]) <= tolerance).mean())
 
 
 def _features_of_signal(signal, kwargs):

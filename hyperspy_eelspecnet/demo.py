@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import energy_filtered_maps, feature_along_line, modal_evolution
+from .analysis import agreement_along_line, energy_filtered_maps, feature_along_line, modal_evolution
 from .features import find_loss_features, strongest_in_window
 from .training.generator import BOLTZMANN_EV_PER_K
 
@@ -66,8 +66,6 @@ def phonon_figures(restored, truth, window=DEMO_WINDOWS["Ph"]) -> dict:
         feature_along_line(modal_evolution(s, start, end, width=PROFILE_WIDTH), window).data
         for s in (restored, truth)
     ]
-    on_wire = np.isfinite(lines[1])
-    found = np.abs(lines[0] - lines[1]) <= PHONON_TOLERANCE_CHANNELS * dispersion
     hole = np.asarray(truth.metadata.Sample.ground_truth.hole_map, bool)
     energy = truth.axes_manager.signal_axes[0].axis
     table = find_loss_features(np.asarray(restored.data)[hole], energy)
@@ -86,7 +84,7 @@ def phonon_figures(restored, truth, window=DEMO_WINDOWS["Ph"]) -> dict:
     centre = 0.5 * (low + high)
     temperature = centre / (BOLTZMANN_EV_PER_K * np.log(1.0 / ratio)) if 0 < ratio < 1 else np.nan
     return {
-        "found_along_wire": float(found[on_wire].mean()),
+        "found_along_wire": agreement_along_line(lines[0], lines[1], PHONON_TOLERANCE_CHANNELS * dispersion),
         "false_in_hole": float(false.mean()),
         "map_correlation": correlation.pop("Ph"),
         "sp_map_correlation": correlation,
@@ -194,6 +192,7 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
                     "ground truth": feature_along_line(truth_profile, DEMO_WINDOWS["Ph"]),
                 },
                 expected=ground_truth.mode_energies_eV.Ph,
+                tolerance=PHONON_TOLERANCE_CHANNELS * signal.axes_manager.signal_axes[0].scale,
                 ylabel="Phonon energy (eV)",
                 title=f"Strongest feature in {DEMO_WINDOWS['Ph'][0]:g}-{DEMO_WINDOWS['Ph'][1]:g} eV along the wire",
             ),

@@ -298,7 +298,7 @@ def plot_modal_evolution(raw_profile, restored_profile, truth_profile=None, ener
     return figure
 
 
-def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsize=(7, 4)):
+def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsize=(7, 4), tolerance=None):
     """A feature's energy (or width, area) along a line, one curve per spectrum image.
 
     Parameters
@@ -306,11 +306,17 @@ def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsi
     lines : dict of str to Signal1D
         Label -> output of :func:`hyperspy_eelspecnet.analysis.feature_along_line`, all on
         the same line; labels ``"input"``, ``"EELSpecNet"``, ``"Richardson-Lucy..."`` and
-        ``"ground truth"`` get the colours of the other figures.
+        ``"ground truth"`` get the colours of the other figures (a second curve of one
+        colour is dashed).
     expected : float, optional
         A horizontal dotted line, e.g. the true phonon energy.
     ylabel, title : str, optional
     figsize : (float, float)
+    tolerance : float, optional
+        With a ``"ground truth"`` line: each other curve's legend gives the share of the
+        positions where it lies within this distance of the truth
+        (:func:`~hyperspy_eelspecnet.analysis.agreement_along_line`). Otherwise a legend gives
+        the share of the positions with a feature in the window at all.
 
     Returns
     -------
@@ -319,16 +325,25 @@ def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsi
     """
     from matplotlib.figure import Figure
 
+    from .analysis import agreement_along_line
+
     colours = {"input": COLOURS["input"], "eelspecnet": COLOURS["restored"],
                "richardson-lucy": COLOURS["richardson_lucy"], "ground truth": COLOURS["truth"]}
+    truth = lines.get("ground truth")
     figure = Figure(figsize=figsize, layout="constrained")
     ax = figure.subplots()
+    used = set()
     for label, line in lines.items():
         axis = line.axes_manager.signal_axes[0]
         colour = next((c for key, c in colours.items() if label.lower().startswith(key)), None)
-        found = np.isfinite(line.data).mean()
-        ax.plot(axis.axis, line.data, ".-", color=colour, lw=1, ms=4,
-                label=f"{label} (found at {100 * found:.0f} % of positions)")
+        style = "x--" if colour is not None and colour in used else ".-"
+        used.add(colour)
+        if tolerance is not None and truth is not None and line is not truth:
+            share = agreement_along_line(line, truth, tolerance)
+            legend = f"{label} (within {tolerance:g} of the truth at {100 * share:.0f} % of positions)"
+        else:
+            legend = f"{label} (a feature at {100 * np.isfinite(line.data).mean():.0f} % of positions)"
+        ax.plot(axis.axis, line.data, style, color=colour, lw=1, ms=4, label=legend)
     if expected is not None:
         ax.axhline(expected, color="grey", ls=":", lw=1)
     first = next(iter(lines.values()))

@@ -9,7 +9,7 @@ import exspy
 import hyperspy.api as hs
 
 from hyperspy_eelspecnet.analysis import (
-    energy_filtered_maps, feature_along_line, feature_map, feature_table, modal_evolution,
+    agreement_along_line, energy_filtered_maps, feature_along_line, feature_map, feature_table, modal_evolution,
 )
 
 
@@ -226,6 +226,15 @@ def test_feature_energy_along_a_line_follows_a_shifting_phonon():
     widths = feature_along_line(profile, (0.8, 1.1), "fwhm").data[present]
     np.testing.assert_allclose(widths, 0.06, rtol=0.1)
     assert np.all(np.isnan(feature_along_line(profile, (1.5, 1.8)).data))  # empty window
+
+    # A restoration that puts the phonon 1.5 channels high from column 5 on: found within one
+    # channel where the truth has it (columns 2-7) in the first three of those six columns.
+    shifted = line.deepcopy()
+    shifted.data[5:] += 0.015
+    shifted.data[0] = 0.9  # a feature where the truth has none is not counted
+    assert agreement_along_line(shifted, line, 0.01) == pytest.approx(0.5)
+    assert agreement_along_line(shifted.data, line.data, 0.02) == 1.0
+    assert np.isnan(agreement_along_line(line, np.full(nx, np.nan), 0.01))
 
 
 def test_feature_along_line_needs_a_modal_profile(random_image):

@@ -183,10 +183,27 @@ def test_feature_along_line_curves(triple):
         np.testing.assert_array_equal(curve.get_ydata(), line.data)
         assert curve.get_color() == colour
     assert [text.get_text() for text in ax.get_legend().get_texts()] == [
-        "input (found at 75 % of positions)", "EELSpecNet (found at 50 % of positions)",
+        "input (a feature at 75 % of positions)", "EELSpecNet (a feature at 50 % of positions)",
     ]
     assert expected.get_ydata()[0] == 0.32 and ax.get_ylabel() == "Phonon energy (eV)"
     assert ax.get_xlabel() == "Position along the line (nm)"
+
+    # Against a truth: the legends count the positions within the tolerance of it, and a
+    # second curve of one colour is dashed.
+    lines["EELSpecNet, blind"] = lines["EELSpecNet"].deepcopy()
+    lines["EELSpecNet, blind"].data[:] = [0.33, 0.32, 0.32, np.nan]
+    lines["ground truth"] = lines["input"].deepcopy()
+    lines["ground truth"].data[:] = [0.32, 0.32, np.nan, 0.32]
+    ax = plot_feature_along_line(lines, tolerance=0.006).axes[0]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "input (within 0.006 of the truth at 0 % of positions)",
+        "EELSpecNet (within 0.006 of the truth at 67 % of positions)",
+        "EELSpecNet, blind (within 0.006 of the truth at 33 % of positions)",
+        "ground truth (a feature at 75 % of positions)",
+    ]
+    tuned, blind = ax.get_lines()[1:3]
+    assert tuned.get_color() == blind.get_color() == COLOURS["restored"]
+    assert (tuned.get_linestyle(), blind.get_linestyle()) == ("-", "--")
 
 
 def test_eelspecnet_deconvolve_result_knows_its_input(identity_model, gaussian_zlp_spectra):

@@ -30,17 +30,25 @@ def coverage_rows(config) -> list[str]:
         return (f"{low:.{digits}g}-{high:.{digits}g} ch "
                 f"({low * g.dispersion * 1000:.{digits}g}-{high * g.dispersion * 1000:.{digits}g} meV at {g.dispersion * 1000:g} meV/ch)")
 
-    row("distorted ZLP / PSF FWHM", lambda g: f"{g.psf_shape}, " + channels(g.psf_fwhm, g))
-    row("PSF loss/gain half-width ratio", lambda g: f"{g.psf_asymmetry[0]:g}-{g.psf_asymmetry[1]:g}")
-    row("PSF Lorentzian fraction (tails)", lambda g: f"{g.psf_lorentz_fraction[0]:g}-{g.psf_lorentz_fraction[1]:g}"
-        + (" (log-uniform)" if g.psf_lorentz_fraction_log else ""))
+    def analytic(cell):
+        """An analytic PSF's setting; none where every spectrum is blurred by a measured PSF."""
+        return lambda g: "- (measured PSFs only)" if g.measured_psf_probability >= 1.0 else cell(g)
+
+    row("measured vacuum PSFs", lambda g: "none" if g.measured_psf_probability == 0 else
+        f"{g.measured_psf_probability:.0%} of spectra, broadened by "
+        f"{g.measured_psf_extra_fwhm[0]:g}-{g.measured_psf_extra_fwhm[1]:g} ch")
+    row("distorted ZLP / PSF FWHM", analytic(lambda g: f"{g.psf_shape}, " + channels(g.psf_fwhm, g)))
+    row("PSF loss/gain half-width ratio", analytic(lambda g: f"{g.psf_asymmetry[0]:g}-{g.psf_asymmetry[1]:g}"))
+    row("PSF Lorentzian fraction (tails)", analytic(
+        lambda g: f"{g.psf_lorentz_fraction[0]:g}-{g.psf_lorentz_fraction[1]:g}"
+        + (" (log-uniform)" if g.psf_lorentz_fraction_log else "")))
     row("jitter half-amplitude", lambda g: f"{g.jitter_amplitude[0]:g}-{g.jitter_amplitude[1]:g} ch, "
         + ", ".join(g.jitter_distributions))
     row("loss features", lambda g: f"{g.n_peaks[0]}-{g.n_peaks[1]} Lorentzians, FWHM " + channels(g.peak_fwhm, g)
         + f", 1/{g.peak_ratio[1]:g} to 1/{g.peak_ratio[0]:g} of the ZLP")
     row("feature centres", lambda g: f"uniform over channels {g.peak_channel[0]}-{g.peak_channel[1]}" + (
         "" if g.peak_near_zlp_fraction == 0 else f"; {g.peak_near_zlp_fraction:.0%} instead "
-        f"{g.peak_near_zlp_distance[0]:g}-{g.peak_near_zlp_distance[1]:g} ch above the ZLP (log-uniform)"))
+        f"{g.peak_near_zlp_distance[0]:.3g}-{g.peak_near_zlp_distance[1]:.3g} ch above the ZLP (log-uniform)"))
     row("continuum", lambda g: "none" if g.continuum_probability == 0 else
         f"{g.continuum_probability:.0%} of spectra, 1/{g.continuum_ratio[1]:g} to 1/{g.continuum_ratio[0]:g} of the ZLP")
     row("noise", lambda g: f"Gaussian, std {g.gaussian_noise_std[0]:g}-{g.gaussian_noise_std[1]:g} x max"

@@ -5,7 +5,8 @@ phonon at 0.1 eV, say). A vacuum spectrum recorded with the specimen's settings 
 :func:`finetune` continues a trained model (the bundled one by default) on generated spectra
 blurred by the given vacuum spectra only (:mod:`hyperspy_eelspecnet.vacuum` prepares them), so
 the network learns this instrument's tails exactly. The generated truths put loss features
-near the ZLP more often, give every loss feature its energy-gain twin weighted by detailed
+near the ZLP more often (in half of them, weak phonon-like features 1-5 vacuum FWHM from the
+ZLP, scaled to its width), give every loss feature its energy-gain twin weighted by detailed
 balance at a random temperature, and draw their noise from the specimen's counts when a
 specimen file is given. Every recorded spectrum is matched from the mean vacuum PSF to a
 Gaussian of its width before the network (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`):
@@ -47,6 +48,12 @@ DISPERSION_TOLERANCE = 1e-3
 TEMPERATURE_RANGE = (100.0, 1500.0)
 #: Electrons per spectrum when no specimen is given (log-uniform).
 DEFAULT_COUNTS = (1e4, 1e9)
+#: Phonon-like features of half the training spectra, in units of the vacuum's ZLP FWHM: 75 %
+#: of them this far above the ZLP (log-uniform), all this wide (uniform), and 1/300-1/3000 of
+#: the ZLP's height (uniform in the ratio).
+PHONON_DISTANCE_FWHM = (1.0, 5.0)
+PHONON_WIDTH_FWHM = (0.4, 1.5)
+PHONON_RATIO = (300.0, 3000.0)
 
 
 def _read_all(paths, what):
@@ -132,8 +139,22 @@ def finetune_config(
     # The contract's range: the vacuum's, as the broadening and jitter above (and a specimen's
     # ZLP a little off the vacuum's) make it.
     overrides["psf_fwhm"] = [max(low - 1.0, 1.0), high + 2.0]
+    # Half the spectra: phonon-like features scaled to this instrument's ZLP width, mostly 1-5
+    # FWHM above it, where the ZLP's tail hides them.
+    width = float(np.median(vacuum_fwhm))
+    phonon_like = {
+        **overrides,
+        "peak_near_zlp_fraction": 0.75,
+        "peak_near_zlp_distance": [PHONON_DISTANCE_FWHM[0] * width, PHONON_DISTANCE_FWHM[1] * width],
+        "peak_fwhm": [PHONON_WIDTH_FWHM[0] * width, PHONON_WIDTH_FWHM[1] * width],
+        "peak_fwhm_log": False,
+        "peak_ratio": list(PHONON_RATIO),
+    }
     return TrainConfig(
-        mixture=[{"preset": "instrument", "weight": 1.0, "overrides": overrides}],
+        mixture=[
+            {"preset": "instrument", "weight": 0.5, "overrides": overrides},
+            {"preset": "instrument", "weight": 0.5, "overrides": phonon_like},
+        ],
         # The network sees every input matched from the mean vacuum PSF to a Gaussian of its
         # width: no PSF tail left under a feature near the ZLP (the restoration does the same).
         match_to_gaussian=True,

@@ -1,6 +1,7 @@
 """Model cards: written from a model's contract and training configuration, one section
 replaceable (the evaluation's)."""
 
+import numpy as np
 import yaml
 
 from hyperspy_eelspecnet.model import ModelContract
@@ -32,6 +33,18 @@ def test_coverage_rows_describe_each_mixture_component():
     assert "Gaussian" in noise and "Poisson, 1e+04-1e+08 counts" in noise
     windows = next(row for row in rows if row.startswith("| short windows"))
     assert "| none |" in windows and "40% of spectra" in windows
+    assert next(row for row in rows if row.startswith("| measured vacuum PSFs")) == "| measured vacuum PSFs | none | none |"
+
+
+def test_coverage_rows_of_a_fine_tune_name_the_measured_psfs_instead_of_analytic_ones():
+    from hyperspy_eelspecnet.training.finetuning import finetune_config
+
+    config = finetune_config({}, np.array([13.7, 14.1]), 0.005, (1e6, 1e7), n_channels=1024)
+    rows = {row.split(" | ")[0]: row for row in coverage_rows(config)}
+    assert rows["| measured vacuum PSFs"] == "| measured vacuum PSFs | 100% of spectra, broadened by 0-1 ch | 100% of spectra, broadened by 0-1 ch |"
+    assert rows["| distorted ZLP / PSF FWHM"].count("- (measured PSFs only)") == 2
+    # The phonon-like half: features 1-5 vacuum FWHM (median 13.9 channels) above the ZLP.
+    assert "75% instead 13.9-69.5 ch above the ZLP" in rows["| feature centres"]
 
 
 def test_write_model_card_from_contract_and_configuration(tmp_path):

@@ -107,3 +107,26 @@ def test_a_specimen_given_as_vacuum_is_named_in_a_warning_before_training(tmp_pa
     with pytest.warns(UserWarning, match=r"not_vacuum\.npy.*loss features"), pytest.raises(FileNotFoundError):
         finetune(tmp_path / "not_vacuum.npy", tmp_path / "out", model=tmp_path / "absent.keras", dispersion=0.005)
     assert not (tmp_path / "out").exists()
+
+
+def test_half_the_training_spectra_hold_phonon_like_features_scaled_to_the_vacuum_width():
+    from hyperspy_eelspecnet.training.finetuning import finetune_config
+    from hyperspy_eelspecnet.training.generator import generate_batch
+
+    widths = {}
+    for vacuum_fwhm in (6.0, 14.0):
+        config = finetune_config({}, np.array([vacuum_fwhm - 0.2, vacuum_fwhm + 0.2]), 0.005, (1e6, 1e7), n_channels=1024)
+        product, phonon_like = (component.generator_config() for component in config.mixture)
+        assert [component.weight for component in config.mixture] == [0.5, 0.5]
+        assert product.peak_near_zlp_distance == (6.0, 300.0)
+        batch = generate_batch(phonon_like, 512, seed=3)
+        # Energy losses of the features (centres from each spectrum's ZLP), in vacuum FWHM.
+        distance = (batch.parameters["peak_centres"] - batch.parameters["zlp_position"][:, None]) / vacuum_fwhm
+        width = batch.parameters["peak_fwhms"] / vacuum_fwhm
+        finite = np.isfinite(distance)
+        near = (distance[finite] >= 1.0) & (distance[finite] <= 5.0)
+        assert 0.7 < near.mean() < 0.85  # 75 % drawn there, plus a few of the uniform draws
+        assert np.all((width[finite] >= 0.4 - 1e-9) & (width[finite] <= 1.5 + 1e-9))
+        widths[vacuum_fwhm] = np.median(batch.parameters["peak_fwhms"][finite])
+    # The same recipe in units of each instrument's ZLP width.
+    assert widths[14.0] / widths[6.0] == pytest.approx(14.0 / 6.0, rel=0.1)
