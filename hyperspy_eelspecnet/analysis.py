@@ -15,8 +15,8 @@ from .features import find_loss_features, strongest_in_window
 from .spectral import finite_mean
 
 __all__ = [
-    "energy_filtered_maps", "modal_evolution", "feature_along_line", "agreement_along_line", "feature_table",
-    "feature_map",
+    "energy_filtered_maps", "modal_evolution", "feature_along_line", "feature_table", "feature_map",
+    "feature_agreement",
 ]
 
 
@@ -281,13 +281,15 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
     return out
 
 
-def agreement_along_line(line, truth, tolerance: float) -> float:
-    """Share of the positions where ``truth`` shows the feature at which ``line`` lies within ``tolerance`` of it.
+def feature_agreement(found, truth, tolerance: float) -> float:
+    """Share of the places where ``truth`` shows the feature at which ``found`` lies within ``tolerance`` of it.
 
     Parameters
     ----------
-    line, truth : Signal1D or array_like
-        Two outputs of :func:`feature_along_line` on the same line (NaN: no feature there).
+    found, truth : signal or array_like
+        Two outputs of :func:`feature_along_line` on the same line, or of :func:`feature_map`
+        on the same map (NaN: no feature there; a feature missed where the truth has one
+        counts against ``found``).
     tolerance : float
         In the units of the quantity (eV for energies).
 
@@ -296,7 +298,7 @@ def agreement_along_line(line, truth, tolerance: float) -> float:
     float
         NaN when the truth shows the feature nowhere.
     """
-    values, reference = (np.asarray(getattr(x, "data", x), dtype=float) for x in (line, truth))
+    values, reference = (np.asarray(getattr(x, "data", x), dtype=float) for x in (found, truth))
     shown = np.isfinite(reference)
     if not shown.any():
         return float("nan")

@@ -315,7 +315,7 @@ def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsi
     tolerance : float, optional
         With a ``"ground truth"`` line: each other curve's legend gives the share of the
         positions where it lies within this distance of the truth
-        (:func:`~hyperspy_eelspecnet.analysis.agreement_along_line`). Otherwise a legend gives
+        (:func:`~hyperspy_eelspecnet.analysis.feature_agreement`). Otherwise a legend gives
         the share of the positions with a feature in the window at all.
 
     Returns
@@ -325,7 +325,7 @@ def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsi
     """
     from matplotlib.figure import Figure
 
-    from .analysis import agreement_along_line
+    from .analysis import feature_agreement
 
     colours = {"input": COLOURS["input"], "eelspecnet": COLOURS["restored"],
                "richardson-lucy": COLOURS["richardson_lucy"], "ground truth": COLOURS["truth"]}
@@ -339,7 +339,7 @@ def plot_feature_along_line(lines, expected=None, ylabel=None, title=None, figsi
         style = "x--" if colour is not None and colour in used else ".-"
         used.add(colour)
         if tolerance is not None and truth is not None and line is not truth:
-            share = agreement_along_line(line, truth, tolerance)
+            share = feature_agreement(line, truth, tolerance)
             legend = f"{label} (within {tolerance:g} of the truth at {100 * share:.0f} % of positions)"
         else:
             legend = f"{label} (a feature at {100 * np.isfinite(line.data).mean():.0f} % of positions)"

@@ -9,7 +9,7 @@ import exspy
 import hyperspy.api as hs
 
 from hyperspy_eelspecnet.analysis import (
-    agreement_along_line, energy_filtered_maps, feature_along_line, feature_map, feature_table, modal_evolution,
+    energy_filtered_maps, feature_agreement, feature_along_line, feature_map, feature_table, modal_evolution,
 )
 
 
@@ -232,9 +232,9 @@ def test_feature_energy_along_a_line_follows_a_shifting_phonon():
     shifted = line.deepcopy()
     shifted.data[5:] += 0.015
     shifted.data[0] = 0.9  # a feature where the truth has none is not counted
-    assert agreement_along_line(shifted, line, 0.01) == pytest.approx(0.5)
-    assert agreement_along_line(shifted.data, line.data, 0.02) == 1.0
-    assert np.isnan(agreement_along_line(line, np.full(nx, np.nan), 0.01))
+    assert feature_agreement(shifted, line, 0.01) == pytest.approx(0.5)
+    assert feature_agreement(shifted.data, line.data, 0.02) == 1.0
+    assert np.isnan(feature_agreement(line, np.full(nx, np.nan), 0.01))
 
 
 def test_feature_along_line_needs_a_modal_profile(random_image):
