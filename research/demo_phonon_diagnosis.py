@@ -45,7 +45,7 @@ from scipy.signal import fftconvolve
 import hyperspy.api as hs
 from hyperspy_eelspecnet import EELSpecNetDeconvolution
 from hyperspy_eelspecnet.data import _silver_nanowire as physics
-from hyperspy_eelspecnet.demo import phonon_figures
+from hyperspy_eelspecnet.demo import DEMO_WINDOWS, phonon_figures
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy
 from hyperspy_eelspecnet.spectral import fwhm, half_maximum_centre
 from hyperspy_eelspecnet.training.generator import quasi_dirac_zlp
@@ -54,7 +54,6 @@ from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
 WINDOW_EV = (0.04, 0.18)
 TOLERANCE_CHANNELS = 1.5
 DISTANCES_CHANNELS = (20, 25, 30, 35, 40, 50)
-PHONON_WINDOW_EV = (0.07, 0.13)  # the demo's "Ph" window
 SAVED_RESTORATIONS = {
     "fine-tuned": "silver_nanowire_eelspecnet_finetuned.hspy",
     "bundled (blind)": "silver_nanowire_eelspecnet.hspy",
@@ -218,14 +217,14 @@ def by_distance_from_wire(demo, truth):
     rows = truth.axes_manager.navigation_axes[1].axis
     distance = np.abs(rows - ground_truth.wire.start_nm[1])
     membrane = ~np.asarray(ground_truth.hole_map, bool)
-    true_energy = feature_map(truth, PHONON_WINDOW_EV).data
+    true_energy = feature_map(truth, DEMO_WINDOWS["Ph"]).data
     print("5. The demo's restorations, pixel by pixel: phonon within 1.5 channels of the truth's "
           f"(share of membrane pixels), by distance from the wire's axis (radius {ground_truth.wire.diameter_nm / 2:g} nm)")
     print("   distance (nm) | " + " | ".join(f"{d:g}" for d in np.unique(distance)) + " | all | >= 50 nm")
     for name, file in SAVED_RESTORATIONS.items():
         if not (demo / file).exists():
             continue
-        error = (feature_map(hs.load(demo / file), PHONON_WINDOW_EV).data - true_energy) / scale
+        error = (feature_map(hs.load(demo / file), DEMO_WINDOWS["Ph"]).data - true_energy) / scale
         found = np.abs(error) <= TOLERANCE_CHANNELS  # NaN (no feature) counts as missed
         cells = [found[(distance == d)[:, None] & membrane].mean() for d in np.unique(distance)]
         far = (distance >= 50)[:, None] & membrane

@@ -10,8 +10,8 @@ ZLP FWHM of the prepared vacuum spectra, the features are drawn ``NEAR_FRACTION`
 the product's component at weight ``1 - MIX`` beside these features at weight ``MIX``. Every
 setting comes from the environment:
 
-- ``MIX`` (1.0), ``NEAR_FRACTION`` (0.75), ``NEAR_DIST`` ("1,5"), ``WIDTH`` ("0.4,1.5"),
-  ``RATIO`` ("300,3000").
+- ``MIX`` (1.0), ``NEAR_FRACTION``, ``NEAR_DIST`` ("low,high"), ``WIDTH`` and ``RATIO``; the
+  last four default to the product's (``finetuning.PHONON_*``: 0.75, "1,5", "0.4,1.5", "300,3000").
 
 The product's fine-tune is this recipe at its default settings with ``MIX=0.5`` (adopted; its
 second mixture component is the one changed here). The outcomes are in ``docs/science.md``,
@@ -30,14 +30,18 @@ from hyperspy_eelspecnet.training import finetuning
 
 
 def _pair(name, default):
-    return tuple(float(x) for x in os.environ.get(name, default).split(","))
+    """A (low, high) pair from the environment, or the product's ``default``."""
+    value = os.environ.get(name)
+    return tuple(float(x) for x in value.split(",")) if value else tuple(default)
 
 
 def main():
     product_config = finetuning.finetune_config
     mix = float(os.environ.get("MIX", 1.0))
-    near_fraction = float(os.environ.get("NEAR_FRACTION", 0.75))
-    distance, width, ratio = _pair("NEAR_DIST", "1,5"), _pair("WIDTH", "0.4,1.5"), _pair("RATIO", "300,3000")
+    near_fraction = float(os.environ.get("NEAR_FRACTION", finetuning.PHONON_NEAR_FRACTION))
+    distance = _pair("NEAR_DIST", finetuning.PHONON_DISTANCE_FWHM)
+    width = _pair("WIDTH", finetuning.PHONON_WIDTH_FWHM)
+    ratio = _pair("RATIO", finetuning.PHONON_RATIO)
 
     def phonon_config(base_config, vacuum_fwhm, *args, **kwargs):
         config = product_config(base_config, vacuum_fwhm, *args, **kwargs)

@@ -51,6 +51,7 @@ DEFAULT_COUNTS = (1e4, 1e9)
 #: Phonon-like features of half the training spectra, in units of the vacuum's ZLP FWHM: 75 %
 #: of them this far above the ZLP (log-uniform), all this wide (uniform), and 1/300-1/3000 of
 #: the ZLP's height (uniform in the ratio).
+PHONON_NEAR_FRACTION = 0.75
 PHONON_DISTANCE_FWHM = (1.0, 5.0)
 PHONON_WIDTH_FWHM = (0.4, 1.5)
 PHONON_RATIO = (300.0, 3000.0)
@@ -144,7 +145,7 @@ def finetune_config(
     width = float(np.median(vacuum_fwhm))
     phonon_like = {
         **overrides,
-        "peak_near_zlp_fraction": 0.75,
+        "peak_near_zlp_fraction": PHONON_NEAR_FRACTION,
         "peak_near_zlp_distance": [PHONON_DISTANCE_FWHM[0] * width, PHONON_DISTANCE_FWHM[1] * width],
         "peak_fwhm": [PHONON_WIDTH_FWHM[0] * width, PHONON_WIDTH_FWHM[1] * width],
         "peak_fwhm_log": False,
