@@ -43,8 +43,11 @@ def phonon_figures(restored, truth, window=DEMO_WINDOWS["Ph"]) -> dict:
 
     Parameters
     ----------
-    restored, truth : EELSSpectrum
-        A restoration of :func:`~hyperspy_eelspecnet.data.silver_nanowire` and its ground truth.
+    restored : EELSSpectrum or dict of EELSSpectrum
+        A restoration of :func:`~hyperspy_eelspecnet.data.silver_nanowire`, or several by label
+        (the truth's profile, maps and pixels are then computed once for all of them).
+    truth : EELSSpectrum
+        Its ground truth.
     window : (float, float)
         The phonon's energy window, eV.
 
@@ -61,40 +64,47 @@ def phonon_figures(restored, truth, window=DEMO_WINDOWS["Ph"]) -> dict:
         SP1-SP4; ``gain_loss_ratio`` and ``temperature_K``: the restored intensity in the
         mirrored window on the energy-gain side over that in the window, averaged over the
         membrane, and the temperature detailed balance gives for it at the window's centre.
+        For a dict of restorations, a dict of these by label.
     """
     start, end = _wire_line(truth)
-    dispersion = truth.axes_manager.signal_axes[0].scale
-    lines = [
-        feature_along_line(modal_evolution(s, start, end, width=PROFILE_WIDTH), window).data
-        for s in (restored, truth)
-    ]
-    hole = np.asarray(truth.metadata.Sample.ground_truth.hole_map, bool)
-    pixels = [feature_map(s, window).data[~hole] for s in (restored, truth)]
-    energy = truth.axes_manager.signal_axes[0].axis
-    table = find_loss_features(np.asarray(restored.data)[hole], energy)
-    false = np.isfinite(strongest_in_window(table, window))
-
     windows = {name: DEMO_WINDOWS[name] for name in ("SP1", "SP2", "SP3", "SP4")} | {"Ph": window}
-    maps = [energy_filtered_maps(s, windows).data for s in (restored, truth)]
-    correlation = {
-        name: float(np.corrcoef(maps[0][k].ravel(), maps[1][k].ravel())[0, 1]) for k, name in enumerate(windows)
-    }
-    low, high = window
-    data = np.asarray(restored.data)[~hole]
-    loss = data[:, (energy >= low) & (energy <= high)].sum()
-    gain = data[:, (energy >= -high) & (energy <= -low)].sum()
-    ratio = gain / loss if loss > 0 else np.nan
-    centre = 0.5 * (low + high)
-    temperature = centre / (BOLTZMANN_EV_PER_K * np.log(1.0 / ratio)) if 0 < ratio < 1 else np.nan
-    return {
-        "found_along_wire": feature_agreement(lines[0], lines[1], PHONON_TOLERANCE_CHANNELS * dispersion),
-        "found_in_membrane": feature_agreement(pixels[0], pixels[1], PHONON_TOLERANCE_CHANNELS * dispersion),
-        "false_in_hole": float(false.mean()),
-        "map_correlation": correlation.pop("Ph"),
-        "sp_map_correlation": correlation,
-        "gain_loss_ratio": float(ratio),
-        "temperature_K": float(temperature),
-    }
+    hole = np.asarray(truth.metadata.Sample.ground_truth.hole_map, bool)
+    energy = truth.axes_manager.signal_axes[0].axis
+    tolerance = PHONON_TOLERANCE_CHANNELS * truth.axes_manager.signal_axes[0].scale
+
+    def parts(s):
+        """The wire's profile, the membrane's pixels and the energy-filtered maps of one signal."""
+        line = feature_along_line(modal_evolution(s, start, end, width=PROFILE_WIDTH), window).data
+        return line, feature_map(s, window).data[~hole], energy_filtered_maps(s, windows).data
+
+    true_line, true_pixels, true_maps = parts(truth)
+
+    def score(s):
+        line, pixels, maps = parts(s)
+        table = find_loss_features(np.asarray(s.data)[hole], energy)
+        correlation = {
+            name: float(np.corrcoef(maps[k].ravel(), true_maps[k].ravel())[0, 1]) for k, name in enumerate(windows)
+        }
+        low, high = window
+        data = np.asarray(s.data)[~hole]
+        loss = data[:, (energy >= low) & (energy <= high)].sum()
+        gain = data[:, (energy >= -high) & (energy <= -low)].sum()
+        ratio = gain / loss if loss > 0 else np.nan
+        centre = 0.5 * (low + high)
+        temperature = centre / (BOLTZMANN_EV_PER_K * np.log(1.0 / ratio)) if 0 < ratio < 1 else np.nan
+        return {
+            "found_along_wire": feature_agreement(line, true_line, tolerance),
+            "found_in_membrane": feature_agreement(pixels, true_pixels, tolerance),
+            "false_in_hole": float(np.isfinite(strongest_in_window(table, window)).mean()),
+            "map_correlation": correlation.pop("Ph"),
+            "sp_map_correlation": correlation,
+            "gain_loss_ratio": float(ratio),
+            "temperature_K": float(temperature),
+        }
+
+    if isinstance(restored, dict):
+        return {label: score(s) for label, s in restored.items()}
+    return score(restored)
 
 
 def run_demo(out, model=None, instrument: bool = False, minutes: float | None = None, verbose: bool = True) -> dict:
@@ -211,8 +221,8 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
         files[what] = out / name
         say(f"{what}: {out / name}")
 
-    phonon = {label: phonon_figures(s, truth) for label, s in results.items()}
-    truth_ratio = phonon_figures(truth, truth)["gain_loss_ratio"]
+    phonon = phonon_figures({**results, "ground truth": truth}, truth)
+    truth_ratio = phonon.pop("ground truth")["gain_loss_ratio"]
     say(f"The phonon at {ground_truth.mode_energies_eV.Ph:g} eV (tolerance {PHONON_TOLERANCE_CHANNELS:g} channels):")
     for label, figures_of in phonon.items():
         say(

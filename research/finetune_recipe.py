@@ -52,6 +52,7 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig fields to change")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                         help="GeneratorConfig fields to change in the fine-tune's mixture")
+    parser.add_argument("--model", default=None, help="base model (default: the bundled one)")
     parser.add_argument("--reuse", action="store_true", help="measure the model already in OUT/finetuned")
     args = parser.parse_args()
     settings = parse_settings(args.set)
@@ -74,7 +75,10 @@ def main():
     print(f"Fine-tune, {args.minutes:g} min, changes: {settings or 'none'}, generator: {overrides or 'none'}", flush=True)
     tuned = out / "finetuned" / "eelspecnet.keras"
     if not args.reuse:
-        tuned = finetune(out / "vacuum.hspy", out / "finetuned", minutes=args.minutes, specimen=out / "specimen.hspy", verbose=1)
+        tuned = finetune(
+            out / "vacuum.hspy", out / "finetuned", minutes=args.minutes, specimen=out / "specimen.hspy",
+            model=args.model, verbose=1,
+        )
         print()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -29,3 +29,9 @@ def test_the_raw_input_shows_no_phonon_where_it_is_and_no_clean_map(nanowire):
     assert figures["found_along_wire"] < 0.5 and figures["found_in_membrane"] < 0.5
     assert figures["map_correlation"] < 0.9  # the ZLP tail, not the phonon, fills the window
     assert membrane_hole().sum() == 28
+
+
+def test_several_restorations_are_scored_as_each_alone(nanowire):
+    signal, truth = nanowire
+    together = phonon_figures({"input": signal, "truth": truth}, truth)
+    assert together == {"input": phonon_figures(signal, truth), "truth": phonon_figures(truth, truth)}
