@@ -42,15 +42,14 @@ def base_config(minutes, seed=0, n_channels=1024):
             seed, minutes, n_channels=n_channels,
         )
         for component in config.mixture:
-            overrides = dict(component.overrides if isinstance(component, MixtureComponent) else component["overrides"])
+            overrides = dict(component.overrides)
             for key in ("measured_psf_probability", "measured_psf_extra_fwhm"):
                 overrides.pop(key)
             overrides.update(
                 psf_shape="pseudo_voigt", psf_fwhm=[low, high], psf_fwhm_log=False, psf_asymmetry=[1.0, 1.0],
                 psf_lorentz_fraction=[0.0, 0.0], psf_lorentz_fraction_log=False,
             )
-            weight = component.weight if isinstance(component, MixtureComponent) else component["weight"]
-            mixture.append(MixtureComponent("instrument", weight / len(BANDS), overrides))
+            mixture.append(MixtureComponent("instrument", component.weight / len(BANDS), overrides))
     config.mixture = mixture
     config.match_to_gaussian = False
     config.measured_psfs = []
