@@ -161,7 +161,7 @@ def finetune_config(
         match_to_gaussian=True,
         **network,
         batch_size=32,
-        steps_per_epoch=50,
+        steps_per_epoch=200,
         epochs=100000,
         learning_rate=2e-4,
         final_learning_rate_fraction=0.01,
