@@ -225,11 +225,13 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
     truth_ratio = phonon.pop("ground truth")["gain_loss_ratio"]
     say(f"The phonon at {ground_truth.mode_energies_eV.Ph:g} eV (tolerance {PHONON_TOLERANCE_CHANNELS:g} channels):")
     for label, figures_of in phonon.items():
+        sp = figures_of["sp_map_correlation"].values()
         say(
             f"  {label}: found at {100 * figures_of['found_along_wire']:.0f} % of positions along the wire "
             f"({100 * figures_of['found_in_membrane']:.0f} % of the membrane's pixels), "
             f"false in {100 * figures_of['false_in_hole']:.0f} % of the hole's pixels, map correlation "
-            f"{figures_of['map_correlation']:.3f}, gain/loss {figures_of['gain_loss_ratio']:.3g} "
+            f"{figures_of['map_correlation']:.3f} (SP1-SP4 maps {min(sp):.4f}-{max(sp):.4f}), "
+            f"gain/loss {figures_of['gain_loss_ratio']:.3g} "
             f"(truth {truth_ratio:.3g}): {figures_of['temperature_K']:.0f} K (truth 295 K)"
         )
     return {"files": files, "phonon": phonon}

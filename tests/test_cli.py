@@ -1,6 +1,7 @@
 """The command line (``eelspecnet``, in-process through ``main(argv)``) and the quiet start."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -199,3 +200,6 @@ def test_demo_writes_signals_and_figures(tmp_path, capsys, identity_model):
     assert np.median(fwhm(rl.data)) < np.median(fwhm(raw.data))
     for name in ("modal_evolution.png", "energy_filtered_maps.png", "phonon_along_wire.png", "single_pixel.png"):
         assert (out / name).stat().st_size > 10_000 and str(out / name) in printed
+    # Each method's line names its phonon map and its SP1-SP4 maps' correlation with the truth.
+    sp_ranges = re.findall(r"map correlation (-?\d\.\d{3}) \(SP1-SP4 maps (-?\d\.\d{4})-(-?\d\.\d{4})\)", printed)
+    assert len(sp_ranges) == 2 and all(float(low) <= float(high) <= 1 for _, low, high in sp_ranges)
