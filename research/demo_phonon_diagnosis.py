@@ -46,8 +46,18 @@ the fine-tuned model in ``DEMO/finetuned``) and prints
    window's sum, against the 10,000-times input), and the demo's phonon figures of each
    restored by the fine-tuned model. Which noise limits the map: the counts', or what pooling pixels can remove?
 
+8. **Placement by distance, shape and grid phase.** The demo's phonon (an odd Lorentzian, zero
+   at 0 eV) and the same Lorentzian as the fine-tune's generator draws it (its low-energy wing
+   switched off within 2 channels of the ZLP), each at 18-40 channels from the ZLP, 64 spectra
+   at 5e6 electrons, restored by the fine-tuned model: found (%) and the median signed offset
+   of the restored maximum from the truth's (channels). Then the same spectra placed at 0-56
+   channels further into the network's input (its stride is 64 channels: whole-channel moves
+   that are not multiples of it change where the phonon falls on the network's grid), at 20,
+   25 and 30 channels. Is the placement set by the phonon's shape, its place on the grid, or
+   its distance from the ZLP?
+
 ``--sections 56`` runs only the sections that read the saved restorations (seconds); section 7
-restores the demo six times (about 15 s).
+restores the demo six times (about 15 s); section 8 takes about a minute.
 """
 
 import argparse
@@ -61,10 +71,12 @@ import hyperspy.api as hs
 from hyperspy_eelspecnet import EELSpecNetDeconvolution
 from hyperspy_eelspecnet.data import _silver_nanowire as physics
 from hyperspy_eelspecnet.demo import DEMO_WINDOWS, phonon_figures
+from hyperspy_eelspecnet.model import predict_spectra
+from hyperspy_eelspecnet.restoration import NETWORK_MARGIN, from_network_output, to_network_input
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy
 from hyperspy_eelspecnet.spectral import fwhm, half_maximum_centre
 from hyperspy_eelspecnet.training.generator import quasi_dirac_zlp
-from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
+from hyperspy_eelspecnet.vacuum import match_to_gaussian, prepare_vacuum_psfs
 
 WINDOW_EV = (0.04, 0.18)
 TOLERANCE_CHANNELS = 1.5
@@ -163,16 +175,24 @@ def recorded(rng, spectra):
     return blurred / blurred.sum(axis=1, keepdims=True) * 5e6
 
 
-def demo_spectra(rng, centres, distance, strength=1.0):
+def generator_lorentzian(energy, centre, fwhm):
+    """The demo's phonon as the fine-tune's generator draws its features: a Lorentzian switched
+    off within about 2 channels of the ZLP (``tanh``), its twin the same Lorentzian weighted by
+    detailed balance at its centre's energy."""
+    half_sq = (0.5 * fwhm) ** 2
+    magnitude = np.abs(energy)
+    response = half_sq / ((magnitude - centre) ** 2 + half_sq) * np.tanh(magnitude / (2 * physics.DISPERSION_EV))
+    return np.where(energy >= 0, response, response * np.exp(-magnitude / physics.KT_EV))
+
+
+def demo_spectra(rng, centres, distance, strength=1.0, shape=physics._antisymmetric_lorentzian):
     """Truth (ZLP and the demo's phonon ``distance`` channels out, ``strength`` times its
-    height), its ZLP alone, and the truth as :func:`recorded`."""
+    height, of ``shape``), its ZLP alone, and the truth as :func:`recorded`."""
     channels = np.arange(physics.N_CHANNELS, dtype=float)
     _, _, phonon_fwhm, phonon_height = physics.PHONON
     energy = (channels[None, :] - centres[:, None]) * physics.DISPERSION_EV
     zlp = quasi_dirac_zlp(channels, centres)
-    truth = zlp + strength * phonon_height * physics._antisymmetric_lorentzian(
-        energy, distance * physics.DISPERSION_EV, phonon_fwhm
-    )
+    truth = zlp + strength * phonon_height * shape(energy, distance * physics.DISPERSION_EV, phonon_fwhm)
     return truth, zlp, recorded(rng, truth)
 
 
@@ -304,11 +324,58 @@ def counts_and_denoising(engine, signal, truth, components=(16, 32, 64)):
         print(f"   {name}: {brief(figures)}")
 
 
+def restored_on_grid(engine, spectra, shift):
+    """``engine.run`` with the input placed ``shift`` whole channels further into the network's
+    padded input (a fine-tuned model: the input matched to its Gaussian first)."""
+    flat = match_to_gaussian(np.asarray(spectra, float), engine.contract.vacuum_psf)
+    padded, start = to_network_input(flat, engine.contract.length_multiple, NETWORK_MARGIN + 64)
+    moved = np.roll(padded, shift, axis=1)
+    moved[:, :shift] = padded[:, :1]  # the low-energy padding is constant
+    return from_network_output(predict_spectra(engine.model, moved), np.asarray(spectra, float), start + shift)
+
+
+def signed_offsets(restored, truth, centres, distance):
+    """The restored maximum's channel minus the truth's, in the window of :func:`found_at_distance`."""
+    lows = np.round(centres + 0.4 * distance).astype(int)
+    highs = np.round(centres + 1.8 * distance).astype(int)
+    return np.array([np.argmax(r[a:b]) - np.argmax(t[a:b]) for r, t, a, b in zip(restored, truth, lows, highs)])
+
+
+def placement(engine, n_spectra=64):
+    """Section 8: the fine-tuned placement by distance, phonon shape and grid phase."""
+    shapes = {"odd (the demo's)": physics._antisymmetric_lorentzian, "generator's Lorentzian": generator_lorentzian}
+    print(f"8. Placement: found (%) and median offset (channels), {n_spectra} spectra at 5e6 electrons")
+    print("   distance (ch) | " + " | ".join(shapes))
+    draws = {}
+    for distance in (18, 20, 22, 25, 28, 30, 35, 40):
+        cells = []
+        for name, shape in shapes.items():
+            rng = np.random.default_rng(5)
+            centres = physics.ZLP_CHANNEL + rng.uniform(-1.5, 1.5, n_spectra)
+            truth, _, blurred = demo_spectra(rng, centres, distance, shape=shape)
+            spectra = rng.poisson(blurred).astype(float)
+            draws[name, distance] = truth, centres, spectra
+            restored = restore_quietly(engine, spectra)
+            cells.append(f"{100 * found_at_distance(restored, truth, centres, distance).mean():.0f}, "
+                         f"{np.median(signed_offsets(restored, truth, centres, distance)):+.1f}")
+        print(f"   {distance} | " + " | ".join(cells), flush=True)
+    shifts = (0, 8, 16, 24, 32, 40, 48, 56)
+    print("   the demo's phonon moved on the network's grid by " + ", ".join(map(str, shifts)) + " channels:")
+    for distance in (20, 25, 30):
+        truth, centres, spectra = draws["odd (the demo's)", distance]
+        cells = []
+        for shift in shifts:
+            restored = restored_on_grid(engine, spectra, shift)
+            cells.append(f"{100 * found_at_distance(restored, truth, centres, distance).mean():.0f}, "
+                         f"{np.median(signed_offsets(restored, truth, centres, distance)):+.1f}")
+        print(f"   {distance} | " + " | ".join(cells), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("demo", help="output folder of eelspecnet demo --instrument")
     parser.add_argument("--model", nargs="*", default=[], help="other models to restore the clean spectra with")
-    parser.add_argument("--sections", default="1234567", help="which sections to run, e.g. 56")
+    parser.add_argument("--sections", default="12345678", help="which sections to run, e.g. 56")
     args = parser.parse_args()
     demo = Path(args.demo)
     signal = hs.load(demo / "silver_nanowire.hspy")
@@ -326,6 +393,7 @@ def main():
         "5": lambda: by_distance_from_wire(demo, truth),
         "6": lambda: map_noise_floor(demo, signal, truth),
         "7": lambda: counts_and_denoising(engines["fine-tuned"], signal, truth),
+        "8": lambda: placement(engines["fine-tuned"]),
     }
     for key in args.sections:
         sections[key]()
