@@ -57,7 +57,7 @@ the fine-tuned model in ``DEMO/finetuned``) and prints
    its distance from the ZLP?
 
 ``--sections 56`` runs only the sections that read the saved restorations (seconds); section 7
-restores the demo six times (about 15 s); section 8 takes about a minute.
+restores the demo six times (about 15 s); section 8 about 15 s.
 """
 
 import argparse
