@@ -71,12 +71,13 @@ import hyperspy.api as hs
 from hyperspy_eelspecnet import EELSpecNetDeconvolution
 from hyperspy_eelspecnet.data import _silver_nanowire as physics
 from hyperspy_eelspecnet.demo import DEMO_WINDOWS, phonon_figures
-from hyperspy_eelspecnet.model import predict_spectra
-from hyperspy_eelspecnet.restoration import NETWORK_MARGIN, from_network_output, to_network_input
+from hyperspy_eelspecnet.restoration import NETWORK_MARGIN
 from hyperspy_eelspecnet.richardson_lucy import richardson_lucy
 from hyperspy_eelspecnet.spectral import fwhm, half_maximum_centre
 from hyperspy_eelspecnet.training.generator import quasi_dirac_zlp
-from hyperspy_eelspecnet.vacuum import match_to_gaussian, prepare_vacuum_psfs
+from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
+
+from shift_averaging import ShiftAveraged
 
 WINDOW_EV = (0.04, 0.18)
 TOLERANCE_CHANNELS = 1.5
@@ -157,16 +158,23 @@ def vacuum_subtracted(signal, truth, psf, energy):
         print(f"   RL-{iterations} of the residual:", brief(phonon_figures(as_signal, truth)))
 
 
-def found_at_distance(restored, truth, centres, distance):
-    """Whether each restoration's highest channel between 0.4 and 1.8 times ``distance`` above
-    its ZLP centre is a local maximum within 1.5 channels of the truth's."""
-    found = []
+def restored_maxima(restored, truth, centres, distance):
+    """In the window 0.4-1.8 times ``distance`` above each ZLP centre: the restoration's highest
+    channel minus the truth's, and whether that channel is a local maximum (not the window's edge)."""
+    offsets, interior = [], []
     for spectrum, true, centre in zip(restored, truth, centres):
         low, high = int(round(centre + 0.4 * distance)), int(round(centre + 1.8 * distance))
         highest = int(np.argmax(spectrum[low:high]))
-        is_maximum = 0 < highest < high - low - 1
-        found.append(is_maximum and abs(highest - np.argmax(true[low:high])) <= TOLERANCE_CHANNELS)
-    return np.array(found)
+        offsets.append(highest - int(np.argmax(true[low:high])))
+        interior.append(0 < highest < high - low - 1)
+    return np.array(offsets), np.array(interior)
+
+
+def found_at_distance(restored, truth, centres, distance):
+    """Whether each restoration's highest channel between 0.4 and 1.8 times ``distance`` above
+    its ZLP centre is a local maximum within 1.5 channels of the truth's."""
+    offsets, interior = restored_maxima(restored, truth, centres, distance)
+    return interior & (np.abs(offsets) <= TOLERANCE_CHANNELS)
 
 
 def recorded(rng, spectra):
@@ -324,25 +332,15 @@ def counts_and_denoising(engine, signal, truth, components=(16, 32, 64)):
         print(f"   {name}: {brief(figures)}")
 
 
-def restored_on_grid(engine, spectra, shift):
-    """``engine.run`` with the input placed ``shift`` whole channels further into the network's
-    padded input (a fine-tuned model: the input matched to its Gaussian first)."""
-    flat = match_to_gaussian(np.asarray(spectra, float), engine.contract.vacuum_psf)
-    padded, start = to_network_input(flat, engine.contract.length_multiple, NETWORK_MARGIN + 64)
-    moved = np.roll(padded, shift, axis=1)
-    moved[:, :shift] = padded[:, :1]  # the low-energy padding is constant
-    return from_network_output(predict_spectra(engine.model, moved), np.asarray(spectra, float), start + shift)
+def placement_cell(restored, truth, centres, distance):
+    """"found %, median offset" of :func:`restored_maxima`."""
+    offsets, _ = restored_maxima(restored, truth, centres, distance)
+    return f"{100 * found_at_distance(restored, truth, centres, distance).mean():.0f}, {np.median(offsets):+.1f}"
 
 
-def signed_offsets(restored, truth, centres, distance):
-    """The restored maximum's channel minus the truth's, in the window of :func:`found_at_distance`."""
-    lows = np.round(centres + 0.4 * distance).astype(int)
-    highs = np.round(centres + 1.8 * distance).astype(int)
-    return np.array([np.argmax(r[a:b]) - np.argmax(t[a:b]) for r, t, a, b in zip(restored, truth, lows, highs)])
-
-
-def placement(engine, n_spectra=64):
+def placement(model, n_spectra=64):
     """Section 8: the fine-tuned placement by distance, phonon shape and grid phase."""
+    engine = EELSpecNetDeconvolution(model)
     shapes = {"odd (the demo's)": physics._antisymmetric_lorentzian, "generator's Lorentzian": generator_lorentzian}
     print(f"8. Placement: found (%) and median offset (channels), {n_spectra} spectra at 5e6 electrons")
     print("   distance (ch) | " + " | ".join(shapes))
@@ -356,8 +354,7 @@ def placement(engine, n_spectra=64):
             spectra = rng.poisson(blurred).astype(float)
             draws[name, distance] = truth, centres, spectra
             restored = restore_quietly(engine, spectra)
-            cells.append(f"{100 * found_at_distance(restored, truth, centres, distance).mean():.0f}, "
-                         f"{np.median(signed_offsets(restored, truth, centres, distance)):+.1f}")
+            cells.append(placement_cell(restored, truth, centres, distance))
         print(f"   {distance} | " + " | ".join(cells), flush=True)
     shifts = (0, 8, 16, 24, 32, 40, 48, 56)
     print("   the demo's phonon moved on the network's grid by " + ", ".join(map(str, shifts)) + " channels:")
@@ -365,9 +362,9 @@ def placement(engine, n_spectra=64):
         truth, centres, spectra = draws["odd (the demo's)", distance]
         cells = []
         for shift in shifts:
-            restored = restored_on_grid(engine, spectra, shift)
-            cells.append(f"{100 * found_at_distance(restored, truth, centres, distance).mean():.0f}, "
-                         f"{np.median(signed_offsets(restored, truth, centres, distance)):+.1f}")
+            # The input placed ``shift`` whole channels further into the network's padded input.
+            restored = ShiftAveraged(model, (shift,), margin=NETWORK_MARGIN + 64).run(spectra)
+            cells.append(placement_cell(restored, truth, centres, distance))
         print(f"   {distance} | " + " | ".join(cells), flush=True)
 
 
@@ -393,7 +390,7 @@ def main():
         "5": lambda: by_distance_from_wire(demo, truth),
         "6": lambda: map_noise_floor(demo, signal, truth),
         "7": lambda: counts_and_denoising(engines["fine-tuned"], signal, truth),
-        "8": lambda: placement(engines["fine-tuned"]),
+        "8": lambda: placement(demo / "finetuned" / "eelspecnet.keras"),
     }
     for key in args.sections:
         sections[key]()

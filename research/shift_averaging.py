@@ -18,6 +18,7 @@ import numpy as np
 
 from hyperspy_eelspecnet.evaluation import report
 from hyperspy_eelspecnet.model import predict_spectra
+from hyperspy_eelspecnet.vacuum import match_to_gaussian
 from hyperspy_eelspecnet.restoration import (
     NETWORK_MARGIN, EELSpecNetDeconvolution, from_network_output, to_network_input,
 )
@@ -27,17 +28,25 @@ ROWS = ("fwhm_relative_error", "fwtm_relative_error", "fwhm_recovery", "ssim")
 
 
 class ShiftAveraged(EELSpecNetDeconvolution):
-    """The public path, run once per whole-channel shift of the padded input and averaged."""
+    """The public path, run once per whole-channel shift of the padded input and averaged.
 
-    def __init__(self, model=None, shifts=(0,)):
+    ``margin``: channels of padding on each side (default: the public path's and the largest
+    shift). A fine-tuned model's input is matched to its Gaussian first, as the public path does.
+    """
+
+    def __init__(self, model=None, shifts=(0,), margin=None):
         super().__init__(model)
         self.shifts = tuple(int(s) for s in shifts)
+        self.margin = NETWORK_MARGIN + max(self.shifts) if margin is None else int(margin)
 
     def run(self, spectra):
         self._check_model_kind()
         spectra = np.asarray(spectra, dtype=float)
         flat = spectra.reshape(-1, spectra.shape[-1])
-        padded, start = to_network_input(flat, self.contract.length_multiple, NETWORK_MARGIN + max(self.shifts))
+        network_input = flat
+        if self.contract.vacuum_psf is not None:
+            network_input = match_to_gaussian(flat, self.contract.vacuum_psf)
+        padded, start = to_network_input(network_input, self.contract.length_multiple, self.margin)
         restored = np.zeros_like(flat)
         for shift in self.shifts:
             moved = np.roll(padded, shift, axis=1)
