@@ -75,6 +75,44 @@ def test_loss_features_tell_a_specimen_from_a_vacuum(ws2_vacuum, ws2_specimen):
     assert (loss_feature_rise(ws2_specimen) > LOSS_FEATURE_RISE_LIMIT).all()
 
 
+def test_counting_noise_of_a_clean_low_count_vacuum_is_not_a_loss_feature():
+    from hyperspy_eelspecnet.data import silver_nanowire_vacuum
+
+    shape = np.asarray(silver_nanowire_vacuum(n_spectra=1).data, float)[0]
+    shape /= shape.max()
+    rng = np.random.default_rng(3)
+    clean = rng.poisson(1e4 * shape, size=(20, shape.size)) + rng.normal(0.0, 3.0, size=(20, shape.size))
+    assert (loss_feature_rise(clean) < LOSS_FEATURE_RISE_LIMIT).all()
+    # A real feature rising above the tail is still seen through the same noise.
+    channels = np.arange(shape.size)
+    bump = 3e-3 * np.exp(-0.5 * ((channels - np.argmax(shape) - 150) / 10.0) ** 2)
+    specimen_like = rng.poisson(1e5 * (shape + bump), size=(5, shape.size)).astype(float)
+    assert (loss_feature_rise(specimen_like) > LOSS_FEATURE_RISE_LIMIT).all()
+
+
+def test_a_dead_channel_does_not_pass_for_the_foot_of_a_cut_zlp(ws2_vacuum):
+    cut = ws2_vacuum[:1, 183:].copy()  # cut near the maximum (channel 186): no gain side left
+    cut[0, 0] = 0.0  # one dead channel
+    with pytest.raises(ValueError, match="cut by the energy window"):
+        prepare_vacuum_psfs(cut)
+
+
+def test_a_positive_dark_level_is_named_when_the_zlp_seems_cut(ws2_vacuum):
+    with pytest.raises(ValueError, match="dark level"):
+        prepare_vacuum_psfs(ws2_vacuum[:1] + 0.02 * ws2_vacuum[:1].max())
+
+
+def test_one_negative_channel_is_not_taken_for_a_dark_level(ws2_vacuum):
+    spiked = ws2_vacuum[:1].copy()
+    spiked[0, 1500] = -0.1 * spiked.max()
+    prepared = prepare_vacuum_psfs(spiked, length=2000)
+    reference = prepare_vacuum_psfs(ws2_vacuum[:1], length=2000)
+    assert prepared.dark_offset[0] < 1e-3 * spiked.max()
+    # The PSF's weight far from the ZLP stays what the clean recording gives.
+    far = np.abs(np.arange(2000) - 1000) > 50
+    assert prepared.psfs[0, far].sum() == pytest.approx(reference.psfs[0, far].sum(), rel=0.05)
+
+
 def power_law_psf(n, left=4.0, right=6.5, exponent=2.5):
     """Unit-sum kernel on offsets -n/2 ... n/2 - 1 with power-law tails, the loss side wider."""
     offsets = np.arange(n) - n // 2
