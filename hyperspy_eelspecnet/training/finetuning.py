@@ -55,6 +55,8 @@ PHONON_NEAR_FRACTION = 0.75
 PHONON_DISTANCE_FWHM = (1.0, 5.0)
 PHONON_WIDTH_FWHM = (0.4, 1.5)
 PHONON_RATIO = (300.0, 3000.0)
+#: Generated spectra (and as many twins without the feature) of the card's near-ZLP validation.
+VALIDATION_SPECTRA = 300
 
 
 def _read_all(paths, what):
@@ -68,6 +70,20 @@ def _read_all(paths, what):
             "energy window (crop them alike)."
         )
     return files
+
+
+def _check_specimen(file):
+    """Refuse specimen spectra whose counts cannot set the training noise (NaN, no counts)."""
+    finite = np.isfinite(file.spectra).all(axis=1)
+    totals = np.where(np.isfinite(file.spectra), file.spectra, 0.0).sum(axis=1)
+    bad = np.flatnonzero(~finite | (totals <= 0))
+    if bad.size:
+        shown = ", ".join(file.names[i] for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise ValueError(
+            f"{bad.size} of the specimen spectra in {file.path} ({shown}) hold NaN or infinite values or no "
+            "positive counts: the fine-tune draws its noise from the specimen's counts. Replace or crop "
+            "away those pixels, or leave out --specimen (the noise then spans 1e4-1e9 electrons)."
+        )
 
 
 def _dispersion(files, what):
@@ -222,9 +238,10 @@ def finetune(
     ------
     ValueError
         Vacuum spectra with NaN, without counts or with a ZLP cut by the window (see
-        :func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`); vacuum and specimen at
-        different dispersions; fewer channels than the restoration needs. ``out`` is left
-        unchanged.
+        :func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`); specimen spectra with NaN or
+        without counts; vacuum and specimen at different dispersions; fewer channels than the
+        restoration needs; ``resume`` with other files, base model, dispersion or seed than the
+        run it continues. ``out`` is left unchanged.
 
     Warns
     -----
@@ -235,6 +252,8 @@ def finetune(
     specimen = [] if specimen is None else [specimen] if isinstance(specimen, (str, os.PathLike)) else list(specimen)
     vacuum_files = _read_all(vacuum, "vacuum")
     specimen_files = _read_all(specimen, "specimen") if specimen else []
+    for f in specimen_files:
+        _check_specimen(f)
     vacuum_dispersion = _dispersion(vacuum_files, "vacuum")
     specimen_dispersion = _dispersion(specimen_files, "specimen") if specimen_files else None
     if vacuum_dispersion and specimen_dispersion and (
@@ -278,7 +297,10 @@ def finetune(
         counts = (max(0.5 * float(totals.min()), 1.0), 2.0 * float(totals.max()))
     else:
         counts = DEFAULT_COUNTS
-    source = "the files" if stated else "given" if dispersion else "the base model's, unknown from the files"
+    source = (
+        "the vacuum files" if vacuum_dispersion else "the specimen files" if specimen_dispersion
+        else "given" if dispersion else "the base model's, unknown from the files"
+    )
     dispersion = stated or dispersion or base_contract.dispersion
     # Training spectra as long as the vacuum spectra allow (a 1024-channel frame trains twice
     # as many spectra a minute as a 2048-channel one).
@@ -290,9 +312,27 @@ def finetune(
 
     out = Path(out)
     work = out / "training"
+    # What the run is made of: a resumed run must be given the same.
+    inputs = {
+        "vacuum_sha256": [file_sha256(f.path) for f in vacuum_files],
+        "specimen_sha256": [file_sha256(f.path) for f in specimen_files],
+        "base_model_sha256": file_sha256(base_path),
+        "dispersion_eV": float(dispersion), "counts": [float(c) for c in counts], "seed": int(seed),
+    }
+    inputs_file = work / "finetune_inputs.json"
+    if resume and inputs_file.exists():
+        before = json.loads(inputs_file.read_text())
+        changed = [key for key in inputs if before.get(key) != inputs[key]]
+        if changed:
+            raise ValueError(
+                f"The run in {work} was started with other {', '.join(changed)} than given now; a "
+                "resumed fine-tune must be given the same vacuum, specimen, base model, dispersion "
+                "and seed (a longer budget may be given). Give those, or start afresh without resume."
+            )
     if work.exists() and not resume:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
+    inputs_file.write_text(json.dumps(inputs, indent=1))
     vacuum_file = work / "vacuum_spectra.npy"  # what the trainer reads: every vacuum spectrum, as given
     np.save(vacuum_file, spectra)
     config.measured_psfs = [str(vacuum_file)]
@@ -301,6 +341,7 @@ def finetune(
 
     started = time.time()
     trained = train(config, work, resume=resume, verbose=verbose)
+    validation = _near_zlp_validation(trained, base_path, spectra, counts if specimen_files else None)
     record = {
         "base_model": {
             "file": str(base_path.absolute()), "sha256": file_sha256(base_path),
@@ -316,8 +357,34 @@ def finetune(
         "specimen": [str(f.path.absolute()) for f in specimen_files],
         "counts": [float(c) for c in counts],
         "wall_time_s": round(time.time() - started, 1),
+        "validation": validation,
     }
     return _publish(trained, out, record, config)
+
+
+def _near_zlp_validation(trained, base_path, vacuum_spectra, counts) -> dict:
+    """Found and false rates of a loss feature near the ZLP under these vacuum spectra, for the
+    fine-tuned model, its base and Richardson-Lucy with the mean vacuum
+    (:func:`~hyperspy_eelspecnet.evaluation.report.near_zlp_significance`)."""
+    from ..evaluation.report import near_zlp_significance
+    from ..restoration import EELSpecNetDeconvolution
+
+    engines = {"fine-tuned": EELSpecNetDeconvolution(trained), "base model": EELSpecNetDeconvolution(base_path)}
+    options = {} if counts is None else {"counts": tuple(counts)}
+    return near_zlp_significance(engines, vacuum_spectra, n_spectra=VALIDATION_SPECTRA, **options)
+
+
+def _validation_line(validation: dict) -> str:
+    settings, methods = validation["settings"], validation["methods"]
+    rates = {label: f"{100 * m['found']:.1f} / {100 * m['false']:.1f} %" for label, m in methods.items()}
+    return (
+        f"- near the ZLP: a loss feature {settings['distance_channels'][0]:g}-{settings['distance_channels'][1]:g} "
+        f"channels from it (1/300-1/3000 of the ZLP), {settings['n_spectra']} generated spectra under these vacuum "
+        f"spectra at {settings['counts'][0]:.3g}-{settings['counts'][1]:.3g} electrons, and their twins without "
+        f"it: found within {settings['tolerance_channels']:g} channels / false, fine-tuned {rates['fine-tuned']}, "
+        f"the base model {rates['base model']}, "
+        + ", ".join(f"{label} {rate}" for label, rate in rates.items() if label not in ("fine-tuned", "base model"))
+    )
 
 
 def _publish(trained: Path, out: Path, record: dict, config) -> Path:
@@ -334,9 +401,9 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
     steps = int(summary.get("steps", 0)) or None
     lines = [
         f"- base model: {record['base_model']['name']} {record['base_model']['version']} "
-        f"(`{record['base_model']['file']}`, SHA-256 {record['base_model']['sha256'][:16]}...)",
+        f"(`{record['base_model']['file']}`, SHA-256 {record['base_model']['sha256']})",
         "- vacuum spectra (the PSFs): " + "; ".join(
-            f"`{v['file']}` ({v['spectra']} spectra, SHA-256 {v['sha256'][:16]}...)" for v in record["vacuum"]
+            f"`{v['file']}` ({v['spectra']} spectra, SHA-256 {v['sha256']})" for v in record["vacuum"]
         ),
         f"- their ZLP FWHM: {record['vacuum_zlp_fwhm_channels'][0]:.2f}-{record['vacuum_zlp_fwhm_channels'][1]:.2f} "
         f"channels at {record['dispersion_eV']:g} eV per channel ({record['dispersion_source']})",
@@ -345,18 +412,27 @@ def _publish(trained: Path, out: Path, record: dict, config) -> Path:
         "every restoration with this model (`vacuum.match_to_gaussian`; the PSF is in the contract)",
         f"- noise: Poisson on {record['counts'][0]:.3g}-{record['counts'][1]:.3g} electrons per spectrum"
         + (" (the specimen's counts)" if record["specimen"] else ""),
-        f"- epochs: {summary.get('epochs_run')} of {config.steps_per_epoch} steps of {config.batch_size} spectra"
-        + (f" ({steps} steps)" if steps else ""),
+        f"- training: {steps or 'unknown'} steps of {config.batch_size} spectra "
+        f"({summary.get('epochs_run')} epochs of up to {config.steps_per_epoch} steps; the last one ends "
+        "with the wall-clock budget)",
         f"- time: {summary.get('wall_time_s', float('nan')) / 60:.1f} min of training "
         f"({record['wall_time_s'] / 60:.1f} min in all) on {summary.get('hardware')}",
         f"- best validation loss: {summary.get('best_val_loss', float('nan')):.4g} "
         f"({config.validation_size} generated spectra with these PSFs)",
+        _validation_line(record["validation"]),
     ]
     set_card_section(card, "## Fine-tuning", "\n".join(lines))
     out.mkdir(parents=True, exist_ok=True)
-    for source in (contract_path(trained), card, trained):  # the model last: it names a finished run
-        target = out / source.name
-        temporary = out / f".{source.name}.partial"
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
+    # Every file copied under a temporary name first, then all renamed at once: an error or
+    # Ctrl-C while copying leaves the model, contract and card of an earlier run together.
+    sources = (contract_path(trained), card, trained)  # the model last: it names a finished run
+    temporaries = [out / f".{source.name}.partial" for source in sources]
+    try:
+        for source, temporary in zip(sources, temporaries):
+            shutil.copyfile(source, temporary)
+        for source, temporary in zip(sources, temporaries):
+            os.replace(temporary, out / source.name)
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
     return out / trained.name

@@ -681,10 +681,13 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
             validation_batch_size=config.batch_size, callbacks=callbacks, verbose=verbose,
         )
     wall_time = time.time() - start
+    # The whole run, a resumed one included: history.csv holds every epoch, the clock every second.
+    epochs = np.genfromtxt(history_file, delimiter=",", names=True, ndmin=1)
+    val_loss = epochs["val_loss"] if epochs.size and "val_loss" in epochs.dtype.names else np.array([np.nan])
     summary = {
-        "epochs_run": len(history.history.get("loss", [])),
-        "best_val_loss": float(min(history.history.get("val_loss", [np.nan]))),
-        "wall_time_s": round(wall_time, 1),
+        "epochs_run": int(epochs.size),
+        "best_val_loss": float(np.nanmin(val_loss)) if np.isfinite(val_loss).any() else float("nan"),
+        "wall_time_s": round(clock.elapsed() if config.schedule == "minutes" else wall_time, 1),
         "hardware": hardware_description(),
         "steps": clock.step if config.schedule == "minutes" else int(core.optimizer.iterations.numpy()),
     }

@@ -50,6 +50,12 @@ def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_ba
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Fine-tuning" in card and vacuum.name in card and "validation loss" in card
     assert "matched from the mean vacuum PSF to a Gaussian" in card
+    assert file_sha256(vacuum) in card  # the whole hash, not a prefix
+    # Validation figures a user can read: near-ZLP found and false rates, against the base model.
+    near = record["validation"]["methods"]
+    assert set(near) >= {"fine-tuned", "base model"}
+    assert all(0.0 <= m["found"] <= 1.0 and 0.0 <= m["false"] <= 1.0 for m in near.values())
+    assert "near the ZLP" in card and "the base model" in card
     # The fine-tuned model restores through the public path.
     import hyperspy.api as hs
 
@@ -75,6 +81,15 @@ def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_ba
     finetune(vacuum, out, minutes=0.08, model=tiny_base, specimen=specimen, resume=True, verbose=0)
     assert json.loads((out / "training" / "elapsed.json").read_text())["elapsed_s"] > first
     assert len((out / "training" / "history.csv").read_text().splitlines()) >= 3  # header and two epochs
+    # The card counts the whole run, not the resumed part only.
+    epochs = len((out / "training" / "history.csv").read_text().splitlines()) - 1
+    assert load_model(path)[1].training["epochs_run"] == epochs
+    assert not list(out.glob(".*partial"))
+    # A resumed run must be given what the run was started with.
+    other = tmp_path / "other_vacuum.hspy"
+    silver_nanowire_vacuum(n_spectra=3).save(other)
+    with pytest.raises(ValueError, match="vacuum_sha256"):
+        finetune(other, out, minutes=0.1, model=tiny_base, specimen=specimen, resume=True, verbose=0)
 
 
 def test_bad_vacuum_leaves_the_output_folder_untouched(tmp_path, tiny_base, demo_files):
@@ -95,6 +110,12 @@ def test_bad_vacuum_leaves_the_output_folder_untouched(tmp_path, tiny_base, demo
     coarse.save(tmp_path / "coarse.hspy")
     with pytest.raises(ValueError, match="dispersion"):
         finetune(vacuum, out, minutes=0.05, model=tiny_base, specimen=tmp_path / "coarse.hspy", verbose=0)
+    # A specimen pixel with NaN would set the noise to NaN: refused before anything is written.
+    holed = silver_nanowire().inav[:2, :1]
+    holed.data[0, 1, 10] = np.nan
+    holed.save(tmp_path / "holed.hspy")
+    with pytest.raises(ValueError, match=r"specimen spectra .* NaN"):
+        finetune(vacuum, out, minutes=0.05, model=tiny_base, specimen=tmp_path / "holed.hspy", verbose=0)
     assert not out.exists()
 
 

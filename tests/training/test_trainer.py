@@ -295,7 +295,7 @@ def test_loss_falls_resumes_and_the_model_is_written(staged, tmp_path):
     model, contract = load_model(path)
     assert (contract.n_channels, contract.zlp_channel, contract.length_multiple) == (512, 100, 4)
     training = contract.training
-    assert training["epochs_run"] == 1 and training["steps"] == 3 * TINY["steps_per_epoch"]
+    assert training["epochs_run"] == 3 and training["steps"] == 3 * TINY["steps_per_epoch"]  # the whole run
     assert training["config"] == config.to_dict()
     assert (run / "MODEL_CARD.md").read_text().startswith("# Model card")
     assert TrainConfig.from_yaml(run / "train_config.yaml").to_dict() == config.to_dict()
