@@ -7,17 +7,22 @@ The data path, one named function per step, every step vectorised over a batch o
    position and width, channels either side of the ZLP); :func:`check_spectra` refuses what
    the network cannot restore and :func:`contract_warnings` says where the input leaves what
    the model was trained on, naming the spectra and what to do.
-2. :func:`to_network_input` pads each spectrum on both sides, with the mean of its 8 outermost
+2. For a fine-tuned model whose contract holds a ``vacuum_psf`` (``eelspecnet finetune``), each
+   spectrum is first matched to a Gaussian of that PSF's FWHM
+   (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`), as its training inputs were; the
+   HyperSpy glue records this step (the PSF's FWHM and a short hash of it). Models without one
+   take the spectra as recorded.
+3. :func:`to_network_input` pads each spectrum on both sides, with the mean of its 8 outermost
    channels (as the training generator pads windows cut by the detector), to a length the
    network takes, and scales it to unit area. The spectrum itself is neither shifted nor
    resampled: the network is fully convolutional and was trained with the ZLP anywhere in its
    window, at its own sub-channel position.
-3. The network restores the padded spectra in batches
+4. The network restores the padded spectra in batches
    (:func:`hyperspy_eelspecnet.model.predict_spectra`).
-4. :func:`from_network_output` cuts the padding off again and scales each restored spectrum so
+5. :func:`from_network_output` cuts the padding off again and scales each restored spectrum so
    that its counts equal the input's: every input channel comes back restored, none NaN.
 
-:func:`restore_block` runs steps 2-4 and, beside them, Richardson-Lucy: the one function the
+:func:`restore_block` runs steps 2-5 and, beside them, Richardson-Lucy: the one function the
 HyperSpy glue maps over a signal. :class:`EELSpecNetDeconvolution` holds a loaded model.
 Models are loaded once per process and cached by path, and an engine pickles as its path only,
 so dask ships a few bytes per task and each worker loads the model on first use.
@@ -34,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import default_model_path, file_sha256, load_model, predict_spectra
+from .model import file_sha256, load_model, predict_spectra
+from .model.files import model_file
 from .model.backend import import_tensorflow
 from .richardson_lucy import richardson_lucy
 from .spectral import (
@@ -52,6 +58,9 @@ __all__ = [
     "diagnose_spectra",
     "check_spectra",
     "check_zlp_width",
+    "likely_spikes",
+    "SPIKE_FWHM_CHANNELS",
+    "SPIKE_DISTANCE_FWHMS",
     "contract_warnings",
     "NETWORK_MARGIN",
     "to_network_input",
@@ -158,7 +167,10 @@ def check_spectra(diagnostics) -> None:
         Non-finite values; spectra without positive area or maximum (all zero or dominated by
         negative values); no zero-loss peak (the maximum does not fall to half on both sides);
         fewer than :data:`~hyperspy_eelspecnet.spectral.MIN_CHANNELS_BELOW_ZLP` channels below
-        or :data:`~hyperspy_eelspecnet.spectral.MIN_CHANNELS_ABOVE_ZLP` above the ZLP.
+        or :data:`~hyperspy_eelspecnet.spectral.MIN_CHANNELS_ABOVE_ZLP` above the ZLP, counted
+        from its located sub-channel position (``channels_below`` and ``channels_above``; the
+        message gives the fewest among the refused spectra). Where the located maximum of a
+        refused spectrum is likely a spike (:func:`likely_spikes`), the message says so instead.
     """
     d = diagnostics
     nonfinite = d["n_nonfinite"] > 0
@@ -176,6 +188,7 @@ def check_spectra(diagnostics) -> None:
             "dark-reference subtraction, or crop these pixels away."
         )
     no_zlp = ~np.isfinite(d["zlp_fwhm"])
+    _refuse_spikes(d, no_zlp, "has no zero-loss peak shape (it does not fall to half on both sides)")
     if np.any(no_zlp):
         raise ValueError(
             f"No zero-loss peak found in {_describe_indices(no_zlp)}: the maximum does not fall "
@@ -183,16 +196,97 @@ def check_spectra(diagnostics) -> None:
             "near-zero-loss (low-loss) spectra that contain the whole ZLP; core-loss spectra or "
             "windows that cut the ZLP cannot be restored."
         )
-    short = (d["channels_below"] < MIN_CHANNELS_BELOW_ZLP) | (d["channels_above"] < MIN_CHANNELS_ABOVE_ZLP)
+    short_below = d["channels_below"] < MIN_CHANNELS_BELOW_ZLP
+    short_above = d["channels_above"] < MIN_CHANNELS_ABOVE_ZLP
+    short = short_below | short_above
+    _refuse_spikes(d, short, "leaves too few channels below or above it")
     if np.any(short):
-        before = float(np.min(d["channels_below"]))
-        after = float(np.min(d["channels_above"]))
+        # Rounded down: a spectrum 0.4 channels short must not read as having enough.
+        fewest = [
+            f"as few as {np.floor(10 * np.min(d[field][mask])) / 10:.1f} channels {side} it"
+            for field, mask, side in (
+                ("channels_below", short_below, "below"), ("channels_above", short_above, "above")
+            )
+            if np.any(mask)
+        ]
         raise ValueError(
-            f"Too few channels around the zero-loss peak in {_describe_indices(short)} (as few "
-            f"as {before:.0f} below and {after:.0f} above it). EELSpecNet needs at least "
-            f"{MIN_CHANNELS_BELOW_ZLP} channels below and {MIN_CHANNELS_ABOVE_ZLP} above the ZLP "
-            "maximum; acquire or crop a wider energy window around 0 eV."
+            f"Too few channels around the zero-loss peak in {_describe_indices(short)} "
+            f"({' and '.join(fewest)}). EELSpecNet needs at least {MIN_CHANNELS_BELOW_ZLP} "
+            f"channels below and {MIN_CHANNELS_ABOVE_ZLP} above the ZLP maximum (counted from its "
+            "located, sub-channel position to the first and the last channel); acquire or crop a "
+            "wider energy window around 0 eV."
         )
+
+
+#: A located zero-loss peak narrower than this (FWHM, channels) is taken for a spike.
+SPIKE_FWHM_CHANNELS = 1.5
+#: A located zero-loss peak further than this many median ZLP widths from the median ZLP
+#: position (and less than half as wide as the median ZLP) is taken for a spike.
+SPIKE_DISTANCE_FWHMS = 5.0
+
+
+def likely_spikes(diagnostics) -> np.ndarray:
+    """Which spectra's located maximum is likely a spike (cosmic ray, hot pixel), not the ZLP.
+
+    A spike higher than the zero-loss peak is located as the ZLP. It is recognised by either
+
+    - a FWHM below :data:`SPIKE_FWHM_CHANNELS` channels (among three spectra or more, also
+      below half their median ZLP FWHM: a map whose ZLPs are all that narrow holds no spikes,
+      its dispersion is coarse), or
+    - among three spectra or more, a position more than :data:`SPIKE_DISTANCE_FWHMS` median
+      ZLP widths from the median ZLP position of all spectra, with a width below half the
+      median (or none measurable: a spike on the first or last channel). A ZLP that merely
+      drifted keeps its width.
+
+    Parameters
+    ----------
+    diagnostics : ndarray of :data:`DIAGNOSTICS`
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``diagnostics``
+    """
+    width = diagnostics["zlp_fwhm"]
+    spikes = width < SPIKE_FWHM_CHANNELS
+    measured = np.isfinite(width)
+    if diagnostics.size >= 3 and np.any(measured):
+        median_width = np.median(width[measured])
+        distance = np.abs(diagnostics["zlp_position"] - np.median(diagnostics["zlp_position"]))
+        narrow = ~measured | (width < 0.5 * median_width)
+        spikes &= narrow
+        spikes |= narrow & (distance > SPIKE_DISTANCE_FWHMS * median_width)
+    return spikes
+
+
+def _refuse_spikes(diagnostics, failing, problem: str) -> None:
+    """Raise ``ValueError`` when spectra fail a check because a spike was located as their ZLP.
+
+    ``problem`` says, after "taken for the ZLP, it", what the check found.
+    """
+    if not np.any(failing):
+        return
+    spikes = failing & likely_spikes(diagnostics)
+    if not np.any(spikes):
+        return
+    found = diagnostics[spikes]
+    where = ", ".join(
+        f"channel {position:.1f} ({width:.1f} channels FWHM)" if np.isfinite(width) else f"channel {position:.1f}"
+        for position, width in zip(found["zlp_position"][:5], found["zlp_fwhm"][:5])
+    )
+    more = ", ..." if found.size > 5 else ""
+    typical = ""
+    if diagnostics.size >= 3:
+        typical = (
+            f"; the median ZLP of all {diagnostics.size} spectra lies at channel "
+            f"{np.median(diagnostics['zlp_position']):.1f} ({np.nanmedian(diagnostics['zlp_fwhm']):.1f} "
+            "channels FWHM)"
+        )
+    raise ValueError(
+        f"The maximum of {_describe_indices(spikes)} is likely a spike (a cosmic ray or a hot "
+        f"pixel), not the zero-loss peak: it lies at {where}{more}{typical}. Taken for the ZLP, it "
+        f"{problem}. Remove spikes first, e.g. with HyperSpy's s.spikes_removal_tool(), or crop "
+        "them away; then restore."
+    )
 
 
 def check_zlp_width(diagnostics, contract, force: bool = False) -> None:
@@ -205,12 +299,19 @@ def check_zlp_width(diagnostics, contract, force: bool = False) -> None:
     Raises
     ------
     ValueError
+        Naming the spectra; where their located maximum is likely a spike
+        (:func:`likely_spikes`), saying so and how to remove it.
     """
     narrow = diagnostics["zlp_fwhm"] < contract.zlp_fwhm_channels
     if np.any(narrow) and not force:
+        _refuse_spikes(
+            diagnostics, narrow,
+            f"is narrower than the {contract.zlp_fwhm_channels:g}-channel ZLP the model restores (if it is "
+            "the ZLP itself, there is nothing to sharpen at this dispersion; force=True restores it anyway)",
+        )
         raise ValueError(
             f"The zero-loss peak of {_describe_indices(narrow)} is already narrower (as narrow as "
-            f"{float(np.min(diagnostics['zlp_fwhm'])):.2f} channels FWHM) than the "
+            f"{float(np.min(diagnostics['zlp_fwhm'][narrow])):.2f} channels FWHM) than the "
             f"{contract.zlp_fwhm_channels:g}-channel ZLP the model {contract.name!r} restores: the "
             "restoration would widen it and reshape the loss signal. There is nothing to sharpen at "
             "this energy resolution per channel; record with a finer dispersion, or pass force=True "
@@ -441,15 +542,16 @@ class EELSpecNetDeconvolution:
     ----------
     model : None, str, Path or (keras.Model, ModelContract)
         ``None`` for the bundled default model, the path of a ``.keras`` file written by
-        ``eelspecnet train`` (with its ``.json`` contract beside it), or an already loaded
-        model and its contract.
+        ``eelspecnet train`` (with its ``.json`` contract beside it) or of the folder written by
+        ``eelspecnet train`` or ``eelspecnet finetune --out DIR``, or an already loaded model and
+        its contract.
     batch_size : int, optional
         Spectra per network call; :func:`default_batch_size` (GPU or CPU) when None.
 
     Raises
     ------
     FileNotFoundError
-        The model file or its contract is missing.
+        The model file or its contract is missing (a folder without ``eelspecnet.keras``).
     ValueError
         The file is not a Keras model, or it disagrees with its contract; a batch size that
         is not a positive integer.
@@ -463,14 +565,22 @@ class EELSpecNetDeconvolution:
 
     Examples
     --------
-    >>> engine = EELSpecNetDeconvolution()  # doctest: +SKIP
-    >>> restored = engine.restore(spectra, dispersion=0.005)  # doctest: +SKIP
+    Two spectra of 512 channels, energy loss increasing, a Gaussian ZLP on channel 100:
+
+    >>> import numpy as np
+    >>> from hyperspy_eelspecnet import EELSpecNetDeconvolution
+    >>> engine = EELSpecNetDeconvolution()  # the bundled model
+    >>> channels = np.arange(512)
+    >>> spectra = 1e6 * np.exp(-0.5 * ((channels - 100) / 5.0) ** 2)[None].repeat(2, axis=0)
+    >>> restored = engine.restore(spectra)
+    >>> restored.shape
+    (2, 512)
     """
 
     def __init__(self, model=None, batch_size: int | None = None):
         self.batch_size = _checked_batch_size(batch_size)
         if model is None or isinstance(model, (str, os.PathLike)):
-            self._path = Path(model if model is not None else default_model_path()).expanduser().absolute()
+            self._path = model_file(model).absolute()
             self._loaded = _load_cached(self._path)
         elif isinstance(model, tuple) and len(model) == 2:
             keras_model, contract = model
@@ -580,8 +690,9 @@ class EELSpecNetDeconvolution:
         Parameters
         ----------
         spectra : array_like, shape (..., n)
-            Near-zero-loss spectra (counts); integers are converted to float, complex values
-            are refused.
+            Near-zero-loss spectra (counts), channels in order of increasing energy loss (the
+            energy-gain side first); integers are converted to float, complex values are
+            refused.
         force : bool
             Restore ZLPs narrower than the model's restored ZLP anyway.
 

@@ -212,6 +212,23 @@ def test_load_refuses_a_model_and_contract_that_do_not_belong_together(tmp_path)
         load_model(path)
 
 
+def test_load_refuses_a_contract_whose_length_multiple_the_network_does_not_take(tmp_path, tiny_model):
+    # The tiny network halves the length twice: it takes multiples of 4, not of 2.
+    path = save_model(tiny_model, tmp_path / "m.keras", tiny_contract(length_multiple=2))
+    refused = r"does not take spectra of 6 channels.*length_multiple 2 of its contract m\.json"
+    with pytest.raises(ValueError, match=refused):
+        load_model(path)
+    tiny_contract(length_multiple=8).to_json(tmp_path / "m.json")  # stricter than needed: it works
+    assert load_model(path)[1].length_multiple == 8
+
+
+def test_load_takes_the_folder_written_by_train_or_finetune(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "out" / "eelspecnet.keras", tiny_contract())
+    assert load_model(tmp_path / "out")[1] == tiny_contract()
+    with pytest.raises(FileNotFoundError, match=r"folder .* holds no eelspecnet\.keras"):
+        load_model(tmp_path)
+
+
 def test_retracing_warnings_are_dropped_while_training_and_nothing_else(caplog):
     import logging
 

@@ -134,14 +134,52 @@ def test_check_spectra_needs_channels_below_and_above_the_zlp(gaussian_zlp_spect
         check_spectra(diagnose_spectra(spectra))
 
 
+def test_too_few_channels_reports_the_refused_spectra_rounded_down(gaussian_zlp_spectra):
+    # Spectrum 0 has room; spectrum 1's ZLP lies half-way between channels 447 and 448, 63.5
+    # channels from the last (not 64), spectrum 2's 31.5 channels from the first (not 32).
+    d = diagnose_spectra(gaussian_zlp_spectra(512, [100.0, 447.5, 31.5], fwhm=8.0, loss_level=0.0))
+    np.testing.assert_allclose([d["channels_above"][1], d["channels_below"][2]], [63.5, 31.5], atol=1e-9)
+    with pytest.raises(ValueError, match=r"in 2 spectra .*\(1,\), \(2,\)\)") as info:
+        check_spectra(d)
+    message = str(info.value)
+    assert "(as few as 31.5 channels below it and as few as 63.5 channels above it)" in message
+    assert "located, sub-channel position" in message
+
+
+def test_a_spike_taken_for_the_zlp_is_named_with_the_fix(gaussian_zlp_spectra):
+    spectra = gaussian_zlp_spectra(512, [100.0, 101.0, 102.0], fwhm=10.0)
+    one = spectra.copy()
+    one[1, 470] = 2 * one[1].max()  # a cosmic ray, higher than the ZLP, 41 channels from the end
+    for data, where in ((one, r"1 spectrum .*\(1,\)\)"), (one[1], "the spectrum")):
+        with pytest.raises(ValueError, match=f"{where} is likely a spike") as info:
+            check_spectra(diagnose_spectra(data))
+        assert "channel 470.0 (1.0 channels FWHM)" in str(info.value)
+        assert "too few channels" in str(info.value) and "s.spikes_removal_tool()" in str(info.value)
+    # Two channels wide, far from the other spectra's ZLP: not "narrower ... force=True".
+    two = spectra.copy()
+    two[1, 300:302] = 2 * two[1].max()
+    d = diagnose_spectra(two)
+    check_spectra(d)
+    with pytest.raises(ValueError, match=r"\(1,\)\) is likely a spike.*channel 300\.5.*median ZLP") as info:
+        check_zlp_width(d, CONTRACT)
+    assert "s.spikes_removal_tool()" in str(info.value)
+    # A ZLP that drifted keeps its width: a short window, no spike.
+    with pytest.raises(ValueError, match=r"Too few channels .*\(2,\)\) \(as few as 50\.9 channels above"):
+        check_spectra(diagnose_spectra(gaussian_zlp_spectra(512, [100.0, 101.0, 460.0], fwhm=10.0)))
+
+
 def test_a_zlp_narrower_than_the_restored_one_is_refused_unless_forced(gaussian_zlp_spectra):
     d = diagnose_spectra(gaussian_zlp_spectra(400, [100.0, 150.0], fwhm=2.5))
     with pytest.raises(ValueError, match="zero-loss peak of 2 spectra") as info:
         check_zlp_width(d, CONTRACT)
     assert "3-channel ZLP the model 'test-model' restores" in str(info.value)
-    assert "force=True" in str(info.value)
+    assert "force=True" in str(info.value) and "spike" not in str(info.value)
     check_zlp_width(d, CONTRACT, force=True)
     check_zlp_width(diagnose_spectra(gaussian_zlp_spectra(400, [100.0], fwhm=3.5)), CONTRACT)
+    # A map whose ZLPs are all 1.2 channels wide (a coarse dispersion) holds no spikes.
+    with pytest.raises(ValueError, match="already narrower") as info:
+        check_zlp_width(diagnose_spectra(gaussian_zlp_spectra(400, [100.0, 100.3, 100.6], fwhm=1.2)), CONTRACT)
+    assert "spike" not in str(info.value)
 
 
 # --------------------------------------------------------------------------- contract warnings
@@ -359,6 +397,20 @@ def test_batch_size_changes_nothing_but_the_batches(identity_engine, gaussian_zl
             identity_engine.with_batch_size(bad)
 
 
+def test_engine_takes_the_folder_written_by_train_or_finetune(identity_model, tmp_path, gaussian_zlp_spectra):
+    folder = tmp_path / "finetuned"  # as 'eelspecnet finetune --out finetuned' writes it
+    folder.mkdir()
+    (folder / "eelspecnet.keras").write_bytes(identity_model.read_bytes())
+    (folder / "eelspecnet.json").write_bytes(identity_model.with_suffix(".json").read_bytes())
+    engine = EELSpecNetDeconvolution(folder)
+    assert engine.path == (folder / "eelspecnet.keras").absolute()
+    assert engine.sha256 == EELSpecNetDeconvolution(identity_model).sha256
+    spectra = gaussian_zlp_spectra(500, [120.0])
+    np.testing.assert_allclose(engine.restore(spectra), spectra, rtol=1e-5, atol=1e-6 * spectra.max())
+    with pytest.raises(FileNotFoundError, match=r"holds no eelspecnet\.keras.*finetune --out DIR"):
+        EELSpecNetDeconvolution(tmp_path)
+
+
 def test_engine_from_a_loaded_model_and_model_errors(identity_model, tmp_path):
     engine = EELSpecNetDeconvolution(load_model(identity_model))
     assert engine.path is None and engine.sha256 is None
@@ -425,6 +477,16 @@ def test_bundled_model_sharpens_the_zlp_of_generated_spectra(bundled_engine, gen
     with no_warnings():  # inside every trained range
         restored = bundled_engine.restore(distorted[:, window])
     assert_sharpened(restored, distorted[:, window], truth[:, window], zlp - window.start)
+
+
+def test_the_engine_docstring_example_runs(bundled_engine):
+    import doctest
+
+    [example] = doctest.DocTestFinder(recurse=False).find(EELSpecNetDeconvolution, globs={})
+    for line in example.examples:
+        line.options = {}  # run every line, SKIP directives included
+    results = doctest.DocTestRunner().run(example)
+    assert results.failed == 0 and results.attempted == 7
 
 
 def test_bundled_model_sharpens_a_1024_channel_window_with_the_zlp_at_channel_100(bundled_engine, generated):

@@ -9,6 +9,7 @@ signals and records what was done in their metadata.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import warnings
 from collections import namedtuple
 
@@ -17,7 +18,7 @@ from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.docstrings.signal import LAZY_OUTPUT_ARG, SHOW_PROGRESSBAR_ARG
 
 from .. import restoration
-from ..spectral import PAD_EDGE_CHANNELS
+from ..spectral import PAD_EDGE_CHANNELS, fwhm
 from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
 
 __all__ = ["EELSpecNetSpectrum", "LazyEELSpecNetSpectrum", "EELSpecNetResult", "eelspecnet_deconvolve"]
@@ -100,14 +101,18 @@ def eelspecnet_deconvolve(
     Parameters
     ----------
     model : None, str, Path, (keras.Model, ModelContract) or EELSpecNetDeconvolution
-        ``None`` for the bundled default model, or the path of a ``.keras`` file written by
-        ``eelspecnet train`` (its ``.json`` contract beside it).
+        ``None`` for the bundled default model, the path of a ``.keras`` file written by
+        ``eelspecnet train`` (its ``.json`` contract beside it), or the folder written by
+        ``eelspecnet train`` or ``eelspecnet finetune --out DIR``.
     rl_iterations : int
         Richardson-Lucy iterations for the comparison result; 0 skips it.
     psf : None, EELSSpectrum or array_like
-        PSF for Richardson-Lucy. ``None`` uses each spectrum's own ZLP
+        PSF for Richardson-Lucy, and for nothing else (a fine-tuned model carries its own vacuum
+        PSF in its contract): with ``rl_iterations=0`` it is ignored, with a warning. ``None``
+        uses each spectrum's own ZLP
         (:func:`~hyperspy_eelspecnet.restoration.own_zlp_psf`: its gain side, mirrored). A
-        measured vacuum ZLP may be given as a signal with the same energy scale, either one
+        measured vacuum ZLP may be given as a signal with the same energy scale (converted
+        between units such as meV and eV), either one
         spectrum for all pixels or one per pixel (same navigation shape), or as an array of
         shape ``(n_psf,)`` or ``data.shape[:-1] + (n_psf,)``; several vacuum spectra (a signal
         or array of another navigation shape) are averaged after centring. It is prepared as for
@@ -130,18 +135,20 @@ def eelspecnet_deconvolve(
         Named tuple ``(restored, richardson_lucy)`` of signals of the input's class, navigation
         shape and energy axis; ``richardson_lucy`` is None when ``rl_iterations=0``. Their
         ``metadata.Signal.EELSpecNet`` records the model (name, version, file, SHA-256), the
-        pre-processing, the Richardson-Lucy iterations and the PSF source.
+        pre-processing (with a fine-tuned model's matching to a Gaussian), the Richardson-Lucy
+        iterations and the PSF source.
 
     Raises
     ------
     ValueError
-        Signal dimension other than 1, non-uniform energy axis, NaN or infinite values, spectra
-        without positive counts, no zero-loss peak, too few channels around it (32 below, 64
-        above), a ZLP narrower than the restored one (unless ``force``), a PSF of the wrong
-        shape or energy scale or not a whole ZLP, a model file that is not a Keras model or
-        does not match its contract.
+        Signal dimension other than 1, non-uniform or decreasing energy axis, NaN or infinite
+        values, spectra without positive counts, no zero-loss peak, too few channels around it
+        (32 below, 64 above), a ZLP narrower than the restored one (unless ``force``) -- where
+        the located ZLP is likely a spike, the message says so --, a PSF that is not numbers, of
+        the wrong shape or energy scale, on a non-uniform axis or not a whole ZLP, a model file
+        that is not a Keras model or does not match its contract.
     TypeError
-        Complex data.
+        Complex data or PSF.
     FileNotFoundError
         The model file or its contract is missing.
 
@@ -149,7 +156,7 @@ def eelspecnet_deconvolve(
     -----
     UserWarning
         ZLP width (in channels) or counts outside what the model was trained on, with what to
-        do; a PSF with loss features.
+        do; a PSF with loss features; a PSF given with ``rl_iterations=0`` (unused).
 
     Notes
     -----
@@ -182,6 +189,14 @@ def eelspecnet_deconvolve(
         engine = model if batch_size is None else model.with_batch_size(batch_size)
     else:
         engine = restoration.EELSpecNetDeconvolution(model, batch_size)
+    if psf is not None and not rl_iterations:
+        warnings.warn(
+            "psf is used only by Richardson-Lucy, which rl_iterations=0 skips: it was ignored (the "
+            "EELSpecNet restoration does not use it; a fine-tuned model carries its own vacuum PSF). "
+            "Pass rl_iterations > 0 to deconvolve with it, or leave psf out.",
+            UserWarning,
+            stacklevel=2,
+        )
     psf_data, psf_source = _psf_for(self, psf) if rl_iterations else (None, None)
 
     diagnostics = _diagnose(data)
@@ -228,6 +243,13 @@ def _check_energy_axis(signal):
             "one is non-uniform. Interpolate onto a uniform axis first, e.g. with "
             "s.interpolate_on_axis(hs.axes.UniformDataAxis(...), 0)."
         )
+    if signal.axes_manager.signal_axes[0].scale < 0:
+        raise ValueError(
+            "eelspecnet_deconvolve needs the energy axis in increasing order (energy gain first, "
+            "as the network was trained); this one decreases (negative scale "
+            f"{signal.axes_manager.signal_axes[0].scale:g}). Reverse it first: s = s.isig[::-1] "
+            "(HyperSpy flips the data and the axis together)."
+        )
     if np.issubdtype(signal.data.dtype, np.complexfloating):
         raise TypeError(restoration.COMPLEX_DATA_MESSAGE)
 
@@ -270,13 +292,7 @@ def _psf_for(signal, psf):
                 f"The PSF signal has signal dimension {psf.axes_manager.signal_dimension}; give a "
                 "spectrum (a measured vacuum zero-loss peak)."
             )
-        psf_scale = psf.axes_manager.signal_axes[0].scale
-        scale = signal.axes_manager.signal_axes[0].scale
-        if not np.isclose(psf_scale, scale, rtol=1e-6, atol=0):
-            raise ValueError(
-                f"The PSF has {psf_scale:g} per channel but the signal {scale:g}; rebin or "
-                "interpolate the PSF onto the signal's energy scale."
-            )
+        _check_psf_axis(psf.axes_manager.signal_axes[0], signal.axes_manager.signal_axes[0])
         source = f"signal {psf.metadata.General.title!r}"
         data = psf.data
     else:
@@ -285,6 +301,11 @@ def _psf_for(signal, psf):
     data = np.asarray(data.compute() if hasattr(data, "compute") else data)
     if np.issubdtype(data.dtype, np.complexfloating):
         raise TypeError("The PSF is complex; give a real, non-negative measured zero-loss peak.")
+    if data.ndim == 0 or not np.issubdtype(data.dtype, np.number):
+        raise ValueError(
+            f"psf must be None (each spectrum's own ZLP), a signal or an array of a measured vacuum "
+            f"zero-loss peak (numbers along its last axis); got {psf!r:.100}."
+        )
     if np.shape(data)[:-1] not in ((), nav_shape) and np.ndim(data) != 2:
         raise ValueError(
             f"The PSF has shape {data.shape} (navigation {data.shape[:-1]}, {data.shape[-1]} "
@@ -313,12 +334,45 @@ def _psf_for(signal, psf):
     )
 
 
+def _check_psf_axis(psf_axis, axis):
+    """Refuse a PSF energy axis that is non-uniform, decreasing, or of another dispersion.
+
+    Dispersions are compared in the signal's units when both axes have units that convert
+    (meV and eV); otherwise as given.
+    """
+    if not psf_axis.is_uniform:
+        raise ValueError(
+            "The PSF's energy axis is non-uniform; interpolate the PSF onto a uniform axis of the "
+            "signal's dispersion first, e.g. psf.interpolate_on_axis(hs.axes.UniformDataAxis(...), 0)."
+        )
+    # Undefined units are not strings (traits' Undefined).
+    psf_units, units = (a.units if isinstance(a.units, str) else "" for a in (psf_axis, axis))
+    psf_scale = psf_axis.scale
+    if psf_units and units and psf_units != units:
+        converted = psf_axis.copy()
+        with contextlib.suppress(Exception):  # units that do not convert: compare as given
+            converted.convert_to_units(units)
+            psf_scale = converted.scale
+    if psf_scale < 0:
+        raise ValueError("The PSF's energy axis decreases; reverse it first: psf = psf.isig[::-1].")
+    if not np.isclose(psf_scale, axis.scale, rtol=1e-6, atol=0):
+        def amount(value, unit):
+            return f"{value:g} {unit}".strip()
+
+        in_units = f" (= {amount(psf_scale, units)})" if psf_scale != psf_axis.scale else ""
+        raise ValueError(
+            f"The PSF has {amount(psf_axis.scale, psf_units)} per channel{in_units} but the signal "
+            f"{amount(axis.scale, units)}; rebin or interpolate the PSF onto the signal's energy scale."
+        )
+
+
 # --------------------------------------------------------------------------- processing
 
 
 def _output_dtype(input_dtype):
-    """Float input keeps its dtype; integer counts become float64."""
-    return input_dtype if np.issubdtype(input_dtype, np.floating) else np.dtype(float)
+    """Float input keeps its precision, at least float32 (a sharpened ZLP overflows float16);
+    integer counts become float64."""
+    return np.result_type(input_dtype, np.float32) if np.issubdtype(input_dtype, np.floating) else np.dtype(float)
 
 
 def _restore_and_deconvolve(block, psf_block=None, engine=None, rl_iterations=0, out_dtype=float):
@@ -390,11 +444,29 @@ def _record(engine, diagnostics, rl_iterations, psf_source, input_dtype):
             "normalisation": "unit area in; the restored spectrum scaled to the input's counts",
             "zlp_fwhm_channels_median": float(np.median(diagnostics["zlp_fwhm"])),
             "zlp_position_channels_median": float(np.median(diagnostics["zlp_position"])),
+            "gaussian_matching": _gaussian_matching_record(contract),
         },
         "richardson_lucy": {
             "iterations": int(rl_iterations),
             "psf_source": psf_source or "none (not computed)",
         },
+    }
+
+
+def _gaussian_matching_record(contract):
+    """What a fine-tuned model's matching to a Gaussian did to every input (or that none ran)."""
+    if contract.vacuum_psf is None:
+        return "none: the model takes spectra as recorded"
+    vacuum_psf = np.asarray(contract.vacuum_psf, dtype=np.float64)
+    return {
+        "step": (
+            "before the network, each spectrum matched from the model's vacuum PSF to a Gaussian of "
+            "its FWHM (hyperspy_eelspecnet.vacuum.match_to_gaussian)"
+        ),
+        "vacuum_psf_fwhm_channels": float(fwhm(vacuum_psf[None])[0]),
+        "vacuum_psf_channels": int(vacuum_psf.size),
+        # Identifies the PSF: the first 16 hex digits of the SHA-256 of its float64 values.
+        "vacuum_psf_sha256_16": hashlib.sha256(vacuum_psf.tobytes()).hexdigest()[:16],
     }
 
 

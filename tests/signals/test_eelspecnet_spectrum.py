@@ -134,6 +134,36 @@ def test_the_record_and_axes_survive_saving(synthetic, identity_model, tmp_path)
     np.testing.assert_allclose(loaded.data, signal.data, rtol=1e-5, atol=1e-6 * signal.data.max())
 
 
+def test_float16_input_comes_back_as_float32_without_overflow(synthetic, identity_model):
+    signal = synthetic(nav_shape=(2,))
+    signal.data *= 0.5  # ZLP maximum ~38000, inside float16; 10 RL iterations take it to ~71000
+    signal.change_dtype("float16")
+    restored, rl = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=10)
+    assert signal.data.dtype == np.float16
+    for out in (restored, rl):
+        assert out.data.dtype == np.float32 and np.isfinite(out.data).all()
+    assert rl.data.max() > np.finfo(np.float16).max
+    np.testing.assert_allclose(restored.data, signal.data, rtol=2e-3, atol=1e-3 * signal.data.max())
+    assert restored.metadata.Signal.EELSpecNet.preprocessing.input_dtype == "float16"
+
+
+def test_a_fine_tuned_models_matching_to_a_gaussian_is_recorded(synthetic, identity_model):
+    model, contract = load_model(identity_model)
+    offsets = np.arange(65) - 32  # a vacuum PSF as prepare_vacuum_psfs gives it: maximum on 32
+    vacuum_psf = np.exp(-0.5 * (offsets / 2.5) ** 2) + 0.05 * np.exp(-np.abs(offsets) / 6.0)
+    vacuum_psf /= vacuum_psf.sum()
+    fine_tuned = dataclasses.replace(contract, vacuum_psf=vacuum_psf.tolist())
+    signal = synthetic(nav_shape=(2,))
+    restored, _ = signal.eelspecnet_deconvolve(model=(model, fine_tuned), rl_iterations=0)
+    matching = restored.metadata.Signal.EELSpecNet.preprocessing.gaussian_matching
+    assert "match_to_gaussian" in matching.step
+    assert matching.vacuum_psf_fwhm_channels == pytest.approx(float(fwhm(vacuum_psf[None])[0]))
+    assert matching.vacuum_psf_channels == 65 and len(matching.vacuum_psf_sha256_16) == 16
+    # A model that takes spectra as recorded says so.
+    plain, _ = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    assert plain.metadata.Signal.EELSpecNet.preprocessing.gaussian_matching.startswith("none")
+
+
 def test_own_signal_type_is_kept(synthetic, identity_model):
     signal = synthetic(nav_shape=(2,))
     signal.set_signal_type("EELSpecNet")
@@ -254,6 +284,10 @@ def _no_counts(signal):
     return signal
 
 
+def _reversed(signal):
+    return signal.isig[::-1]  # energy loss decreasing: a negative scale
+
+
 @pytest.mark.parametrize(
     "spoil, pattern",
     [
@@ -262,8 +296,9 @@ def _no_counts(signal):
         (_image, r"signal dimension 2.*as_signal1D"),
         (_non_uniform, r"uniform energy axis"),
         (_no_counts, r"No positive area or maximum in 1 spectrum .*\(1, 0\)"),
+        (_reversed, r"energy axis in increasing order.*negative scale -0\.005.*s = s\.isig\[::-1\]"),
     ],
-    ids=["nan", "too-few-channels", "signal-dimension-2", "non-uniform-axis", "no-counts"],
+    ids=["nan", "too-few-channels", "signal-dimension-2", "non-uniform-axis", "no-counts", "reversed-axis"],
 )
 def test_bad_input_is_refused_and_left_unchanged(synthetic, identity_model, spoil, pattern):
     signal = spoil(synthetic())
@@ -322,6 +357,50 @@ def test_psf_of_another_energy_scale_or_cut_zlp_is_refused(synthetic, identity_m
         signal.eelspecnet_deconvolve(model=identity_model, psf=psf)
     with pytest.raises(ValueError, match="cut by the energy window"):
         signal.eelspecnet_deconvolve(model=identity_model, psf=psf.data[:52])
+
+
+def test_the_fix_for_a_reversed_axis_restores_as_the_increasing_axis(synthetic, identity_model):
+    signal = synthetic(nav_shape=(2,))
+    restored, rl = _reversed(signal).isig[::-1].eelspecnet_deconvolve(model=identity_model, rl_iterations=3)
+    expected, expected_rl = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=3)
+    assert axes_of(restored) == axes_of(signal)
+    np.testing.assert_array_equal(restored.data, expected.data)
+    np.testing.assert_array_equal(rl.data, expected_rl.data)
+
+
+def test_a_psf_in_mev_on_a_signal_in_ev_is_compared_in_ev(synthetic, identity_model, gaussian_zlp_spectra):
+    signal = synthetic(nav_shape=(2,))
+    psf = hs.signals.Signal1D(gaussian_zlp_spectra(100, [50.0], fwhm=10.0, loss_level=0)[0])
+    psf.axes_manager.signal_axes[0].units = "eV"
+    psf.axes_manager.signal_axes[0].scale = DISPERSION
+    _, expected = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=3, psf=psf)
+    psf.axes_manager.signal_axes[0].convert_to_units("meV")  # 5 meV per channel: the same dispersion
+    _, rl = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=3, psf=psf)
+    np.testing.assert_array_equal(rl.data, expected.data)
+    psf.axes_manager.signal_axes[0].scale = 10.0  # 10 meV: another dispersion
+    with pytest.raises(ValueError, match=r"10 meV per channel \(= 0\.01 eV\) but the signal 0\.005 eV; rebin"):
+        signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=3, psf=psf)
+
+
+@pytest.mark.parametrize("psf", [1.0, "nonsense", ["a", "b"]])
+def test_a_psf_that_is_not_numbers_along_an_axis_is_refused(synthetic, identity_model, psf):
+    with pytest.raises(ValueError, match=r"psf must be None .*numbers along its last axis\); got"):
+        synthetic(nav_shape=(2,)).eelspecnet_deconvolve(model=identity_model, rl_iterations=2, psf=psf)
+
+
+def test_a_psf_on_a_non_uniform_axis_is_refused(synthetic, identity_model, gaussian_zlp_spectra):
+    psf = hs.signals.Signal1D(gaussian_zlp_spectra(100, [50.0], fwhm=10.0, loss_level=0)[0])
+    psf.axes_manager.signal_axes[0].scale = DISPERSION
+    psf.axes_manager.signal_axes[0].convert_to_non_uniform_axis()
+    with pytest.raises(ValueError, match=r"PSF's energy axis is non-uniform; interpolate"):
+        synthetic(nav_shape=(2,)).eelspecnet_deconvolve(model=identity_model, rl_iterations=2, psf=psf)
+
+
+def test_a_psf_without_richardson_lucy_warns_that_it_is_unused(synthetic, identity_model):
+    signal = synthetic(nav_shape=(2,))
+    with pytest.warns(UserWarning, match=r"psf is used only by Richardson-Lucy, which rl_iterations=0 skips"):
+        restored, rl = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, psf=signal.inav[0])
+    assert rl is None and restored.metadata.Signal.EELSpecNet.richardson_lucy.psf_source.startswith("none")
 
 
 @pytest.mark.parametrize("kwargs", [{"rl_iterations": -1}, {"rl_iterations": 2.5}, {"batch_size": 0}])
