@@ -6,10 +6,22 @@ Each sub-command is a thin wrapper over a Python function of the package.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
+
+
+def _positive_minutes(text):
+    """``--minutes``: a wall-clock budget, a positive number of minutes."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise argparse.ArgumentTypeError(f"give a positive number of minutes (e.g. 20), not {text!r}")
+    return minutes
 
 
 def _train(args):
@@ -38,7 +50,10 @@ def _finetune(args):
 def _evaluate(args):
     from .evaluation.report import evaluate_command
 
-    evaluate_command(args)
+    try:
+        evaluate_command(args)  # checks every input before any work
+    except (ValueError, FileNotFoundError) as error:
+        raise _InputError(str(error)) from error
 
 
 class _InputError(Exception):
@@ -51,8 +66,11 @@ def _load_spectra(path):
 
     try:
         signal = hs.load(path)
-    except (OSError, ValueError) as error:
-        raise _InputError(f"cannot read {path}: {error}") from error
+    except Exception as error:  # rosettasciio's readers raise many types for a bad file
+        raise _InputError(
+            f"cannot read {path}: {str(error).strip().rstrip('.')}; give a file HyperSpy reads "
+            "(.dm3, .dm4, .hspy, .msa, ...)."
+        ) from error
     if isinstance(signal, list):
         raise _InputError(
             f"{path} holds {len(signal)} signals; save the near-zero-loss spectra alone "
@@ -72,6 +90,34 @@ def _richardson_lucy_path(path):
     return path.with_name(f"{path.stem}_richardson_lucy{path.suffix}")
 
 
+def _check_writable(path, signal):
+    """Refuse, before any work, an output file HyperSpy cannot write ``signal``'s shape to."""
+    from rsciio import IO_PLUGINS
+
+    shape = [signal.axes_manager.signal_dimension, signal.axes_manager.navigation_dimension]
+
+    def writes(plugin):
+        return plugin["writes"] is True or bool(plugin["writes"]) and shape in plugin["writes"]
+
+    extension = path.suffix[1:].lower() or "hspy"  # HyperSpy saves a name without one as .hspy
+    if not any(writes(plugin) for plugin in IO_PLUGINS if extension in plugin["file_extensions"]):
+        able = sorted({p["file_extensions"][p["default_extension"]].lower() for p in IO_PLUGINS if writes(p)})
+        raise _InputError(
+            f"HyperSpy cannot write spectra of navigation dimension {shape[1]} to {path.name}; choose an "
+            f"output with -o ending in .hspy (or one of {', '.join('.' + e for e in able)})."
+        )
+
+
+def _save(signal, path):
+    """``signal.save(path)``, a writer's failure reported as one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        signal.save(path, overwrite=True)
+    except Exception as error:  # rosettasciio's writers raise many types
+        reason = str(error).strip().rstrip(".")
+        raise _InputError(f"cannot write {path}: {reason}; choose another output with -o.") from error
+
+
 def _deconvolve(args):
     from .plotting import plot_comparison
 
@@ -82,6 +128,16 @@ def _deconvolve(args):
         if path.resolve() == source.resolve():
             raise _InputError(f"writing {path} would overwrite the input; choose another output with -o.")
     signal = _load_spectra(source)
+    _check_writable(out, signal)
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        formats = Figure().canvas.get_supported_filetypes()
+        if Path(args.plot).suffix and Path(args.plot).suffix[1:].lower() not in formats:
+            raise _InputError(
+                f"cannot draw a figure to {args.plot}; end --plot in .png (or one of "
+                f"{', '.join('.' + f for f in formats)})."
+            )
     psf = _load_spectra(args.psf) if args.psf else None
     try:
         result = signal.eelspecnet_deconvolve(
@@ -89,11 +145,10 @@ def _deconvolve(args):
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.restored.save(out, overwrite=True)
+    _save(result.restored, out)
     print(f"EELSpecNet restoration written to {out}")
     if rl_path is not None:
-        result.richardson_lucy.save(rl_path, overwrite=True)
+        _save(result.richardson_lucy, rl_path)
         print(f"Richardson-Lucy deconvolution ({args.rl_iterations} iterations) written to {rl_path}")
     if args.plot:
         plot_comparison(result).savefig(args.plot, dpi=150)
@@ -103,7 +158,10 @@ def _deconvolve(args):
 def _demo(args):
     from .demo import run_demo
 
-    run_demo(args.out, model=args.model, instrument=args.instrument, minutes=args.minutes)
+    try:
+        run_demo(args.out, model=args.model, instrument=args.instrument, minutes=args.minutes)
+    except (ValueError, FileNotFoundError) as error:  # checked before anything is written
+        raise _InputError(str(error)) from error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("vacuum", nargs="+",
                    help="vacuum spectra: .dm3/.dm4/.hspy/.msa (a spectrum image gives one PSF per pixel), text or .npy")
     p.add_argument("--out", required=True, help="output folder (eelspecnet.keras, its contract, MODEL_CARD.md)")
-    p.add_argument("--minutes", type=float, default=None,
+    p.add_argument("--minutes", type=_positive_minutes, default=None,
                    help="wall-clock budget of the training (default: 20)")
     p.add_argument("--model", default=None, help="model to start from (default: the bundled model)")
     p.add_argument("--specimen", nargs="+", default=None,
@@ -148,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vacuum", nargs="+", default=None,
                    help="measured vacuum spectra: add the sets of a loss feature 15-60 channels from the ZLP under them")
     p.add_argument("--compare", nargs="+", default=None,
-                   help="other models judged on those near-ZLP sets too (e.g. one fine-tuned on the vacuum)")
-    p.add_argument("--near-zlp-spectra", type=int, default=500, help="spectra in each near-ZLP set")
+                   help="other models judged on the --vacuum near-ZLP sets too (e.g. one fine-tuned on the vacuum)")
+    p.add_argument("--near-zlp-spectra", type=int, default=None,
+                   help="spectra in each --vacuum near-ZLP set (default: 500)")
     p.add_argument("--card", default=None, help="model card whose '## Evaluation' section is replaced")
     p.set_defaults(func=_evaluate)
 
@@ -172,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--instrument", action="store_true",
                    help="also fine-tune the model on the demo microscope's vacuum reference and restore with it")
-    p.add_argument("--minutes", type=float, default=None, help="the fine-tune's wall-clock budget (default: 20)")
+    p.add_argument("--minutes", type=_positive_minutes, default=None,
+                   help="the --instrument fine-tune's wall-clock budget (default: 20)")
     p.set_defaults(func=_demo)
     return parser
 

@@ -129,10 +129,23 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
     -------
     dict
         ``files`` (what -> path) and ``phonon`` (method -> :func:`phonon_figures`).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        ``model`` is missing or not a model, or ``minutes`` is given without ``instrument``;
+        checked before anything is written.
     """
     from .data import silver_nanowire, silver_nanowire_vacuum
     from .plotting import plot_comparison, plot_feature_along_line, plot_maps_side_by_side, plot_modal_evolution
+    from .restoration import EELSpecNetDeconvolution
 
+    if minutes is not None and not instrument:
+        raise ValueError(
+            "minutes (--minutes) is the budget of the fine-tune on the vacuum reference and applies only "
+            "with instrument=True (--instrument); add that or leave minutes out."
+        )
+    EELSpecNetDeconvolution(model)  # a missing or broken model is refused before anything is written
     say = print if verbose else (lambda *args, **kwargs: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,10 @@ import numpy as np
 __all__ = ["SpectraFile", "read_spectra"]
 
 #: File endings read as text (one spectrum per row) or as NumPy arrays; anything else goes to
-#: HyperSpy's loader (rosettasciio: .dm3, .dm4, .hspy, .msa, ...).
-TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".dat")
+#: HyperSpy's loader (rosettasciio: .dm3, .dm4, .hspy, .msa, ...). Value: the column delimiter
+#: (None: white space).
+TEXT_SUFFIXES = {".txt": None, ".dat": None, ".csv": ",", ".tsv": "\t"}
+_SEPARATED = {None: "white space", ",": "commas", "\t": "tabs"}
 #: eV per unit of an energy axis, for the dispersion; other units leave it unknown.
 EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
 
@@ -43,8 +45,17 @@ class SpectraFile:
     dispersion: float | None
 
 
+def _reason(error) -> str:
+    """A loader's message, to go inside a sentence of ours."""
+    return str(error).strip().rstrip(".") or type(error).__name__
+
+
 def read_spectra(path) -> SpectraFile:
     """Read the spectra of a file (see :class:`SpectraFile`).
+
+    Text (``.txt``, ``.dat``: white space between the columns; ``.csv``: commas; ``.tsv``: tabs)
+    and ``.npy`` files hold one spectrum per row. A single column is one spectrum (a spectrum
+    of one channel does not exist), so a spectrum saved as a column needs no transposing.
 
     Raises
     ------
@@ -55,24 +66,37 @@ def read_spectra(path) -> SpectraFile:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No file {path}.")
+        raise FileNotFoundError(f"No file {path}; check its path.")
     dispersion = None
-    if path.suffix.lower() in TEXT_SUFFIXES + (".npy",):
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES or suffix == ".npy":
         try:
             with warnings.catch_warnings():  # an empty file gets our own error below
                 warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
-                data = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, ndmin=2)
-        except ValueError as error:
-            raise ValueError(f"Cannot read {path} as a table of numbers: {error}") from error
-        data = np.atleast_2d(np.asarray(data, dtype=float))
+                if suffix == ".npy":
+                    data = np.load(path)
+                else:
+                    data = np.loadtxt(path, ndmin=2, delimiter=TEXT_SUFFIXES[suffix])
+            data = np.atleast_2d(np.asarray(data, dtype=float))
+        except (OSError, EOFError, ValueError, TypeError) as error:
+            if suffix == ".npy":
+                remedy = "save the spectra with numpy.save, one per row"
+            else:
+                remedy = f"give numbers only, one spectrum per row, separated by {_SEPARATED[TEXT_SUFFIXES[suffix]]}"
+            raise ValueError(f"Cannot read {path}: {_reason(error)}; {remedy}.") from error
+        if data.ndim == 2 and data.shape[1] == 1:
+            data = data.T  # one spectrum as a column
         names = [path.name] if data.shape[0] == 1 else [f"{path.name} row {k}" for k in range(data.shape[0])]
     else:
         import hyperspy.api as hs
 
         try:
             signal = hs.load(path)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"Cannot read {path}: {error}") from error
+        except Exception as error:  # rosettasciio's readers raise many types for a bad file
+            raise ValueError(
+                f"Cannot read {path}: {_reason(error)}; give a file HyperSpy reads (.dm3, .dm4, .hspy, .msa, "
+                "...), a text table or a .npy array."
+            ) from error
         if isinstance(signal, list):
             raise ValueError(f"{path} holds {len(signal)} signals; save the spectra alone and pass that file.")
         if signal.axes_manager.signal_dimension != 1:

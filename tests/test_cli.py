@@ -153,6 +153,96 @@ def test_files_that_are_not_spectra_exit_2(tmp_path, capsys):
     assert code == 2 and "cannot read" in err
     code, _, err = run_cli(["deconvolve", image, "-o", image], capsys)
     assert code == 2 and "overwrite the input" in err
+    (tmp_path / "garbage.dm3").write_bytes(b"hello\n")  # rosettasciio: NotImplementedError
+    code, _, err = run_cli(["deconvolve", tmp_path / "garbage.dm3"], capsys)
+    assert code == 2 and "cannot read" in err and err.count("\n") == 1
+
+
+def test_output_format_that_cannot_hold_the_spectra_exits_2_before_restoring(
+    tmp_path, capsys, identity_model, gaussian_zlp_spectra
+):
+    source = tmp_path / "line.hspy"
+    _spectra(gaussian_zlp_spectra, [80.0, 81.0]).save(source)  # a line scan: .msa holds one spectrum
+    cases = [
+        (["-o", tmp_path / "out" / "o.msa"], "HyperSpy cannot write spectra of navigation dimension 1", ".hspy"),
+        (["--plot", tmp_path / "fig.xyz"], "cannot draw a figure", ".png"),
+    ]
+    for options, message, remedy in cases:
+        code, _, err = run_cli(["deconvolve", source, *options, "--model", identity_model], capsys)
+        assert code == 2 and err.startswith(f"eelspecnet deconvolve: error: {message}") and remedy in err
+        assert err.count("\n") == 1
+    assert [path.name for path in tmp_path.iterdir()] == ["line.hspy"]  # nothing restored, nothing written
+
+
+def test_writer_failure_after_restoring_exits_2_with_one_line(tmp_path, capsys, identity_model, gaussian_zlp_spectra):
+    source = tmp_path / "line.hspy"
+    _spectra(gaussian_zlp_spectra, [80.0, 81.0]).save(source)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    code, _, err = run_cli(
+        ["deconvolve", source, "-o", tmp_path / "taken" / "o.hspy", "--rl-iterations", "0", "--model", identity_model],
+        capsys,
+    )
+    assert code == 2 and err.startswith(f"eelspecnet deconvolve: error: cannot write {tmp_path / 'taken' / 'o.hspy'}")
+    assert err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- evaluate, finetune, demo: inputs first
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    """Fail the test if the evaluation starts: inputs must be refused before any work."""
+    import hyperspy_eelspecnet.evaluation.report as report
+
+    monkeypatch.setattr(report, "evaluate", lambda *a, **k: pytest.fail("the evaluation ran before checking inputs"))
+
+
+def test_evaluate_refuses_bad_inputs_before_any_work(
+    tmp_path, capsys, no_evaluation, identity_model, gaussian_zlp_spectra
+):
+    vacuum = gaussian_zlp_spectra(256, [80.0], loss_level=0.0)
+    np.savetxt(tmp_path / "vacuum.txt", vacuum)
+    holed = vacuum.copy()
+    holed[0, 200] = np.nan
+    np.savetxt(tmp_path / "holed.txt", holed)
+    out = tmp_path / "report"
+    cases = [
+        (["--vacuum", tmp_path / "nofile.txt"], "No file"),
+        (["--vacuum", tmp_path / "holed.txt"], "(holed.txt) holds NaN"),
+        (["--vacuum", tmp_path / "vacuum.txt", "--compare", tmp_path / "none.keras"], "No model file"),
+        (["--compare", identity_model], "--compare applies to the near-ZLP sets"),
+        (["--near-zlp-spectra", "10"], "--near-zlp-spectra applies to the near-ZLP sets"),
+    ]
+    for options, message in cases:
+        code, _, err = run_cli(["evaluate", "--out", out, "--model", identity_model, *options], capsys)
+        assert code == 2 and err.startswith("eelspecnet evaluate: error: ") and message in err, (options, err)
+        assert "needs --vacuum" in err or "--vacuum" in options
+        assert err.count("\n") == 1
+    code, _, err = run_cli(["evaluate", "--out", out, "--model", tmp_path / "none.keras"], capsys)
+    assert code == 2 and "No model file" in err and err.count("\n") == 1
+    code, _, err = run_cli(["evaluate", "--out", tmp_path / "vacuum.txt", "--model", identity_model], capsys)
+    assert code == 2 and "is a file; give a folder" in err
+    code, _, err = run_cli(["evaluate", "--out", out, "--card", tmp_path / "no" / "CARD.md"], capsys)
+    assert code == 2 and f"No folder {tmp_path / 'no'}" in err
+    assert not out.exists()
+
+
+def test_demo_refuses_a_missing_model_and_minutes_without_instrument_before_writing(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code, _, err = run_cli(["demo", "--out", out, "--model", tmp_path / "none.keras"], capsys)
+    assert code == 2 and err.startswith("eelspecnet demo: error: No model file") and err.count("\n") == 1
+    code, _, err = run_cli(["demo", "--out", out, "--minutes", "5", "--model", tmp_path / "none.keras"], capsys)
+    assert code == 2 and "(--minutes)" in err and "--instrument" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["finetune", "vacuum.txt", "--out", "tuned"], ["demo", "--instrument"]])
+@pytest.mark.parametrize("minutes", ["0", "-1", "nan"])
+def test_minutes_must_be_positive(tmp_path, capsys, monkeypatch, command, minutes):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli([*command, "--minutes", minutes], capsys)
+    assert code == 2 and f"argument --minutes: give a positive number of minutes (e.g. 20), not '{minutes}'" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- quiet start

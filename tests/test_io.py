@@ -47,3 +47,30 @@ def test_missing_empty_and_non_spectra_files_are_refused(tmp_path):
     hs.signals.Signal2D(np.ones((8, 8))).save(tmp_path / "image.hspy")
     with pytest.raises(ValueError, match="signal dimension 2"):
         read_spectra(tmp_path / "image.hspy")
+
+
+def test_csv_tsv_and_a_single_column_are_read_as_spectra(tmp_path):
+    rows = np.arange(2 * 16, dtype=float).reshape(2, 16) + 1
+    np.savetxt(tmp_path / "rows.csv", rows, delimiter=",")
+    np.savetxt(tmp_path / "rows.tsv", rows, delimiter="\t")
+    for name in ("rows.csv", "rows.tsv"):
+        np.testing.assert_array_equal(read_spectra(tmp_path / name).spectra, rows)
+    # One spectrum saved as a column (a spectrum of one channel does not exist): one spectrum.
+    np.savetxt(tmp_path / "column.txt", rows[0])
+    np.save(tmp_path / "column.npy", rows[0][:, None])
+    for name in ("column.txt", "column.npy"):
+        read = read_spectra(tmp_path / name)
+        np.testing.assert_array_equal(read.spectra, rows[:1])
+        assert read.names == [name]
+
+
+@pytest.mark.parametrize(
+    "name, content, remedy",
+    [("empty.npy", b"", "numpy.save"), ("garbage.dm3", b"hello\n", "HyperSpy reads"),
+     ("garbage.hspy", b"hello\n", "HyperSpy reads"), ("words.csv", b"1,2,x\n", "separated by commas")],
+)
+def test_unreadable_files_name_the_file_and_the_remedy(tmp_path, name, content, remedy):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=f"Cannot read .*{name}: .*{remedy}") as error:
+        read_spectra(tmp_path / name)
+    assert "\n" not in str(error.value)

@@ -779,10 +779,47 @@ def write_report(results, out_dir) -> dict:
 
 
 def evaluate_command(args) -> None:
-    """``eelspecnet evaluate``: evaluate a model, write the report to ``args.out``."""
+    """``eelspecnet evaluate``: evaluate a model, write the report to ``args.out``.
+
+    Every input is checked before any spectrum is generated: the models are loaded, the vacuum
+    spectra read and prepared as PSFs, and the output paths looked at.
+
+    Raises
+    ------
+    FileNotFoundError
+        A model or vacuum file, or the model card's folder, is missing.
+    ValueError
+        A model or vacuum file is unusable, ``--out`` is a file, or ``--compare`` or
+        ``--near-zlp-spectra`` is given without ``--vacuum``.
+    """
     from ..io import read_spectra
 
+    if not args.vacuum:
+        for option, value in (("--compare", args.compare), ("--near-zlp-spectra", args.near_zlp_spectra)):
+            if value is not None:
+                raise ValueError(
+                    f"{option} applies to the near-ZLP sets under measured vacuum spectra: it needs --vacuum."
+                )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder for the report.")
+    card = getattr(args, "card", None)
+    if card and not Path(card).parent.is_dir():
+        raise FileNotFoundError(f"No folder {Path(card).parent} for the model card {card}; create it first.")
     engine = EELSpecNetDeconvolution(args.model)
+    engines = {f"EELSpecNet ({engine.contract.name} {engine.contract.version})": engine}
+    for path in args.compare or []:
+        other = EELSpecNetDeconvolution(path)
+        engines[f"EELSpecNet ({other.contract.name} {other.contract.version}, {path})"] = other
+    if args.vacuum:
+        files = [read_spectra(path) for path in args.vacuum]
+        if len({file.spectra.shape[1] for file in files}) > 1:
+            raise ValueError(
+                "The --vacuum files hold spectra of different lengths ("
+                + ", ".join(f"{file.path.name}: {file.spectra.shape[1]} channels" for file in files)
+                + "); give spectra of one length."
+            )
+        vacuum = np.concatenate([file.spectra for file in files])
+        prepare_vacuum_psfs(vacuum, names=[name for file in files for name in file.names])  # refused by name
     seed = EVALUATION_SEED if args.seed is None else args.seed
     results = evaluate(
         engine,
@@ -793,12 +830,8 @@ def evaluate_command(args) -> None:
         windows=not args.no_windows,
     )
     if args.vacuum:
-        vacuum = np.concatenate([read_spectra(path).spectra for path in args.vacuum])
-        engines = {f"EELSpecNet ({engine.contract.name} {engine.contract.version})": engine}
-        for path in args.compare or []:
-            other = EELSpecNetDeconvolution(path)
-            engines[f"EELSpecNet ({other.contract.name} {other.contract.version}, {path})"] = other
-        results["near_zlp"] = near_zlp_significance(engines, vacuum, args.near_zlp_spectra, seed)
+        n_near = {} if args.near_zlp_spectra is None else {"n_spectra": args.near_zlp_spectra}
+        results["near_zlp"] = near_zlp_significance(engines, vacuum, seed=seed, **n_near)
     paths = write_report(results, args.out)
     print(f"Report written to {paths['evaluation.md'].parent}")
     if getattr(args, "card", None):
