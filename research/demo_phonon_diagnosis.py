@@ -311,8 +311,9 @@ def counts_and_denoising(engine, signal, truth, components=(16, 32, 64)):
     work.change_dtype("float64")
     work.decomposition(normalize_poissonian_noise=True, output_dimension=max(components) + 8, print_info=False)
     for k in components:
-        denoised = np.clip(work.get_decomposition_model(k).data, 0.0, None)
-        inputs[f"PCA, {k} components"] = signal._deepcopy_with_new_data(denoised)
+        denoised = work.get_decomposition_model(k)
+        denoised.data = np.clip(denoised.data, 0.0, None)
+        inputs[f"PCA, {k} components"] = denoised
     # The input's noise left in the Ph window: each input against the 10,000-times one, rescaled.
     energy = signal.axes_manager.signal_axes[0].axis
     window = (energy >= DEMO_WINDOWS["Ph"][0]) & (energy <= DEMO_WINDOWS["Ph"][1])
