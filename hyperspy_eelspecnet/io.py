@@ -50,12 +50,21 @@ def _reason(error) -> str:
     return str(error).strip().rstrip(".") or type(error).__name__
 
 
+def _is_energy_axis(column) -> bool:
+    """A column that increases in equal steps (to 0.1 %): an energy axis, not counts."""
+    steps = np.diff(column)
+    return bool(np.all(steps > 0) and np.ptp(steps) <= 1e-3 * np.mean(steps))
+
+
 def read_spectra(path) -> SpectraFile:
     """Read the spectra of a file (see :class:`SpectraFile`).
 
     Text (``.txt``, ``.dat``: white space between the columns; ``.csv``: commas; ``.tsv``: tabs)
     and ``.npy`` files hold one spectrum per row. A single column is one spectrum (a spectrum
-    of one channel does not exist), so a spectrum saved as a column needs no transposing.
+    of one channel does not exist), so a spectrum saved as a column needs no transposing. Two
+    columns whose first increases in equal steps are an energy axis and one spectrum's counts
+    (a common text export); the energy's units are not stated, so the dispersion is left
+    unknown.
 
     Raises
     ------
@@ -86,6 +95,8 @@ def read_spectra(path) -> SpectraFile:
             raise ValueError(f"Cannot read {path}: {_reason(error)}; {remedy}.") from error
         if data.ndim == 2 and data.shape[1] == 1:
             data = data.T  # one spectrum as a column
+        elif data.ndim == 2 and data.shape[1] == 2 and data.shape[0] > 2 and _is_energy_axis(data[:, 0]):
+            data = data[:, 1][None]  # energy and counts columns (a spectrum of two channels does not exist)
         names = [path.name] if data.shape[0] == 1 else [f"{path.name} row {k}" for k in range(data.shape[0])]
     else:
         import hyperspy.api as hs

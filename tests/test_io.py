@@ -49,6 +49,18 @@ def test_missing_empty_and_non_spectra_files_are_refused(tmp_path):
         read_spectra(tmp_path / "image.hspy")
 
 
+def test_energy_and_counts_columns_are_read_as_one_spectrum(tmp_path):
+    energy = -0.5 + 0.005 * np.arange(300)
+    counts = 1e5 * np.exp(-0.5 * (energy / 0.02) ** 2) + 10.0
+    np.savetxt(tmp_path / "export.txt", np.column_stack([energy, counts]))
+    read = read_spectra(tmp_path / "export.txt")
+    assert read.spectra.shape == (1, 300) and read.dispersion is None
+    np.testing.assert_allclose(read.spectra[0], counts)
+    # Two spectra of two channels each in two rows stay rows: a column of counts is no energy axis.
+    np.savetxt(tmp_path / "rows.txt", np.array([[3.0, 1.0], [1.0, 3.0], [2.0, 2.0]]))
+    assert read_spectra(tmp_path / "rows.txt").spectra.shape == (3, 2)
+
+
 def test_csv_tsv_and_a_single_column_are_read_as_spectra(tmp_path):
     rows = np.arange(2 * 16, dtype=float).reshape(2, 16) + 1
     np.savetxt(tmp_path / "rows.csv", rows, delimiter=",")
