@@ -43,9 +43,25 @@ def _signal_on_axes(data, axes):
     return kind(data, axes=dictionaries)
 
 
-def _channel_slice(axis, low, high):
-    """The channels of ``signal.isig[low:high]`` (HyperSpy's rounding, clipped to the axis)."""
-    return slice(_index_or(axis, low, 0), _index_or(axis, high, axis.size))
+def _channel_slice(axis, low, high, name):
+    """The channels of ``signal.isig[low:high]`` (HyperSpy's rounding, clipped to the axis).
+
+    Raises ``ValueError`` for a window outside the axis (e.g. meV on an eV axis) or holding no
+    channel, where a sum would read as "no intensity".
+    """
+    units = f" {axis.units}" if isinstance(axis.units, str) and axis.units else ""
+    if low > axis.high_value + 0.5 * axis.scale or high < axis.low_value - 0.5 * axis.scale:
+        raise ValueError(
+            f"Energy window {name!r} ({low:g}, {high:g}) lies outside the energy axis "
+            f"({axis.low_value:g} to {axis.high_value:g}{units}); give it in the axis' units."
+        )
+    window = slice(_index_or(axis, low, 0), _index_or(axis, high, axis.size))
+    if window.stop <= window.start:
+        raise ValueError(
+            f"Energy window {name!r} ({low:g}, {high:g}) holds no channel of the energy axis "
+            f"({axis.scale:g}{units} per channel); widen it."
+        )
+    return window
 
 
 def _index_or(axis, value, outside):
@@ -64,7 +80,7 @@ def energy_filtered_maps(signal, windows):
     ----------
     signal : EELSSpectrum
         Spectra with one or two navigation dimensions and a uniform energy axis. NaN channels
-        (e.g. a restoration outside its model window) are ignored.
+        are left out of a window's sum; a pixel with no finite channel in a window gets NaN.
     windows : dict of str to (float, float)
         Window name to ``(low, high)`` in the energy axis' units (eV), e.g.
         ``{"Ph": (0.07, 0.13), "SP1": (0.30, 0.40)}``.
@@ -76,6 +92,12 @@ def energy_filtered_maps(signal, windows):
         order given, in memory (a lazy input is summed block by block).
         ``metadata.Signal.window_names`` and ``metadata.Signal.window_ranges`` list the
         windows; the map axes are the input's navigation axes.
+
+    Raises
+    ------
+    ValueError
+        Not a line scan or spectrum image; no window; a window with ``low >= high``, outside
+        the energy axis (e.g. given in meV on an eV axis) or holding no channel.
 
     Notes
     -----
@@ -108,7 +130,10 @@ def energy_filtered_maps(signal, windows):
     for name, (low, high) in windows.items():
         if not low < high:
             raise ValueError(f"Energy window {name!r} must have low < high, got ({low}, {high}).")
-        maps.append(xp.nansum(data[..., _channel_slice(axis, low, high)], axis=-1))
+        window = data[..., _channel_slice(axis, low, high, name)]
+        # NaN channels are left out; a pixel with none finite in the window has no value (NaN), not 0.
+        total = xp.nansum(window, axis=-1)
+        maps.append(xp.where(xp.isfinite(window).any(axis=-1), total, np.nan))
     maps = xp.stack(maps)
     maps = np.asarray(maps.compute()) if lazy else maps  # one pass over the lazy data
 
@@ -276,7 +301,7 @@ def feature_along_line(profile, energy_window, quantity: str = "energy", **kwarg
         )
     # The profile as spectra (navigation: position; signal: energy) is what feature_map maps.
     energy_axis = profile.axes_manager.signal_axes[1]
-    out = feature_map(profile.transpose(signal_axes=[energy_axis.name]), energy_window, quantity, **kwargs)
+    out = feature_map(profile.transpose(signal_axes=[energy_axis]), energy_window, quantity, **kwargs)
     out.metadata.set_item("Signal.line", profile.metadata.Signal.line.as_dictionary())
     return out
 
@@ -388,11 +413,19 @@ def feature_map(signal, energy_window, quantity: str = "energy", **kwargs):
     -------
     Signal2D (2-D map), Signal1D (line) or BaseSignal (single spectrum)
         The navigation space of ``signal`` as signal space.
+
+    Raises
+    ------
+    ValueError
+        An energy window outside the energy axis (e.g. in meV on an eV axis), where every pixel
+        would read "no feature".
     """
+    energy_axis = signal.axes_manager.signal_axes[0]
+    if signal.axes_manager.signal_dimension == 1:  # (other shapes: _features_of_signal says why not)
+        _channel_slice(energy_axis, *energy_window, name="energy_window")
     table = _features_of_signal(signal, kwargs)
     values = strongest_in_window(table, energy_window, quantity)
     out = _signal_on_axes(np.atleast_1d(values), reversed(signal.axes_manager.navigation_axes))
-    energy_axis = signal.axes_manager.signal_axes[0]
     units = energy_axis.units if isinstance(energy_axis.units, str) else ""
     low, high = energy_window
     out.metadata.General.title = (

@@ -212,7 +212,7 @@ def _fit_lorentzians(x, y, weight, zlp_position, centre, hwhm, centre_bounds, wi
 
 
 def _merge_split(centre, hwhm, height):
-    """Report components closer than the wider one's HWHM as one feature.
+    """Report components closer than half the narrower one's HWHM as one feature.
 
     Two such Lorentzians sum to one maximum (not resolvable); a fit may also split one
     feature in two. The merged feature has the summed height, the height-weighted centre and

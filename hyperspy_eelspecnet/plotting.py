@@ -191,9 +191,9 @@ def plot_maps_side_by_side(raw_maps, restored_maps, truth_maps=None, shared_scal
 
     Parameters
     ----------
-    raw_maps, restored_maps : Signal2D
+    raw_maps, restored_maps : Signal2D or Signal1D
         Outputs of :func:`hyperspy_eelspecnet.analysis.energy_filtered_maps` for the same
-        windows.
+        windows (a line scan's maps are drawn as strips along the line).
     truth_maps : Signal2D, optional
         The same maps of a known ground truth (synthetic data), drawn in a third column.
     shared_scale : bool
@@ -219,11 +219,14 @@ def plot_maps_side_by_side(raw_maps, restored_maps, truth_maps=None, shared_scal
     columns = [raw_maps, restored_maps] + ([] if truth_maps is None else [truth_maps])
     if any(maps.metadata.get_item("Signal.window_names") != names for maps in columns):
         raise ValueError("All maps must have the same energy windows (energy_filtered_maps with one windows dict).")
-    shape = (len(names), *raw_maps.data.shape[-2:])
+    signal_axes = raw_maps.axes_manager.signal_axes
+    line = len(signal_axes) == 1  # a line scan's maps: one strip per window
+    shape = (len(names), 1, signal_axes[0].size) if line else (len(names), *raw_maps.data.shape[-2:])
     data = [np.asarray(maps.data, dtype=float).reshape(shape) for maps in columns]
-    x_axis, y_axis = raw_maps.axes_manager.signal_axes
-    extent = (*_extent(x_axis), *_extent(y_axis)[::-1])
-    figsize = figsize or (4.5 * len(columns), 1.0 + 4.4 * len(names) * y_axis.size / x_axis.size + 1.0 * len(names))
+    x_axis, y_axis = (signal_axes[0], None) if line else signal_axes
+    extent = (*_extent(x_axis), 0.0, 1.0) if line else (*_extent(x_axis), *_extent(y_axis)[::-1])
+    aspect = 0.6 if line else y_axis.size / x_axis.size
+    figsize = figsize or (4.5 * len(columns), 1.0 + 4.4 * len(names) * aspect + 1.0 * len(names))
     figure = Figure(figsize=figsize, layout="constrained")
     axes = np.atleast_2d(figure.subplots(len(names), len(columns), sharex=True, sharey=True))
     for row, (name, (low, high)) in enumerate(zip(names, ranges)):
@@ -231,7 +234,9 @@ def plot_maps_side_by_side(raw_maps, restored_maps, truth_maps=None, shared_scal
         for column, (maps, title) in enumerate(zip(data, titles)):
             ax = axes[row, column]
             vmin, vmax = limits if shared_scale else _robust_limits(maps[row])
-            image = ax.imshow(maps[row], extent=extent, vmin=vmin, vmax=vmax, cmap="inferno")
+            image = ax.imshow(
+                maps[row], extent=extent, vmin=vmin, vmax=vmax, cmap="inferno", aspect="auto" if line else None
+            )
             ax.set_title(f"{title}: {name} ({low:g}-{high:g} {units})", fontsize="medium")
             if not shared_scale:
                 figure.colorbar(image, ax=ax, label="Counts")
@@ -240,7 +245,10 @@ def plot_maps_side_by_side(raw_maps, restored_maps, truth_maps=None, shared_scal
     for ax in axes[-1]:
         ax.set_xlabel(_axis_label(x_axis))
     for ax in axes[:, 0]:
-        ax.set_ylabel(_axis_label(y_axis))
+        if line:
+            ax.set_yticks([])
+        else:
+            ax.set_ylabel(_axis_label(y_axis))
     return figure
 
 
@@ -282,6 +290,11 @@ def plot_modal_evolution(raw_profile, restored_profile, truth_profile=None, ener
         rows = np.ones(energy.size, bool)
         if energy_range is not None:
             rows = (energy >= energy_range[0]) & (energy <= energy_range[1])
+            if not rows.any():
+                raise ValueError(
+                    f"energy_range {tuple(energy_range)} holds no channel of the profile's energy axis "
+                    f"({energy[0]:g} to {energy[-1]:g} {energy_axis.units}); give it in the axis' units."
+                )
         data = np.asarray(profile.data, dtype=float)[rows]
         kept = energy[rows]
         extent = (*_extent(position_axis), kept[0] - 0.5 * energy_axis.scale, kept[-1] + 0.5 * energy_axis.scale)

@@ -67,6 +67,12 @@ def richardson_lucy(
         ``len(iterations)`` when ``iterations`` is a sequence; the input's float dtype (float64
         for integer input). Computed in float64.
 
+    Raises
+    ------
+    ValueError
+        No energy axis; NaN or infinite values in ``spectra`` or ``psf``; a PSF without positive
+        values; negative ``iterations``.
+
     Notes
     -----
     The multiplicative update preserves signs, so negative data (noise around a subtracted dark
@@ -80,6 +86,13 @@ def richardson_lucy(
     psf = np.asarray(psf, dtype=np.float64)
     if observed.ndim < 1 or psf.ndim < 1:
         raise ValueError("spectra and psf need a last (energy) axis.")
+    if not (np.isfinite(observed).all() and np.isfinite(psf).all()):
+        raise ValueError(
+            "spectra or psf hold NaN or infinite values, which the Fourier transforms would spread over "
+            "every channel; replace or crop them first."
+        )
+    if np.any(np.clip(psf, 0.0, None).sum(axis=-1) <= 0):
+        raise ValueError("The psf has no positive values; give a measured or modelled zero-loss peak.")
     counts = np.atleast_1d(np.asarray(iterations, dtype=int))
     if np.any(counts < 0):
         raise ValueError(f"iterations must be non-negative, got {iterations}.")

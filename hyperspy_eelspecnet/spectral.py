@@ -59,8 +59,10 @@ def locate_zlp(spectra) -> np.ndarray:
         ZLP position in channels (float).
     """
     spectra = np.asarray(spectra, dtype=float)
+    if spectra.ndim == 0:
+        raise ValueError("locate_zlp needs spectra along a last (energy) axis, not a single number.")
     n = spectra.shape[-1]
-    peak_index = np.argmax(spectra, axis=-1)
+    peak_index = np.argmax(np.where(np.isnan(spectra), -np.inf, spectra), axis=-1)  # NaN is not a maximum
     inner = np.clip(peak_index, 1, n - 2)
     left, centre, right = (
         np.take_along_axis(spectra, (inner + step)[..., None], -1)[..., 0] for step in (-1, 0, 1)
@@ -80,7 +82,7 @@ def _crossings(spectra, fraction: float, peak_channel=None, search_radius: int =
     n_spectra, n_channels = spectra.shape
     rows = np.arange(n_spectra)
     if peak_channel is None:
-        peak = spectra.argmax(axis=1)
+        peak = np.where(np.isnan(spectra), -np.inf, spectra).argmax(axis=1)  # NaN is not a maximum
     else:
         centre = np.broadcast_to(np.asarray(peak_channel, int), (n_spectra,))
         window = np.clip(centre[:, None] + np.arange(-search_radius, search_radius + 1), 0, n_channels - 1)

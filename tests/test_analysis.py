@@ -225,7 +225,7 @@ def test_feature_energy_along_a_line_follows_a_shifting_phonon():
     assert np.all(np.isnan(line.data[~present]))
     widths = feature_along_line(profile, (0.8, 1.1), "fwhm").data[present]
     np.testing.assert_allclose(widths, 0.06, rtol=0.1)
-    assert np.all(np.isnan(feature_along_line(profile, (1.5, 1.8)).data))  # empty window
+    assert np.all(np.isnan(feature_along_line(profile, (1.2, 1.4)).data))  # a window without a feature
 
     # A restoration that puts the phonon 1.5 channels high from column 5 on: found within one
     # channel where the truth has it (columns 2-7) in the first three of those six columns.
@@ -299,3 +299,30 @@ def test_feature_table_and_map_refuse_other_axes():
         feature_table(signal, dispersion=0.01)
     with pytest.raises(ValueError, match="signal dimension"):
         feature_map(hs.signals.Signal2D(np.ones((8, 8))), (0.1, 0.2))
+
+
+@pytest.mark.parametrize("window, match", [((1.0, 2.0), "outside the energy axis"), ((-5.0, -4.0), "outside"),
+                                           ((0.0, 0.004), "holds no channel")])
+def test_maps_refuse_windows_off_the_axis_or_between_channels(random_image, window, match):
+    # A window in meV on an eV axis would otherwise sum the whole spectrum, or nothing.
+    with pytest.raises(ValueError, match=match):
+        energy_filtered_maps(random_image, {"w": window})
+    with pytest.raises(ValueError, match="outside|no channel"):
+        feature_map(random_image, window)
+
+
+def test_maps_give_nan_where_a_window_holds_no_finite_channel(random_image):
+    random_image.data[0, 0, 50:] = np.nan
+    maps = energy_filtered_maps(random_image, {"w": (0.1, 0.2)})
+    assert np.isnan(maps.data[0, 0, 0])  # no data, not "no intensity"
+    assert np.isfinite(maps.data[0].ravel()[1:]).all()
+
+
+def test_feature_along_line_takes_an_unnamed_energy_axis():
+    ny, nx, n = 4, 6, 200
+    energy = -0.5 + 0.01 * np.arange(n)
+    spectra = np.exp(-0.5 * (energy / 0.02) ** 2) + 0.01 * 0.03**2 / ((energy - 0.9) ** 2 + 0.03**2)
+    signal = exspy.signals.EELSSpectrum(np.broadcast_to(spectra, (ny, nx, n)).copy())
+    signal.axes_manager.signal_axes[0].scale, signal.axes_manager.signal_axes[0].offset = 0.01, -0.5
+    profile = modal_evolution(signal, start=(0.0, 2.0), end=(5.0, 2.0), width=1)
+    np.testing.assert_allclose(feature_along_line(profile, (0.8, 1.1)).data, 0.9, atol=0.005)

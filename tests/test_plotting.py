@@ -165,6 +165,17 @@ def test_modal_evolution_side_by_side(triple):
         assert bottom == pytest.approx(energy[rows][0] - 0.0025) and top == pytest.approx(energy[rows][-1] + 0.0025)
     assert figure.axes[0].texts[0].get_text().strip() == "ZLP"
     assert len(plot_modal_evolution(*profiles, profiles[1]).axes) == 6
+    with pytest.raises(ValueError, match="holds no channel"):  # e.g. meV on an eV axis
+        plot_modal_evolution(*profiles, energy_range=(20.0, 50.0))
+
+
+def test_line_scan_maps_drawn_as_strips(triple):
+    line = triple[0].inav[:, 2]  # a line scan: one navigation axis
+    maps = energy_filtered_maps(line, WINDOWS)
+    figure = plot_maps_side_by_side(maps, maps, shared_scale=False)
+    images = [ax.get_images()[0] for ax in figure.axes if ax.get_images()]
+    assert len(images) == 2 * len(WINDOWS)
+    np.testing.assert_allclose(images[0].get_array().filled(np.nan), maps.data[:1])
 
 
 def test_feature_along_line_curves(triple):

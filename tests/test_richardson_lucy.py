@@ -135,3 +135,16 @@ def test_starts_from_a_given_estimate():
     assert np.abs(from_data - truth)[inner].max() > 0.1 * truth.max()
     # Without ``initial`` the data are the start, as before.
     np.testing.assert_array_equal(richardson_lucy(blurred, psf, 5, initial=blurred), richardson_lucy(blurred, psf, 5))
+
+
+def test_nan_or_an_empty_psf_is_refused_not_spread_over_the_spectrum():
+    psf = np.exp(-0.5 * (np.arange(-10, 11) / 2.0) ** 2)
+    spectrum = np.convolve(np.r_[np.zeros(50), 1e4, np.zeros(69)], psf, mode="same") + 1.0
+    holed = spectrum.copy()
+    holed[100] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        richardson_lucy(holed, psf, 5)
+    with pytest.raises(ValueError, match="NaN"):
+        richardson_lucy(spectrum, np.r_[psf, np.nan], 5)
+    with pytest.raises(ValueError, match="no positive values"):
+        richardson_lucy(spectrum, np.zeros(5), 3)

@@ -204,3 +204,13 @@ def test_pad_outside_window_fills_with_the_mean_of_the_outermost_measured_channe
     np.testing.assert_allclose(padded[0, :10], spectra[0, 10: 10 + edge].mean())
     np.testing.assert_allclose(padded[0, 50:], spectra[0, 50 - edge: 50].mean())
     np.testing.assert_allclose(padded[1, 40:], spectra[1, 40 - edge: 40].mean())
+
+
+def test_a_nan_channel_is_not_taken_for_the_zlp():
+    channels = np.arange(300.0)
+    spectrum = np.exp(-0.5 * ((channels - 100.0) / 4.0) ** 2)
+    spectrum[150] = np.nan
+    assert locate_zlp(spectrum) == pytest.approx(100.0)
+    assert fwhm(spectrum[None])[0] == pytest.approx(2.3548 * 4.0, rel=0.01)
+    with pytest.raises(ValueError, match="last"):
+        locate_zlp(np.float64(3.0))
