@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (eelspecnet.keras, its contract, MODEL_CARD.md)")
     p.add_argument("--minutes", type=_positive_minutes, default=None,
                    help="wall-clock budget of the training (default: 20)")
-    p.add_argument("--model", default=None, help="model to start from (default: the bundled model)")
+    p.add_argument("--model", default=None,
+                   help="model to start from: a .keras file or the folder train or finetune wrote (default: the bundled model)")
     p.add_argument("--specimen", nargs="+", default=None,
                    help="specimen spectra to restore: the training noise matches their counts, their dispersion is checked")
     p.add_argument("--dispersion", type=float, default=None,

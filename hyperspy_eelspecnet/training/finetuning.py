@@ -33,7 +33,8 @@ import numpy as np
 
 from ..io import read_spectra
 from ..model import file_sha256, load_model
-from ..model.contract import contract_path, default_model_path
+from ..model.contract import contract_path
+from ..model.files import model_file
 from ..spectral import MIN_CHANNELS_ABOVE_ZLP, fwhm
 from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
 from .card import set_card_section
@@ -216,7 +217,8 @@ def finetune(
     minutes : float
         Wall-clock budget of the training (the learning rate decays over it).
     model : path, optional
-        The model to start from; the bundled one by default.
+        The model to start from (a ``.keras`` file or the folder ``eelspecnet train`` or
+        ``eelspecnet finetune`` wrote); the bundled one by default.
     specimen : path or sequence of paths, optional
         Specimen spectra to be restored: the generated noise spans their counts (half the
         lowest to twice the highest), and their dispersion must be the vacuum's.
@@ -289,7 +291,7 @@ def finetune(
             stacklevel=2,
         )
 
-    base_path = Path(model) if model is not None else default_model_path()
+    base_path = model_file(model)  # a file, a folder written by train or finetune, or the bundled model
     base_model, base_contract = load_model(base_path)
     del base_model
     if specimen_files:

@@ -34,7 +34,8 @@ def demo_files(tmp_path_factory):
 def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_base, demo_files):
     vacuum, specimen = demo_files
     out = tmp_path / "tuned"
-    path = finetune(vacuum, out, minutes=0.05, model=tiny_base, specimen=specimen, verbose=0)
+    # The base given as the folder that train wrote, as a user would pass it.
+    path = finetune(vacuum, out, minutes=0.05, model=tiny_base.parent, specimen=specimen, verbose=0)
     assert path == out / "eelspecnet.keras"
     assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "eelspecnet.json", "eelspecnet.keras", "training"]
     model, contract = load_model(path)
