@@ -62,25 +62,12 @@ class _InputError(Exception):
 
 def _load_spectra(path):
     """The spectra in ``path`` (anything ``hs.load`` reads) as an EELS signal."""
-    import hyperspy.api as hs
+    from .io import load_spectra_signal
 
     try:
-        signal = hs.load(path)
-    except Exception as error:  # rosettasciio's readers raise many types for a bad file
-        raise _InputError(
-            f"cannot read {path}: {str(error).strip().rstrip('.')}; give a file HyperSpy reads "
-            "(.dm3, .dm4, .hspy, .msa, ...)."
-        ) from error
-    if isinstance(signal, list):
-        raise _InputError(
-            f"{path} holds {len(signal)} signals; save the near-zero-loss spectra alone "
-            "(e.g. s.save('low_loss.hspy')) and pass that file."
-        )
-    if signal.axes_manager.signal_dimension != 1:
-        raise _InputError(
-            f"{path} holds a signal of signal dimension {signal.axes_manager.signal_dimension}; "
-            "eelspecnet deconvolve needs spectra (one energy axis)."
-        )
+        signal = load_spectra_signal(path)
+    except ValueError as error:
+        raise _InputError(str(error)) from error
     if not hasattr(signal, "eelspecnet_deconvolve"):
         signal.set_signal_type("EELS")
     return signal

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SpectraFile", "read_spectra"]
+__all__ = ["SpectraFile", "read_spectra", "load_spectra_signal"]
 
 #: File endings read as text (one spectrum per row) or as NumPy arrays; anything else goes to
 #: HyperSpy's loader (rosettasciio: .dm3, .dm4, .hspy, .msa, ...). Value: the column delimiter
@@ -54,6 +54,56 @@ def _is_energy_axis(column) -> bool:
     """A column that increases in equal steps (to 0.1 %): an energy axis, not counts."""
     steps = np.diff(column)
     return bool(np.all(steps > 0) and np.ptp(steps) <= 1e-3 * np.mean(steps))
+
+
+def load_spectra_signal(path, also: str | None = None):
+    """``hs.load(path)``, checked to be one signal of spectra (signal dimension 1).
+
+    HyperSpy's own log line for a file it cannot read is held back: the ``ValueError`` says
+    what is wrong instead.
+
+    Parameters
+    ----------
+    path : str or Path
+    also : str, optional
+        Other inputs the caller takes, for the message (e.g. "a text table").
+
+    Returns
+    -------
+    BaseSignal
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read, holds several signals, or is not spectra.
+    """
+    import logging
+
+    import hyperspy.api as hs
+
+    logger = logging.getLogger("hyperspy.io")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        signal = hs.load(path)
+    except Exception as error:  # rosettasciio's readers raise many types for a bad file
+        raise ValueError(
+            f"Cannot read {path}: {_reason(error)}; give a file HyperSpy reads (.dm3, .dm4, .hspy, .msa, "
+            f"...){', ' + also if also else ''}."
+        ) from error
+    finally:
+        logger.setLevel(level)
+    if isinstance(signal, list):
+        raise ValueError(
+            f"{path} holds {len(signal)} signals; save the near-zero-loss spectra alone (e.g. "
+            "s.save('low_loss.hspy')) and pass that file."
+        )
+    if signal.axes_manager.signal_dimension != 1:
+        raise ValueError(
+            f"{path} holds a signal of signal dimension {signal.axes_manager.signal_dimension}; "
+            "give spectra (one energy axis)."
+        )
+    return signal
 
 
 def read_spectra(path) -> SpectraFile:
@@ -99,22 +149,7 @@ def read_spectra(path) -> SpectraFile:
             data = data[:, 1][None]  # energy and counts columns (a spectrum of two channels does not exist)
         names = [path.name] if data.shape[0] == 1 else [f"{path.name} row {k}" for k in range(data.shape[0])]
     else:
-        import hyperspy.api as hs
-
-        try:
-            signal = hs.load(path)
-        except Exception as error:  # rosettasciio's readers raise many types for a bad file
-            raise ValueError(
-                f"Cannot read {path}: {_reason(error)}; give a file HyperSpy reads (.dm3, .dm4, .hspy, .msa, "
-                "...), a text table or a .npy array."
-            ) from error
-        if isinstance(signal, list):
-            raise ValueError(f"{path} holds {len(signal)} signals; save the spectra alone and pass that file.")
-        if signal.axes_manager.signal_dimension != 1:
-            raise ValueError(
-                f"{path} holds a signal of signal dimension {signal.axes_manager.signal_dimension}; "
-                "give spectra (one energy axis)."
-            )
+        signal = load_spectra_signal(path, also="a text table or a .npy array")
         axis = signal.axes_manager.signal_axes[0]
         if axis.units in EV_PER_UNIT:
             dispersion = float(axis.scale) * EV_PER_UNIT[axis.units]

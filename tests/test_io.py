@@ -81,8 +81,10 @@ def test_csv_tsv_and_a_single_column_are_read_as_spectra(tmp_path):
     [("empty.npy", b"", "numpy.save"), ("garbage.dm3", b"hello\n", "HyperSpy reads"),
      ("garbage.hspy", b"hello\n", "HyperSpy reads"), ("words.csv", b"1,2,x\n", "separated by commas")],
 )
-def test_unreadable_files_name_the_file_and_the_remedy(tmp_path, name, content, remedy):
+def test_unreadable_files_name_the_file_and_the_remedy(tmp_path, name, content, remedy, caplog):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=f"Cannot read .*{name}: .*{remedy}") as error:
         read_spectra(tmp_path / name)
     assert "\n" not in str(error.value)
+    # Our message replaces HyperSpy's "please report this error" log line.
+    assert not [r for r in caplog.records if r.name.startswith("hyperspy") and r.levelname == "ERROR"]
