@@ -598,17 +598,26 @@ class EELSpecNetDeconvolution:
         engine.batch_size = _checked_batch_size(batch_size)
         return engine
 
-    # Pickled by path: dask tasks carry a few bytes and workers load the model once.
+    # Pickled by path and SHA-256: dask tasks carry a few bytes, workers load the model once and
+    # refuse a file that is not the one the restoration started with. The bundled model is
+    # found wherever the package is installed on the worker.
     def __getstate__(self):
         state = {"path": None if self._path is None else str(self._path), "batch_size": self.batch_size}
         if self._path is None:
             state["loaded"] = self._loaded
+        else:
+            state["sha256"] = self.sha256
+            state["bundled"] = self._path == model_file(None).absolute()
         return state
 
     def __setstate__(self, state):
-        self._path = Path(state["path"]) if state["path"] is not None else None
+        bundled = state.get("bundled", False)
+        self._path = model_file(None).absolute() if bundled else (
+            Path(state["path"]) if state["path"] is not None else None
+        )
         self._loaded = state.get("loaded")
         self.batch_size = state.get("batch_size")
+        self._expected_sha256 = state.get("sha256")
 
     def __dask_tokenize__(self):
         if self._path is not None:
@@ -621,7 +630,15 @@ class EELSpecNetDeconvolution:
 
     def _ensure_loaded(self):
         if self._loaded is None:
-            self._loaded = _load_cached(self._path)
+            loaded = _load_cached(self._path)
+            expected = getattr(self, "_expected_sha256", None)
+            if expected is not None and loaded[2] != expected:
+                raise ValueError(
+                    f"The model file {self._path} here (SHA-256 {loaded[2][:16]}...) is not the one the "
+                    f"restoration was started with ({expected[:16]}...): it changed, or this worker sees "
+                    "another file at that path. Give every worker the same model file."
+                )
+            self._loaded = loaded
         return self._loaded
 
     @property

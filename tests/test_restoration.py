@@ -386,6 +386,24 @@ def test_engine_caches_the_model_and_pickles_by_path(identity_model, identity_en
     np.testing.assert_array_equal(clone.restore(spectra), identity_engine.restore(spectra))
 
 
+def test_a_worker_refuses_a_model_file_other_than_the_one_the_restoration_started_with(
+    identity_model, tmp_path, gaussian_zlp_spectra
+):
+    import shutil
+
+    copy = tmp_path / identity_model.name
+    shutil.copy(identity_model, copy)
+    shutil.copy(identity_model.with_suffix(".json"), copy.with_suffix(".json"))
+    payload = pickle.dumps(EELSpecNetDeconvolution(copy))
+    with open(copy, "ab") as changed:  # the file changes between the client and a worker
+        changed.write(b"\0")
+    with pytest.raises(ValueError, match="not the one the restoration was started with"):
+        pickle.loads(payload).restore(gaussian_zlp_spectra(256, [80.0]))
+    # The bundled model travels as a marker and is found where the worker has it installed.
+    bundled = pickle.loads(pickle.dumps(EELSpecNetDeconvolution()))
+    assert bundled.path == EELSpecNetDeconvolution().path
+
+
 def test_batch_size_changes_nothing_but_the_batches(identity_engine, gaussian_zlp_spectra):
     spectra = gaussian_zlp_spectra(500, np.linspace(40.0, 250.0, 7))
     small = identity_engine.with_batch_size(3)

@@ -260,7 +260,9 @@ EAGER_CHUNK_SPECTRA = 1024
 
 
 def _as_dask(data):
-    """The data as a dask array with the energy axis in one chunk."""
+    """The data as a dask array with the energy axis in one chunk and at most about
+    :data:`EAGER_CHUNK_SPECTRA` spectra per block (a lazy file chunked along the energy axis
+    would otherwise give blocks of many of its chunks each)."""
     import dask.array as da
 
     signal_axis = data.ndim - 1
@@ -268,7 +270,11 @@ def _as_dask(data):
         navigation = data.shape[:-1]
         per_axis = max(int(EAGER_CHUNK_SPECTRA ** (1 / max(len(navigation), 1))), 1)
         return da.from_array(data, chunks=tuple(min(per_axis, size) for size in navigation) + (-1,))
-    return data.rechunk({signal_axis: -1})
+    data = data.rechunk({signal_axis: -1})
+    if int(np.prod([max(chunks) for chunks in data.chunks[:-1]])) > EAGER_CHUNK_SPECTRA:
+        limit = EAGER_CHUNK_SPECTRA * data.shape[-1] * data.dtype.itemsize
+        data = data.rechunk({**{axis: "auto" for axis in range(signal_axis)}, signal_axis: -1}, block_size_limit=limit)
+    return data
 
 
 def _diagnose(data):

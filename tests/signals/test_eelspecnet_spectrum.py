@@ -67,6 +67,18 @@ def test_eels_signals_gain_the_method_and_keep_their_class(synthetic, data_dir):
         assert callable(loaded.eelspecnet_deconvolve)
 
 
+def test_a_lazy_map_chunked_along_energy_is_restored_in_blocks_of_bounded_size(synthetic, identity_model):
+    from hyperspy_eelspecnet.signals.eelspecnet_spectrum import EAGER_CHUNK_SPECTRA
+
+    signal = synthetic(nav_shape=(48, 48), n_channels=256)
+    lazy = signal.as_lazy()
+    lazy.data = lazy.data.rechunk((48, 48, 32))  # a file chunked along the energy axis
+    restored, _ = lazy.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, lazy_output=True)
+    assert max(np.prod([max(c) for c in restored.data.chunks[:-1]]), 1) <= EAGER_CHUNK_SPECTRA
+    eager, _ = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    np.testing.assert_allclose(restored.data.compute(), eager.data, rtol=1e-6)
+
+
 def test_own_signal_type_is_registered_for_eager_and_lazy_signals():
     assert set(REGISTERED) == {"EELSpecNetSpectrum", "LazyEELSpecNetSpectrum"}
     signal = hs.signals.Signal1D(np.ones((2, 64)))
