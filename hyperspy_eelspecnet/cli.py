@@ -27,10 +27,13 @@ def _positive_minutes(text):
 def _train(args):
     from .training.trainer import TrainConfig, train
 
-    config = TrainConfig.from_yaml(args.config)
-    if args.max_minutes is not None:
-        config.max_minutes = args.max_minutes
-    path = train(config, args.out, resume=args.resume)
+    try:
+        config = TrainConfig.from_yaml(args.config)
+        if args.max_minutes is not None:
+            config.max_minutes = args.max_minutes
+        path = train(config, args.out, resume=args.resume)
+    except (ValueError, TypeError, FileNotFoundError) as error:  # the configuration and the run's folder
+        raise _InputError(str(error)) from error
     print(f"Model written to {path}")
 
 
@@ -159,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="training configuration (YAML)")
     p.add_argument("--out", required=True, help="output folder (model, card, checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock limit")
+    p.add_argument("--max-minutes", type=_positive_minutes, default=None, help="wall-clock limit")
     p.set_defaults(func=_train)
 
     p = sub.add_parser(

@@ -245,6 +245,15 @@ def test_minutes_must_be_positive(tmp_path, capsys, monkeypatch, command, minute
     assert list(tmp_path.iterdir()) == []
 
 
+def test_train_reports_a_bad_configuration_in_one_line(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("batchsize: 4\n")
+    code, _, err = run_cli(["train", "--config", tmp_path / "bad.yaml", "--out", tmp_path / "out"], capsys)
+    assert code == 2 and "batchsize" in err and err.count("\n") == 1
+    code, _, err = run_cli(["train", "--config", tmp_path / "bad.yaml", "--out", tmp_path / "out", "--max-minutes", "0"], capsys)
+    assert code == 2 and "argument --max-minutes: give a positive number" in err
+    assert not (tmp_path / "out").exists()
+
+
 # --------------------------------------------------------------------------- quiet start
 
 

@@ -320,7 +320,8 @@ def make_training_batch(
     epsilon : float
         Intensity-compression constant.
     measured_psfs : ndarray, optional
-        Measured vacuum ZLPs for components that use them.
+        Measured vacuum ZLPs, for the components whose ``measured_psf_probability`` is above 0
+        (for every component where none sets it: a single generator given PSFs uses them).
     feature_weight : float
         Extra weight of the channels at loss-feature cores (see :class:`TrainConfig`).
     noise_weight_exponent : float
@@ -341,9 +342,11 @@ def make_training_batch(
     """
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
+    asks = [config.measured_psf_probability > 0 for config in configs]
+    psfs_of = [measured_psfs if ask or not any(asks) else None for ask in asks]
     parts = [
-        generate_batch(config, int(count), child, measured_psfs=measured_psfs, match_psf=match_psf)
-        for config, count, child in zip(configs, counts, sequence.spawn(len(configs)))
+        generate_batch(config, int(count), child, measured_psfs=psfs, match_psf=match_psf)
+        for config, count, child, psfs in zip(configs, counts, sequence.spawn(len(configs)), psfs_of)
         if count
     ]
     distorted = np.concatenate([p.distorted for p in parts])
@@ -602,6 +605,29 @@ def _load_model_weights(core, path) -> None:
     core.set_weights(source.get_weights())
 
 
+#: Settings a resumed run may change: how long it goes on.
+RESUMABLE_CHANGES = ("epochs", "max_minutes", "early_stopping_patience")
+
+
+def _check_resumable(config: TrainConfig, out_dir: Path) -> None:
+    """Refuse to resume where there is no run, or a run of another configuration."""
+    saved = out_dir / "train_config.yaml"
+    if not (out_dir / "backup").exists() or not saved.exists():
+        raise ValueError(
+            f"There is no run to resume in {out_dir} (no backup/ and train_config.yaml); leave out "
+            "resume (--resume) to start one."
+        )
+    # Through JSON: tuples and lists, as a configuration made in Python and one read back differ.
+    before, now = (json.loads(json.dumps(c.to_dict())) for c in (TrainConfig.from_yaml(saved), config))
+    changed = sorted(key for key in now if key not in RESUMABLE_CHANGES and before.get(key) != now[key])
+    if changed:
+        raise ValueError(
+            f"The run in {out_dir} was started with other settings ({', '.join(changed)}); resume it with "
+            f"its own configuration ({saved}), or start a new run in another folder. Only "
+            f"{', '.join(RESUMABLE_CHANGES)} may change on resume."
+        )
+
+
 def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str = "auto") -> Path:
     """Train a model and write ``eelspecnet.keras``, its contract and ``MODEL_CARD.md`` to ``out_dir``.
 
@@ -619,10 +645,21 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     -------
     Path
         The written ``.keras`` model file.
+
+    Raises
+    ------
+    ValueError
+        ``out_dir`` is a file; ``resume`` where ``out_dir`` holds no run, or a run of another
+        configuration (only ``epochs``, ``max_minutes`` and ``early_stopping_patience`` may
+        change: a run may be given longer). Nothing in ``out_dir`` is changed.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file; give a folder for the training run (--out).")
     backup = out_dir / "backup"
+    if resume:
+        _check_resumable(config, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if backup.exists() and not resume:
         shutil.rmtree(backup)
     config.to_yaml(out_dir / "train_config.yaml")

@@ -64,6 +64,27 @@ def test_training_batches_pack_compressed_truth_and_mask():
     np.testing.assert_array_equal(z, z_again)
 
 
+def test_measured_psfs_blur_only_the_components_that_ask_for_them():
+    from dataclasses import replace
+
+    from hyperspy_eelspecnet.vacuum import prepare_vacuum_psfs
+
+    analytic = replace(preset("reference"), **SHORT)  # measured_psf_probability 0
+    measured = replace(analytic, measured_psf_probability=1.0)
+    channels = np.arange(1024)
+    psfs = prepare_vacuum_psfs(np.exp(-0.5 * ((channels - 512) / 30.0) ** 2)[None] + 1e-9, length=1024).psfs
+
+    def batch(configs, weights, with_psfs):
+        return make_training_batch(configs, weights, 8, np.random.SeedSequence(3), 1e-4, psfs if with_psfs else None)[0]
+
+    mixture = [analytic, measured]
+    # A component that asks for no measured PSF gets none, though the configuration lists some.
+    np.testing.assert_array_equal(batch(mixture, [1.0, 0.0], True), batch(mixture, [1.0, 0.0], False))
+    assert not np.allclose(batch(mixture, [0.0, 1.0], True), batch(mixture, [0.0, 1.0], False))
+    # Where no component sets a probability, the PSFs given are used (a single generator).
+    assert not np.allclose(batch([analytic], [1.0], True), batch([analytic], [1.0], False))
+
+
 def test_validation_set_is_seeded_apart_from_the_training_batches():
     config = TrainConfig(**TINY)
     z, target = validation_batch(config)
@@ -317,6 +338,21 @@ def test_training_without_resume_starts_again(tmp_path):
     path = train(TrainConfig(epochs=1, **TINY), tmp_path, verbose=0)
     assert list(history(tmp_path)["epoch"]) == [0]
     assert load_model(path)[1].training["steps"] == TINY["steps_per_epoch"]
+
+
+def test_resume_refuses_no_run_and_a_run_of_another_configuration(staged, tmp_path):
+    with pytest.raises(ValueError, match="no run to resume"):
+        train(TrainConfig(epochs=1, **TINY), tmp_path / "empty", resume=True, verbose=0)
+    assert not (tmp_path / "empty").exists()
+    run = tmp_path / "stage1"
+    shutil.copytree(staged[0] / "initial", run)
+    before = {p.name: p.stat().st_mtime_ns for p in run.rglob("*")}
+    with pytest.raises(ValueError, match=r"other settings \(learning_rate, seed\)"):
+        train(TrainConfig(**{**TINY, "seed": 5, "learning_rate": 1e-3}), run, resume=True, verbose=0)
+    assert {p.name: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing touched
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        train(TrainConfig(epochs=1, **TINY), tmp_path / "a_file", verbose=0)
 
 
 def test_a_stage_of_another_shape_is_refused_before_training(tmp_path):
