@@ -60,6 +60,39 @@ class MixtureComponent:
         return GeneratorConfig.from_dict(values)
 
 
+def _mixture_component(value, index: int) -> MixtureComponent:
+    """A mixture component from a YAML mapping, with a message naming it when it is not one."""
+    if isinstance(value, MixtureComponent):
+        return value
+    known = [f.name for f in dataclasses.fields(MixtureComponent)]
+    if not isinstance(value, dict) or set(value) - set(known):
+        raise ValueError(
+            f"Mixture component {index} must be a mapping of {known}; got {value!r:.120}."
+        )
+    component = MixtureComponent(**value)
+    if isinstance(component.weight, bool) or not isinstance(component.weight, (int, float)):
+        raise ValueError(f"Mixture component {index}'s weight must be a number; got {component.weight!r}.")
+    return component
+
+
+def _check_number(config, name: str, integer: bool = False, low=None, strict: bool = False) -> None:
+    """Refuse a setting that is not a number (an integer), or is below ``low``. A string that
+    reads as one is taken (YAML reads ``1e-3``, without a decimal point, as text)."""
+    value = getattr(config, name)
+    if isinstance(value, str):
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            pass
+        else:
+            setattr(config, name, value)
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}; got {value!r}.")
+    if low is not None and (value <= low if strict else value < low):
+        raise ValueError(f"{name} must be {'above' if strict else 'at least'} {low:g}; got {value!r}.")
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on; round-trips to YAML.
@@ -161,9 +194,22 @@ class TrainConfig:
     schedule: str = "epochs"
 
     def __post_init__(self):
-        self.mixture = [
-            m if isinstance(m, MixtureComponent) else MixtureComponent(**m) for m in self.mixture
-        ]
+        if not isinstance(self.mixture, (list, tuple)):
+            raise ValueError("mixture must be a list of components, e.g. [{preset: reference, weight: 1.0}].")
+        self.mixture = [_mixture_component(m, k) for k, m in enumerate(self.mixture)]
+        for name in ("batch_size", "steps_per_epoch", "epochs", "validation_size"):
+            _check_number(self, name, integer=True, low=1)
+        for name in ("warmup_steps", "early_stopping_patience"):
+            _check_number(self, name, integer=True, low=0)
+        _check_number(self, "learning_rate", low=0.0, strict=True)
+        _check_number(self, "final_learning_rate_fraction", low=0.0)
+        if self.max_minutes is not None:
+            _check_number(self, "max_minutes", low=0.0, strict=True)
+        weights = np.array([m.weight for m in self.mixture], float)
+        if not (np.all(np.isfinite(weights)) and np.all(weights >= 0) and weights.sum() > 0):
+            raise ValueError(
+                f"Mixture weights must be non-negative numbers with a positive sum; got {weights.tolist()}."
+            )
         self.filters = tuple(self.filters)
         self.bottleneck_dilations = tuple(self.bottleneck_dilations)
         if not isinstance(self.convs_per_level, int):
@@ -321,7 +367,7 @@ def make_training_batch(
         Intensity-compression constant.
     measured_psfs : ndarray, optional
         Measured vacuum ZLPs, for the components whose ``measured_psf_probability`` is above 0
-        (for every component where none sets it: a single generator given PSFs uses them).
+        (as :class:`TrainConfig` documents ``measured_psfs``).
     feature_weight : float
         Extra weight of the channels at loss-feature cores (see :class:`TrainConfig`).
     noise_weight_exponent : float
@@ -342,8 +388,7 @@ def make_training_batch(
     """
     sequence = np.random.SeedSequence(seed) if not isinstance(seed, np.random.SeedSequence) else seed
     counts = np.random.default_rng(sequence.spawn(1)[0]).multinomial(batch_size, weights)
-    asks = [config.measured_psf_probability > 0 for config in configs]
-    psfs_of = [measured_psfs if ask or not any(asks) else None for ask in asks]
+    psfs_of = [measured_psfs if config.measured_psf_probability > 0 else None for config in configs]
     parts = [
         generate_batch(config, int(count), child, measured_psfs=psfs, match_psf=match_psf)
         for config, count, child, psfs in zip(configs, counts, sequence.spawn(len(configs)), psfs_of)
