@@ -322,6 +322,8 @@ def finetune(
         "dispersion_eV": float(dispersion), "counts": [float(c) for c in counts], "seed": int(seed),
     }
     inputs_file = work / "finetune_inputs.json"
+    if resume and not (work / "backup").exists():
+        raise ValueError(f"There is no fine-tune to resume in {out}; leave out resume (--resume) to start one.")
     if resume and inputs_file.exists():
         before = json.loads(inputs_file.read_text())
         changed = [key for key in inputs if before.get(key) != inputs[key]]

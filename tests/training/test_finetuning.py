@@ -117,6 +117,8 @@ def test_bad_vacuum_leaves_the_output_folder_untouched(tmp_path, tiny_base, demo
     holed.save(tmp_path / "holed.hspy")
     with pytest.raises(ValueError, match=r"specimen spectra .* NaN"):
         finetune(vacuum, out, minutes=0.05, model=tiny_base, specimen=tmp_path / "holed.hspy", verbose=0)
+    with pytest.raises(ValueError, match="no fine-tune to resume"):
+        finetune(vacuum, out, minutes=0.05, model=tiny_base, resume=True, verbose=0)
     assert not out.exists()
 
 
