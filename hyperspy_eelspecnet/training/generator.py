@@ -214,6 +214,7 @@ class GeneratorConfig:
 
     def validate(self):
         """Raise ``ValueError`` if the configuration is inconsistent."""
+        self._validate_ranges()
         if self.n_channels < 64:
             raise ValueError(f"n_channels={self.n_channels} is too small; use at least 64.")
         if not 0 <= self.zlp_channel < self.n_channels:
@@ -243,6 +244,33 @@ class GeneratorConfig:
                 f"gain_side_temperature={self.gain_side_temperature} must be (0, 0) (no gain-side "
                 "features) or (low, high) kelvin with 0 < low <= high."
             )
+
+    def _validate_ranges(self):
+        """Every ``(low, high)`` setting two numbers with low <= high, probabilities in [0, 1],
+        and the ranges that are widths, heights or counts positive."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not str(f.type).startswith("tuple"):
+                continue
+            if (
+                not isinstance(value, tuple) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value)
+            ):
+                raise ValueError(f"{f.name} must be a (low, high) pair of numbers, e.g. [3, 40]; got {value!r}.")
+            if value[0] > value[1]:
+                raise ValueError(f"{f.name}={list(value)} must be (low, high) with low <= high.")
+        for name in ("peak_near_zlp_fraction", "continuum_probability", "measured_psf_probability", "window_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)} is a probability: it must lie in [0, 1].")
+        for name in ("psf_fwhm", "peak_fwhm", "peak_ratio", "continuum_ratio", "total_counts", "psf_asymmetry"):
+            if getattr(self, name)[0] <= 0:
+                raise ValueError(f"{name}={list(getattr(self, name))} must be positive.")
+        for name in ("n_peaks", "jitter_amplitude", "measured_psf_extra_fwhm", "read_noise", "gaussian_noise_std",
+                     "window_start"):
+            if getattr(self, name)[0] < 0:
+                raise ValueError(f"{name}={list(getattr(self, name))} must not be negative.")
+        if not 0.0 <= self.psf_lorentz_fraction[0] <= self.psf_lorentz_fraction[1] <= 1.0:
+            raise ValueError(f"psf_lorentz_fraction={list(self.psf_lorentz_fraction)} must lie in [0, 1].")
 
     def to_dict(self) -> dict:
         """Plain-Python dictionary (lists for ranges) that :meth:`from_dict` reads back."""

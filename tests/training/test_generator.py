@@ -347,3 +347,19 @@ def test_jitter_shifts_stay_within_their_amplitude(distribution):
     assert (reach <= limit + 1e-9).all() and (reach > 0.6).all()
     if distribution == "bimodal":
         assert np.mean(np.abs(shifts[:, 1:]) / amplitude[:, None] < 0.3) < 0.01  # few near zero
+
+
+@pytest.mark.parametrize("setting, match", [
+    ({"psf_fwhm": [40, 3]}, "low <= high"),
+    ({"n_peaks": [3]}, "pair of numbers"),
+    ({"n_peaks": "3-10"}, "pair of numbers"),
+    ({"total_counts": [-10, 100]}, "must be positive"),
+    ({"psf_fwhm": [-5, 10]}, "must be positive"),
+    ({"n_peaks": [-3, -1]}, "must not be negative"),
+    ({"window_probability": 1.5}, "probability"),
+    ({"continuum_probability": -0.5}, "probability"),
+])
+def test_settings_that_cannot_be_drawn_are_refused_by_name(setting, match):
+    values = {**preset("instrument").to_dict(), **setting}
+    with pytest.raises(ValueError, match=match):
+        GeneratorConfig.from_dict(values)
