@@ -104,8 +104,9 @@ def _save(signal, path):
         path.parent.mkdir(parents=True, exist_ok=True)
         signal.save(path, overwrite=True)
     except Exception as error:  # rosettasciio's writers raise many types
-        reason = str(error).strip().rstrip(".")
-        raise _InputError(f"cannot write {path}: {reason}; choose another output with -o.") from error
+        from .io import _reason
+
+        raise _InputError(f"cannot write {path}: {_reason(error)}; choose another output with -o.") from error
 
 
 def _deconvolve(args):

@@ -75,9 +75,9 @@ def _read_all(paths, what):
 
 def _check_specimen(file):
     """Refuse specimen spectra whose counts cannot set the training noise (NaN, no counts)."""
-    finite = np.isfinite(file.spectra).all(axis=1)
-    totals = np.where(np.isfinite(file.spectra), file.spectra, 0.0).sum(axis=1)
-    bad = np.flatnonzero(~finite | (totals <= 0))
+    finite = np.isfinite(file.spectra)
+    totals = np.where(finite, file.spectra, 0.0).sum(axis=1)
+    bad = np.flatnonzero(~finite.all(axis=1) | (totals <= 0))
     if bad.size:
         shown = ", ".join(file.names[i] for i in bad[:5]) + (", ..." if bad.size > 5 else "")
         raise ValueError(
@@ -348,12 +348,12 @@ def finetune(
     validation = _near_zlp_validation(trained, base_path, spectra, counts if specimen_files else None)
     record = {
         "base_model": {
-            "file": str(base_path.absolute()), "sha256": file_sha256(base_path),
+            "file": str(base_path.absolute()), "sha256": inputs["base_model_sha256"],
             "name": base_contract.name, "version": base_contract.version,
         },
         "vacuum": [
-            {"file": str(f.path.absolute()), "sha256": file_sha256(f.path), "spectra": int(f.spectra.shape[0])}
-            for f in vacuum_files
+            {"file": str(f.path.absolute()), "sha256": sha256, "spectra": int(f.spectra.shape[0])}
+            for f, sha256 in zip(vacuum_files, inputs["vacuum_sha256"])
         ],
         "vacuum_zlp_fwhm_channels": [float(prepared.zlp_fwhm.min()), float(prepared.zlp_fwhm.max())],
         "dispersion_eV": float(dispersion),
