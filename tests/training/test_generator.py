@@ -358,6 +358,9 @@ def test_jitter_shifts_stay_within_their_amplitude(distribution):
     ({"n_peaks": [-3, -1]}, "must not be negative"),
     ({"window_probability": 1.5}, "probability"),
     ({"continuum_probability": -0.5}, "probability"),
+    ({"zlp_drift": [-390, 0]}, r"zlp_drift=\[-390, 0\] moves the ZLP .* channels 10\.\.400"),
+    ({"zlp_drift": [0, 1600]}, r"stay within 32\.\.1984"),
+    ({"n_channels": 512, "peak_channel": [380, 510], "zlp_drift": [-30, 100]}, r"channels 370\.\.500"),
 ])
 def test_settings_that_cannot_be_drawn_are_refused_by_name(setting, match):
     values = {**preset("instrument").to_dict(), **setting}
