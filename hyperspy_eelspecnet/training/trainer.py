@@ -217,11 +217,15 @@ class TrainConfig:
         level_convolutions(self.convs_per_level, len(self.filters) - 1)
         if not self.mixture:
             raise ValueError("The training mixture needs at least one generator component.")
-        channels = {m.generator_config().n_channels for m in self.mixture}
-        zlps = {m.generator_config().zlp_channel for m in self.mixture}
-        if len(channels) != 1 or len(zlps) != 1:
+        # The contract records one of each: the window, and the restored ZLP's width (two widths
+        # would ask the network for two outputs from the same input).
+        shared = ("n_channels", "zlp_channel", "dispersion", "zlp_fwhm")
+        values = {name: [getattr(m.generator_config(), name) for m in self.mixture] for name in shared}
+        differ = {name: v for name, v in values.items() if len(set(v)) > 1}
+        if differ:
             raise ValueError(
-                f"All mixture components must share n_channels and zlp_channel; got {channels}, {zlps}."
+                f"All mixture components must share {', '.join(shared)}; the components differ in "
+                + "; ".join(f"{name} {v}" for name, v in differ.items()) + "."
             )
         names = ("linear_weight", "feature_weight", "noise_weight_exponent")
         weights = {k: getattr(self, k) for k in names}

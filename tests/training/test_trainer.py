@@ -222,6 +222,11 @@ def test_config_yaml_round_trip_and_validation(tmp_path):
         TrainConfig.from_yaml(tmp_path / "old.yaml")
     with pytest.raises(ValueError, match="share n_channels"):
         TrainConfig(mixture=[MixtureComponent("reference"), MixtureComponent("reference", 1, {"zlp_channel": 300})])
+    # The contract keeps one dispersion and one restored ZLP width: components must agree on both.
+    with pytest.raises(ValueError, match=r"differ in zlp_fwhm \[3\.0, 5\.0\]"):
+        TrainConfig(mixture=[MixtureComponent("reference"), MixtureComponent("instrument", 1, {"zlp_fwhm": 5.0})])
+    with pytest.raises(ValueError, match=r"differ in dispersion \[0\.005, 0\.01\]"):
+        TrainConfig(mixture=[MixtureComponent("reference"), MixtureComponent("reference", 1, {"dispersion": 0.01})])
     with pytest.raises(ValueError, match="feature_weight"):
         TrainConfig(feature_weight=-1.0)
     with pytest.raises(ValueError, match="resampling must be one of"):
