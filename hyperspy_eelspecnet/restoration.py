@@ -22,8 +22,8 @@ The data path, one named function per step, every step vectorised over a batch o
 5. :func:`from_network_output` cuts the padding off again and scales each restored spectrum so
    that its counts equal the input's: every input channel comes back restored, none NaN.
 
-:func:`restore_block` runs steps 2-5 and, beside them, Richardson-Lucy: the one function the
-HyperSpy glue maps over a signal. :class:`EELSpecNetDeconvolution` holds a loaded model.
+:func:`restore_block` runs steps 2-5 and, beside them, Richardson-Lucy
+(:func:`deconvolve_block`): the HyperSpy glue maps the two over a signal. :class:`EELSpecNetDeconvolution` holds a loaded model.
 Models are loaded once per process and cached by path, and an engine pickles as its path only,
 so dask ships a few bytes per task and each worker loads the model on first use.
 """
@@ -51,6 +51,7 @@ from .vacuum import match_to_gaussian
 __all__ = [
     "EELSpecNetDeconvolution",
     "restore_block",
+    "deconvolve_block",
     "DEFAULT_BATCH_SIZE",
     "GPU_BATCH_SIZE",
     "default_batch_size",
@@ -504,11 +505,30 @@ def restore_block(spectra, engine, psf=None, rl_iterations: int = 0):
     """
     spectra = np.asarray(spectra, dtype=float)
     restored = engine.run(spectra)
-    if not rl_iterations:
-        return restored, None
+    return restored, (deconvolve_block(spectra, psf, rl_iterations) if rl_iterations else None)
+
+
+def deconvolve_block(spectra, psf=None, rl_iterations: int = 50):
+    """Richardson-Lucy deconvolution of a block of spectra, the comparison beside the network.
+
+    It does not depend on the network's result: the HyperSpy glue maps it over the signal apart
+    from the restoration, so that computing one lazy result does not compute the other.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (..., n)
+    psf : array_like, shape (n_psf,) or (..., n_psf), optional
+        As for :func:`restore_block`; ``None`` uses each spectrum's own ZLP (:func:`own_zlp_psf`).
+    rl_iterations : int
+
+    Returns
+    -------
+    ndarray, shape (..., n), float64
+    """
+    spectra = np.asarray(spectra, dtype=float)
     kernel = own_zlp_psf(spectra) if psf is None else np.asarray(psf, dtype=float)
     # Dask runs one block per thread: FFTs on every core in each would oversubscribe them.
-    return restored, richardson_lucy(spectra, kernel, rl_iterations, workers=1)
+    return richardson_lucy(spectra, kernel, rl_iterations, workers=1)
 
 
 def _checked_batch_size(batch_size):

@@ -1,9 +1,10 @@
 """HyperSpy glue: the ``EELSpecNet`` signal type and the ``eelspecnet_deconvolve`` method.
 
 The science lives in :mod:`hyperspy_eelspecnet.restoration` (NumPy): this module validates the
-signal once, maps :func:`~hyperspy_eelspecnet.restoration.restore_block` over its navigation
-chunks with dask (eager, lazy and distributed signals alike), wraps the results into new
-signals and records what was done in their metadata.
+signal once, maps the restoration and Richardson-Lucy
+(:func:`~hyperspy_eelspecnet.restoration.deconvolve_block`) over its navigation chunks with
+dask (eager, lazy and distributed signals alike), wraps the results into new signals and
+records what was done in their metadata.
 """
 
 from __future__ import annotations
@@ -160,14 +161,17 @@ def eelspecnet_deconvolve(
 
     Notes
     -----
-    The input is never modified. Both results come from one pass over the data:
-    :func:`~hyperspy_eelspecnet.restoration.restore_block` runs on each navigation chunk
+    The input is never modified. The restoration
+    (:meth:`~hyperspy_eelspecnet.restoration.EELSpecNetDeconvolution.run`) and Richardson-Lucy
+    (:func:`~hyperspy_eelspecnet.restoration.deconvolve_block`) run on each navigation chunk
     (the energy axis in one chunk) through :func:`dask.array.map_blocks`, for eager signals
-    too; the model is loaded once per process, also in ``dask.distributed`` workers. Before
-    that, one pass over the data measures every spectrum to validate it, so a lazy signal is
-    read twice: bad input (NaNs, no ZLP, too few channels) fails before the network runs, not
-    hours into it. With ``lazy_output=True`` the two results share their tasks: computing
-    one computes both (pass ``rl_iterations=0`` when only the restoration is wanted).
+    too; an eager result computes both in one pass over the data. The model is loaded once per
+    process, also in ``dask.distributed`` workers. Before that, one pass over the data measures
+    every spectrum to validate it, so a lazy signal is read twice: bad input (NaNs, no ZLP, too
+    few channels) fails before the network runs, not hours into it. With
+    ``lazy_output=True`` the two results are separate graphs over the same input: computing
+    one does not compute the other (``dask.compute(restored.data, rl.data)`` reads the input
+    once for both).
 
     Examples
     --------
@@ -202,22 +206,23 @@ def eelspecnet_deconvolve(
     diagnostics = _diagnose(data)
     engine.validate(diagnostics, force)
 
-    results = _map_restore_block(data, engine, psf_data, rl_iterations, _output_dtype(self.data.dtype))
+    restored, rl = _map_blocks(data, engine, psf_data, rl_iterations, _output_dtype(self.data.dtype))
     if not lazy_output:  # both results in one pass over the input
+        import dask
+
         with _progressbar(show_progressbar):
-            results = results.persist()
+            restored, rl = dask.persist(restored, rl)
     record = _record(engine, diagnostics, rl_iterations, psf_source, self.data.dtype)
     title = self.metadata.General.title
     contract = engine.contract
     restored = _result_signal(
-        self, results[..., 0, :], lazy_output,
+        self, restored, lazy_output,
         f"{title} after EELSpecNet restoration ({contract.name} v{contract.version})",
         {**record, "result": "EELSpecNet restoration"},
     )
-    rl = None
-    if rl_iterations:
+    if rl is not None:
         rl = _result_signal(
-            self, results[..., 1, :], lazy_output,
+            self, rl, lazy_output,
             f"{title} after Richardson-Lucy deconvolution {rl_iterations} iterations",
             {**record, "result": "Richardson-Lucy deconvolution"},
         )
@@ -381,30 +386,34 @@ def _output_dtype(input_dtype):
     return np.result_type(input_dtype, np.float32) if np.issubdtype(input_dtype, np.floating) else np.dtype(float)
 
 
-def _restore_and_deconvolve(block, psf_block=None, engine=None, rl_iterations=0, out_dtype=float):
-    """:func:`restoration.restore_block` as one array: ``(..., 1 or 2, n)``, restored first."""
-    restored, rl = restoration.restore_block(block, engine, psf_block, rl_iterations)
-    return np.stack([restored] if rl is None else [restored, rl], axis=-2).astype(out_dtype)
+def _restore(block, engine=None, out_dtype=float):
+    """The engine's restoration of one block (:meth:`restoration.EELSpecNetDeconvolution.run`)."""
+    return engine.run(np.asarray(block, dtype=float)).astype(out_dtype)
 
 
-def _map_restore_block(data, engine, psf, rl_iterations, out_dtype):
-    """Dask array ``(..., 1 or 2, n)`` of the restored (and deconvolved) spectra, chunk by chunk.
+def _deconvolve(block, psf_block=None, rl_iterations=0, out_dtype=float):
+    """Richardson-Lucy of one block (:func:`restoration.deconvolve_block`)."""
+    return restoration.deconvolve_block(block, psf_block, rl_iterations).astype(out_dtype)
+
+
+def _map_blocks(data, engine, psf, rl_iterations, out_dtype):
+    """Dask arrays of the restored spectra and of Richardson-Lucy's (None without it), chunk by
+    chunk, each a graph of its own over the same input: computing one does not compute the other.
 
     The engine pickles as its model path: each task carries a few bytes, each worker loads
     the model once.
     """
     import dask.array as da
 
-    outputs = 2 if rl_iterations else 1
-    chunks = data.chunks[:-1] + ((outputs,), data.chunks[-1])
-    kwargs = {
-        "engine": engine, "rl_iterations": rl_iterations, "out_dtype": out_dtype,
-        "new_axis": data.ndim - 1, "chunks": chunks, "dtype": out_dtype, "meta": np.array((), out_dtype),
-    }
+    common = {"dtype": out_dtype, "meta": np.array((), out_dtype)}
+    restored = da.map_blocks(_restore, data, engine=engine, out_dtype=out_dtype, **common)
+    if not rl_iterations:
+        return restored, None
+    kwargs = {"rl_iterations": rl_iterations, "out_dtype": out_dtype, **common}
     if psf is not None and psf.ndim > 1:  # one PSF per spectrum, chunked as the spectra
         psf = da.asarray(psf).rechunk(data.chunks[:-1] + (-1,))
-        return da.map_blocks(_restore_and_deconvolve, data, psf, **kwargs)
-    return da.map_blocks(_restore_and_deconvolve, data, psf_block=psf, **kwargs)
+        return restored, da.map_blocks(_deconvolve, data, psf, chunks=data.chunks, **kwargs)
+    return restored, da.map_blocks(_deconvolve, data, psf_block=psf, **kwargs)
 
 
 def _progressbar(show):

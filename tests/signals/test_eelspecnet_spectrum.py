@@ -200,6 +200,30 @@ def test_lazy_results_equal_eager_ones(synthetic, identity_model, lazy_input, la
         np.testing.assert_allclose(out.data, ref.data, rtol=1e-9, atol=1e-12 * ref.data.max())
 
 
+def test_a_lazy_result_computes_only_itself(synthetic, identity_model, monkeypatch):
+    from hyperspy_eelspecnet import restoration
+
+    calls = {"network": 0, "richardson_lucy": 0}
+    run, deconvolve = restoration.EELSpecNetDeconvolution.run, restoration.deconvolve_block
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(restoration.EELSpecNetDeconvolution, "run", counted("network", run))
+    monkeypatch.setattr(restoration, "deconvolve_block", counted("richardson_lucy", deconvolve))
+    source = synthetic().as_lazy()
+    source.rechunk(nav_chunks=(2, 2))  # 4 x 3 pixels: 4 chunks
+    restored, rl = source.eelspecnet_deconvolve(model=identity_model, rl_iterations=5)
+    assert calls == {"network": 0, "richardson_lucy": 0}
+    restored.compute()
+    assert calls == {"network": 4, "richardson_lucy": 0}
+    rl.compute()
+    assert calls == {"network": 4, "richardson_lucy": 4}
+
+
 def test_dask_distributed_gives_the_eager_numbers(synthetic, identity_model):
     distributed = pytest.importorskip("distributed")
     signal = synthetic()
