@@ -157,6 +157,10 @@ def _demo(args):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eelspecnet", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--traceback", action="store_true",
+        help="on an error, show Python's full traceback instead of the one-line message (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model on generated spectra")
@@ -239,6 +243,8 @@ def main(argv=None):
     try:
         args.func(args)
     except _InputError as error:
+        if args.traceback:
+            raise error.__cause__ or error
         parser.exit(2, f"eelspecnet {args.command}: error: {error}\n")
 
 

@@ -252,6 +252,10 @@ def test_train_reports_a_bad_configuration_in_one_line(tmp_path, capsys):
     code, _, err = run_cli(["train", "--config", tmp_path / "bad.yaml", "--out", tmp_path / "out", "--max-minutes", "0"], capsys)
     assert code == 2 and "argument --max-minutes: give a positive number" in err
     assert not (tmp_path / "out").exists()
+    # For a bug report: the error with its traceback, raised where it was raised.
+    with pytest.raises(ValueError, match="batchsize") as raised:
+        main(["--traceback", "train", "--config", tmp_path / "bad.yaml", "--out", tmp_path / "out"])
+    assert raised.traceback[-1].path.name == "trainer.py"
 
 
 # --------------------------------------------------------------------------- quiet start
