@@ -63,6 +63,7 @@ __all__ = [
     "SPIKE_FWHM_CHANNELS",
     "SPIKE_DISTANCE_FWHMS",
     "contract_warnings",
+    "zlp_energy_warning",
     "NETWORK_MARGIN",
     "to_network_input",
     "from_network_output",
@@ -375,6 +376,48 @@ def contract_warnings(diagnostics, contract) -> list[str]:
                 "finetune VACUUM --specimen FILE --out DIR'); if they were scaled, this does not apply."
             )
     return texts
+
+
+#: A located ZLP further than this from 0 eV (on an energy axis in eV) gets a warning: a
+#: plasmon or a window without the ZLP is likely, or an uncalibrated axis.
+ZLP_ENERGY_LIMIT_EV = 5.0
+
+
+def zlp_energy_warning(diagnostics, energies_ev) -> str | None:
+    """The text of the warning for spectra whose located maximum is not at zero energy loss.
+
+    A window without the ZLP (a plasmon or core-loss window) has a maximum that is a loss
+    feature; restored as a ZLP, it would be sharpened into one. It is recognised on a
+    calibrated energy axis: 0 eV outside the window, or the located maximum further than
+    :data:`ZLP_ENERGY_LIMIT_EV` from 0 eV.
+
+    Parameters
+    ----------
+    diagnostics : ndarray of :data:`DIAGNOSTICS`
+    energies_ev : ndarray, shape (n,)
+        The energy of each channel, in eV (uniform, increasing).
+
+    Returns
+    -------
+    str or None
+        None when 0 eV lies in the window and every located maximum within the limit of it.
+    """
+    energies_ev = np.asarray(energies_ev, dtype=float)
+    first, last = energies_ev[0], energies_ev[-1]
+    scale = (last - first) / max(len(energies_ev) - 1, 1)
+    energy = first + scale * diagnostics["zlp_position"].ravel()
+    far = np.abs(energy) > ZLP_ENERGY_LIMIT_EV
+    outside = first > 0 or last < 0
+    if energy.size == 0 or not (outside or np.any(far)):
+        return None
+    which = "0 eV lies outside the window" if outside else f"in {int(far.sum())} of {energy.size} spectra"
+    return (
+        f"The maximum taken for the zero-loss peak lies at {np.min(energy):.3g} to {np.max(energy):.3g} eV, "
+        f"not near 0 eV ({which}, {first:.3g} to {last:.3g} eV). If this window has no ZLP (a plasmon "
+        "or core-loss window), that maximum is a loss feature and the restoration sharpens it as if it "
+        "were the ZLP: restore a low-loss window that contains the ZLP. If the ZLP is there and the "
+        "energy axis is not calibrated, calibrate it first (s.align_zero_loss_peak(calibrate=True))."
+    )
 
 
 # --------------------------------------------------------------------------- the network's input

@@ -157,7 +157,10 @@ def eelspecnet_deconvolve(
     -----
     UserWarning
         ZLP width (in channels) or counts outside what the model was trained on, with what to
-        do; a PSF with loss features; a PSF given with ``rl_iterations=0`` (unused).
+        do; on an energy axis in eV (or meV, keV), a maximum taken for the ZLP more than
+        5 eV from 0 eV or a window without 0 eV (a plasmon or core-loss window, or an
+        uncalibrated axis); a PSF with loss features; a PSF given with ``rl_iterations=0``
+        (unused).
 
     Notes
     -----
@@ -205,6 +208,10 @@ def eelspecnet_deconvolve(
 
     diagnostics = _diagnose(data)
     engine.validate(diagnostics, force)
+    energies = _energies_in_ev(self.axes_manager.signal_axes[0])
+    text = None if energies is None else restoration.zlp_energy_warning(diagnostics, energies)
+    if text:
+        warnings.warn(text, UserWarning, stacklevel=2)
 
     restored, rl = _map_blocks(data, engine, psf_data, rl_iterations, _output_dtype(self.data.dtype))
     if not lazy_output:  # both results in one pass over the input
@@ -257,6 +264,19 @@ def _check_energy_axis(signal):
         )
     if np.issubdtype(signal.data.dtype, np.complexfloating):
         raise TypeError(restoration.COMPLEX_DATA_MESSAGE)
+
+
+#: eV per unit of the energy axis units that say energy.
+_EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
+
+
+def _energies_in_ev(axis):
+    """The energy of each channel in eV, or None where the axis units are not an energy
+    (an uncalibrated axis in channels says nothing about where 0 eV is)."""
+    units = axis.units if isinstance(axis.units, str) else ""
+    if units not in _EV_PER_UNIT:
+        return None
+    return np.asarray(axis.axis, dtype=float) * _EV_PER_UNIT[units]
 
 
 #: Spectra per navigation chunk of an eager signal: each chunk is restored (and deconvolved)

@@ -200,6 +200,26 @@ def test_lazy_results_equal_eager_ones(synthetic, identity_model, lazy_input, la
         np.testing.assert_allclose(out.data, ref.data, rtol=1e-9, atol=1e-12 * ref.data.max())
 
 
+def test_a_window_without_the_zlp_at_0_ev_is_warned_about(synthetic, identity_model):
+    import warnings
+
+    signal = synthetic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # calibrated, the ZLP at 0 eV: no warning
+        signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    energy = signal.axes_manager.signal_axes[0]
+    energy.offset = 12.0  # a plasmon window: 12-13.3 eV, its maximum at 12.4 eV
+    with pytest.warns(UserWarning, match=r"lies at 12\.4 to 12\.4 eV, not near 0 eV \(0 eV lies outside the window"):
+        signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    energy.offset, energy.scale, energy.units = -9000.0, 40.0, "meV"  # -9 to 1.2 eV, the maximum at -5.8 eV
+    with pytest.warns(UserWarning, match=r"lies at -5\.89 to -5\.69 eV, not near 0 eV \(in 12 of 12 spectra"):
+        signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    energy.units = "channels"  # not an energy: nothing known of where 0 eV is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+
+
 def test_a_lazy_result_computes_only_itself(synthetic, identity_model, monkeypatch):
     from hyperspy_eelspecnet import restoration
 
