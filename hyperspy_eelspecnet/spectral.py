@@ -47,7 +47,8 @@ def locate_zlp(spectra) -> np.ndarray:
 
     The maximum channel ``k`` is refined by the vertex of the parabola through channels
     ``k - 1, k, k + 1`` (:func:`parabola_vertex`); the refinement is limited to half a channel
-    and skipped at the ends of the spectrum.
+    and skipped at the ends of the spectrum. A flat top (several channels in a row at the
+    maximum: a saturated detector) is located at its middle.
 
     Parameters
     ----------
@@ -69,7 +70,15 @@ def locate_zlp(spectra) -> np.ndarray:
     )
     offset, _ = parabola_vertex(left, centre, right)
     at_edge = (peak_index == 0) | (peak_index == n - 1)
-    return peak_index + np.where(at_edge, 0.0, offset)
+    position = peak_index + np.where(at_edge, 0.0, offset)
+    # argmax gives a flat top's first channel: its middle instead (two channels: the parabola's).
+    channels = np.arange(n)
+    after_top = (channels > peak_index[..., None]) & ~(spectra == np.max(
+        np.where(np.isnan(spectra), -np.inf, spectra), axis=-1, keepdims=True
+    ))
+    top_end = np.where(after_top.any(axis=-1), np.argmax(after_top, axis=-1), n)
+    flat_top = top_end - peak_index >= 3
+    return np.where(flat_top, 0.5 * (peak_index + top_end - 1), position)[()]  # a scalar for one spectrum
 
 
 def _crossings(spectra, fraction: float, peak_channel=None, search_radius: int = 10):

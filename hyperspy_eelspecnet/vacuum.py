@@ -7,16 +7,21 @@ blurs its ground truths with such spectra, and Richardson-Lucy deconvolves with 
 PSF means the same thing everywhere:
 
 1. **Refused** with the reason and the spectra named: non-finite values, no positive counts,
-   and a zero-loss peak (ZLP) cut by the window (it must fall below
+   a zero-loss peak (ZLP) flat at its maximum for :data:`SATURATED_RUN` channels (a saturated
+   detector: the PSF's core is cut off), and a ZLP cut by the window (it must fall below
    :data:`ZLP_EDGE_FRACTION` of its maximum on both sides inside the spectrum, for
    :data:`ZLP_EDGE_RUN` channels in a row, so that one dead channel does not pass for the
    ZLP's foot).
 2. **Dark level.** A dark reference subtracted with too large a value leaves the far tails
    negative: the low level of the spectrum smoothed over one ZLP FWHM (its
    :data:`DARK_PERCENTILE` th percentile, so that a single dead or negative channel does not
-   count) is added back.
+   count; smoothed over at least :data:`FLOOR_SMOOTHING` channels, so that zero-mean read
+   noise does not count either) is added back.
    A positive offset cannot be told from the tail of the ZLP within one window, so it is kept
-   as tail. What remains below zero is noise, and is clipped.
+   as tail. Beyond the run of channels around the ZLP where the spectrum, smoothed over one
+   FWHM, stays positive, the tails are noise and are set to zero (clipped channel by channel,
+   zero-mean noise would leave a positive pedestal over the whole window); negative channels
+   inside it are clipped.
 3. **Centred** at sub-channel precision: the ZLP's located maximum
    (:func:`~hyperspy_eelspecnet.spectral.locate_zlp`) is moved onto channel ``length // 2`` by
    a Fourier shift (a PSF at least a few channels wide is band-limited, so the shift neither
@@ -49,9 +54,15 @@ __all__ = [
 ZLP_EDGE_FRACTION = 1e-2
 #: ... for this many channels in a row.
 ZLP_EDGE_RUN = 3
+#: A vacuum ZLP at its maximum for this many channels in a row saturated the detector.
+SATURATED_RUN = 3
 #: Percentile of the smoothed spectrum taken as its floor (a negative one is a dark level
 #: subtracted too large).
 DARK_PERCENTILE = 10.0
+#: Channels (at least; one ZLP FWHM where wider) the spectrum is smoothed over for its floor:
+#: read noise of standard deviation s leaves a floor of about -0.1 s, not the -0.5 s of a
+#: 4-channel smoothing.
+FLOOR_SMOOTHING = 32.0
 #: A rise counts only beyond this many standard deviations of the smoothed tail's noise: pure
 #: counting noise reaches 7.4 in 80 simulated vacuum spectra of 1e3-1e6 counts at their maximum.
 LOSS_FEATURE_NOISE_ALLOWANCE = 12.0
@@ -120,7 +131,8 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
     Raises
     ------
     ValueError
-        No spectrum, non-finite values, no positive counts, or a ZLP cut by the window.
+        No spectrum, non-finite values, no positive counts, a saturated ZLP, or a ZLP cut by
+        the window.
     """
     data = np.asarray(spectra, dtype=float)
     if data.ndim == 1:
@@ -142,13 +154,17 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
         raise ValueError(
             f"{_describe(bad, names)} {_verb(bad, 'holds', 'hold')} no positive counts: there is no zero-loss peak."
         )
+    bad = np.flatnonzero(_runs(data == peak[:, None], SATURATED_RUN))
+    if bad.size:
+        raise ValueError(
+            f"The zero-loss peak of {_describe(bad, names)} is flat at its maximum ({SATURATED_RUN} or more "
+            f"channels in a row at {peak[bad].max():.6g} counts): the detector saturated, and the PSF's core "
+            "is cut off. Record the vacuum reference again with a shorter exposure."
+        )
     position = locate_zlp(data)
     width = fwhm(data)
     channels = np.arange(data.shape[1])
-    low = data < ZLP_EDGE_FRACTION * peak[:, None]
-    run = np.ones_like(low[:, : low.shape[1] - ZLP_EDGE_RUN + 1])  # low from each channel on, in a row
-    for k in range(ZLP_EDGE_RUN):
-        run &= low[:, k: k + run.shape[1]]
+    run = _runs(data < ZLP_EDGE_FRACTION * peak[:, None], ZLP_EDGE_RUN, anywhere=False)
     starts = channels[: run.shape[1]]
     falls_below = (run & (starts + ZLP_EDGE_RUN - 1 < position[:, None])).any(axis=1)
     falls_above = (run & (starts > position[:, None])).any(axis=1)
@@ -162,13 +178,18 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
             f"the spectrum stands on a dark level (its lowest channels are {lowest.min():.2g}-{lowest.max():.2g} "
             "of the maximum): subtract the dark reference first."
         )
-    # A dark level subtracted too large shows as a negative floor under the smoothed tails.
+    # A dark level subtracted too large shows as a negative floor under the tails, smoothed
+    # widely enough that zero-mean read noise does not read as one.
+    smoothing = np.maximum(width, FLOOR_SMOOTHING)
     floor = np.array([
-        np.percentile(gaussian_filter1d(row, max(w, 1.0), mode="nearest"), DARK_PERCENTILE)
-        for row, w in zip(data, width)
+        np.percentile(gaussian_filter1d(row, s, mode="nearest"), DARK_PERCENTILE) for row, s in zip(data, smoothing)
     ])
-    dark_offset = np.clip(-floor, 0.0, None)
-    cleaned = np.clip(data + dark_offset[:, None], 0.0, None)
+    # Read noise of standard deviation sigma (from the second differences), smoothed by a
+    # Gaussian of standard deviation s, has sigma / sqrt(2 sqrt(pi) s): a floor within three of
+    # those of zero is noise, not a dark level.
+    noise = 1.4826 * np.median(np.abs(np.diff(data, 2, axis=1)), axis=1) / np.sqrt(6.0)
+    dark_offset = np.where(floor < -3.0 * noise / np.sqrt(2.0 * np.sqrt(np.pi) * smoothing), -floor, 0.0)
+    cleaned = _zlp_run(data + dark_offset[:, None], position, width)
 
     length = data.shape[1] if length is None else int(length)
     centre = length // 2
@@ -185,6 +206,36 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
         shift = shift + (centre - locate_zlp(psfs))[:, None]
     psfs /= psfs.sum(axis=1, keepdims=True)
     return VacuumPSFs(psfs=psfs, zlp_position=position, zlp_fwhm=width, dark_offset=dark_offset)
+
+
+def _runs(mask, length: int, anywhere: bool = True):
+    """Where ``mask`` holds for ``length`` channels in a row: for each start channel (shape
+    ``(m, n - length + 1)``), or, with ``anywhere``, whether it does somewhere in each row."""
+    run = mask[:, : mask.shape[1] - length + 1].copy()
+    for k in range(1, length):
+        run &= mask[:, k: k + run.shape[1]]
+    return run.any(axis=1) if anywhere else run
+
+
+def _zlp_run(spectra, position, width):
+    """The spectra over the run of channels around the ZLP where, smoothed over one ZLP FWHM,
+    they stay positive; zero beyond it, and negative channels inside it clipped to zero.
+
+    Beyond that run the tails are in the noise: clipped channel by channel they would leave a
+    positive pedestal of read noise (~0.4 of its standard deviation in every channel) that a
+    unit-sum PSF spreads over the whole window, and Richardson-Lucy would take flat continua for
+    its blur.
+    """
+    cleaned = np.zeros_like(spectra)
+    channels = np.arange(spectra.shape[1])
+    for i, (row, centre, w) in enumerate(zip(spectra, position, width)):
+        smooth = gaussian_filter1d(row, max(w, 1.0), mode="nearest")
+        k = int(np.clip(round(centre), 0, row.size - 1))
+        empty = channels[smooth <= 0]
+        low = empty[empty < k].max() + 1 if np.any(empty < k) else 0
+        high = empty[empty > k].min() if np.any(empty > k) else row.size
+        cleaned[i, low:high] = np.clip(row[low:high], 0.0, None)
+    return cleaned
 
 
 def loss_feature_rise(spectra) -> np.ndarray:
@@ -221,8 +272,12 @@ def loss_feature_rise(spectra) -> np.ndarray:
         smooth = gaussian_filter1d(spectrum, smoothing, mode="nearest")[start:]
         # Counting noise per channel from second differences (blind to a smooth tail), then
         # after smoothing with a Gaussian of standard deviation `smoothing`.
+        # The median absolute deviation is robust to spikes but reads 0 where most tail channels
+        # hold no count (a vacuum of a few hundred counts): the RMS is then the estimate.
         second = np.diff(tail, 2)
-        noise = 1.4826 * np.median(np.abs(second - np.median(second))) / np.sqrt(6.0) if tail.size > 2 else 0.0
+        noise = 0.0
+        if tail.size > 2:
+            noise = max(1.4826 * np.median(np.abs(second - np.median(second))), np.sqrt(np.mean(second**2))) / np.sqrt(6.0)
         noise /= np.sqrt(2.0 * np.sqrt(np.pi) * smoothing)
         excess = (smooth - np.minimum.accumulate(smooth)).max() - LOSS_FEATURE_NOISE_ALLOWANCE * noise
         rise[row] = max(excess, 0.0) / spectrum.max()

@@ -96,6 +96,15 @@ def test_locate_zlp_at_the_ends_of_the_spectrum_is_not_refined():
     np.testing.assert_array_equal(locate_zlp(spectra), [0.0, 3.0])
 
 
+def test_locate_zlp_puts_a_flat_top_at_its_middle():
+    """A saturated detector: argmax gives the plateau's first channel, 3.5 channels off here."""
+    channels = np.arange(400.0)
+    saturated = np.minimum(1e5 * np.exp(-0.5 * ((channels - 200.0) / 4.0) ** 2), 6e4)
+    assert locate_zlp(saturated) == pytest.approx(200.0)
+    assert locate_zlp(np.array([[0.0, 1.0, 5.0, 5.0, 5.0, 1.0, 0.0], [0.0, 1.0, 5.0, 5.0, 1.0, 0.0, 0.0]])).tolist() == [3.0, 2.5]
+    assert isinstance(locate_zlp(saturated), float)  # one spectrum: a number
+
+
 # --------------------------------------------------------------------------- widths
 
 

@@ -143,3 +143,33 @@ def test_matching_gives_the_spectrum_a_gaussian_psf_of_the_vacuum_width_would():
     segment = matched[0, 205:240]
     maxima = 205 + 1 + np.flatnonzero((segment[1:-1] > segment[:-2]) & (segment[1:-1] > segment[2:]))
     assert maxima.tolist() == [224]
+
+
+def test_zero_mean_read_noise_leaves_no_pedestal_under_the_psf():
+    """A correctly dark-subtracted vacuum: its far tails are read noise around zero, not PSF."""
+    channels = np.arange(2048)
+    rng = np.random.default_rng(0)
+    zlp = 1e4 * np.exp(-4 * np.log(2) * ((channels - 1000.3) / 4.0) ** 2)
+    prepared = prepare_vacuum_psfs(zlp + rng.normal(0.0, 10.0, (3, channels.size)))
+    clean = prepare_vacuum_psfs(zlp)
+    assert (prepared.dark_offset == 0).all()
+    far = np.abs(channels - 1024) > 40  # beyond 10 FWHM: no signal
+    assert clean.psfs[0, far].sum() < 1e-4
+    # Clipped channel by channel, the noise gave 15-22 % of the PSF out there.
+    assert (prepared.psfs[:, far].sum(axis=1) < 2e-3).all()
+
+
+def test_a_saturated_vacuum_zlp_is_refused():
+    channels = np.arange(512)
+    zlp = 1e5 * np.exp(-4 * np.log(2) * ((channels - 200.0) / 8.0) ** 2) + 1.0
+    with pytest.raises(ValueError, match=r"row 0\) is flat at its maximum .* 60000 counts.*saturated"):
+        prepare_vacuum_psfs(np.minimum(zlp, 6e4))
+    assert prepare_vacuum_psfs(zlp).psfs.shape == (1, 512)
+
+
+def test_a_clean_vacuum_of_a_few_hundred_counts_is_not_taken_for_a_specimen():
+    channels = np.arange(2048)
+    shape = np.exp(-4 * np.log(2) * ((channels - 400.3) / 4.0) ** 2) + 1e-3 / (1 + ((channels - 400.3) / 4.0) ** 2)
+    rng = np.random.default_rng(1)
+    vacuum = rng.poisson(300 * shape, (50, channels.size)).astype(float)  # tails of 0 and 1 counts
+    assert (loss_feature_rise(vacuum) < LOSS_FEATURE_RISE_LIMIT).mean() >= 0.96
