@@ -1,7 +1,7 @@
 """Model cards: what a model was trained on, how, and how well it did.
 
 :func:`write_model_card` writes the card of a trained model from its contract;
-:func:`set_card_section` replaces one ``##`` section of a card (the evaluation writes its
+:func:`set_card_section` replaces one ``##`` section of a card where it stands (the evaluation writes its
 tables there), so every card is written by this module.
 """
 
@@ -134,15 +134,54 @@ def write_model_card(path, contract, config) -> None:
 
 
 def set_card_section(card_path, heading: str, body: str) -> None:
-    """Replace (or add at the end) the section ``heading`` (e.g. ``"## Evaluation"``) of a card.
+    """Replace the section ``heading`` of a card where it stands, or add it at the end.
 
-    The section runs to the next heading of the same level; ``body`` is written below the
-    heading.
+    Parameters
+    ----------
+    card_path : str or Path
+        The card (Markdown); created if missing.
+    heading : str
+        The section's heading line, e.g. ``"## Evaluation"``. Only a line that is exactly this
+        heading (trailing spaces aside, outside fenced code blocks) is the section: ``"### Evaluation
+        split"`` or ``"## Evaluation notes"`` are not. The first such line is replaced.
+    body : str
+        The section's text, written below the heading.
+
+    Notes
+    -----
+    The section runs to the next heading of its level or a higher one (its subsections go with
+    it); the sections after it stay where they are, unchanged.
     """
     card_path = Path(card_path)
     text = card_path.read_text() if card_path.exists() else ""
-    if heading in text:
-        start = text.index(heading)
-        following = text.find("\n## ", start + len(heading))
-        text = text[:start] + (text[following + 1:] if following >= 0 else "")
-    card_path.write_text(text.rstrip() + "\n\n" + f"{heading}\n\n{body.strip()}\n")
+    heading = heading.strip()
+    level = len(heading) - len(heading.lstrip("#"))
+    section = f"{heading}\n\n{body.strip()}\n"
+    lines = text.splitlines(keepends=True)
+    start = stop = None
+    fenced = False
+    for index, line in enumerate(lines):
+        stripped = line.rstrip()
+        if stripped.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if start is None:
+            if stripped == heading:
+                start = index
+        elif _heading_level(stripped) and _heading_level(stripped) <= level:
+            stop = index
+            break
+    if start is None:
+        card_path.write_text((text.rstrip() + "\n\n" if text.strip() else "") + section)
+        return
+    before = "".join(lines[:start])
+    after = "".join(lines[stop:]) if stop is not None else ""
+    card_path.write_text(before + section + ("\n" + after if after else ""))
+
+
+def _heading_level(line: str) -> int:
+    """The level of a Markdown ATX heading line (``"## A"``: 2), 0 for any other line."""
+    hashes = len(line) - len(line.lstrip("#"))
+    return hashes if 0 < hashes <= 6 and (len(line) == hashes or line[hashes] == " ") else 0

@@ -81,12 +81,27 @@ def test_write_model_card_from_contract_and_configuration(tmp_path):
 def test_set_card_section_replaces_adds_or_creates(tmp_path):
     card = tmp_path / "card.md"
     set_card_section(card, "## Evaluation", "first")  # no card yet: created
-    assert card.read_text().strip() == "## Evaluation\n\nfirst"
+    assert card.read_text() == "## Evaluation\n\nfirst\n"
     card.write_text("# Card\n\n## A\n\na text\n\n## Evaluation\n\nold\n\n### kept inside\n\nold too\n\n## B\n\nb text\n")
     set_card_section(card, "## Evaluation", "\nnew\n")
-    text = card.read_text()
-    # The whole old section (its subsections too) goes, the others stay; the new one is last.
-    assert "old" not in text and text.count("## Evaluation") == 1
-    assert text == "# Card\n\n## A\n\na text\n\n## B\n\nb text\n\n## Evaluation\n\nnew\n"
+    # The whole old section (its subsections too) goes, replaced where it stood; the others stay.
+    assert card.read_text() == "# Card\n\n## A\n\na text\n\n## Evaluation\n\nnew\n\n## B\n\nb text\n"
     set_card_section(card, "## C", "c text")  # absent: added at the end
-    assert card.read_text().endswith("## Evaluation\n\nnew\n\n## C\n\nc text\n")
+    assert card.read_text().endswith("## Evaluation\n\nnew\n\n## B\n\nb text\n\n## C\n\nc text\n")
+    set_card_section(card, "## C", "c again")  # the last section: to the end of the card
+    assert card.read_text().endswith("## B\n\nb text\n\n## C\n\nc again\n")
+
+
+def test_set_card_section_matches_only_the_heading_line_itself(tmp_path):
+    card = tmp_path / "card.md"
+    text = (
+        "# Card\n\n## Training\n\n### Evaluation split\n\n10 % held out\n\n## Evaluation notes\n\n"
+        "read me\n\n```text\n## Evaluation\n```\n\n## Limits\n\nkeep me\n"
+    )
+    card.write_text(text)
+    set_card_section(card, "## Evaluation", "numbers")
+    # A subsection, a longer heading or a line in a code block is not the section: nothing goes.
+    assert card.read_text() == text + "\n## Evaluation\n\nnumbers\n"
+    card.write_text("# Card\n\n## Evaluation  \n\nold\n\n# Appendix\n\nkeep me\n")
+    set_card_section(card, "## Evaluation", "new")  # trailing spaces aside; a higher heading ends it
+    assert card.read_text() == "# Card\n\n## Evaluation\n\nnew\n\n# Appendix\n\nkeep me\n"
