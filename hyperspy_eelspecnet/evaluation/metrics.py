@@ -154,12 +154,19 @@ def ssim_1d(restored, reference, window: int = 7, data_range=None, mask=None) ->
     var_x = sample * (window_mean(x * x) - mean_x**2)
     var_y = sample * (window_mean(y * y) - mean_y**2)
     cov_xy = sample * (window_mean(x * y) - mean_x * mean_y)
-    similarity = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
-        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
-    )
+    # Luminance and contrast-structure terms; one whose numerator and denominator are both 0
+    # (means both 0, or both windows flat, with a zero data range) compares equals: 1.
+    luminance = _ratio_or_one(2 * mean_x * mean_y + c1, mean_x**2 + mean_y**2 + c1)
+    structure = _ratio_or_one(2 * cov_xy + c2, var_x + var_y + c2)
+    similarity = luminance * structure
     inside = np.lib.stride_tricks.sliding_window_view(mask, window, axis=1).all(axis=2)
     with np.errstate(invalid="ignore"):
         return np.where(inside, similarity, 0.0).sum(axis=1) / inside.sum(axis=1)
+
+
+def _ratio_or_one(numerator, denominator):
+    """``numerator / denominator``, 1 where the denominator is 0 (its numerator is then 0 too)."""
+    return np.divide(numerator, denominator, out=np.ones_like(numerator), where=denominator != 0)
 
 
 def mse(a, b, mask=None) -> np.ndarray:
@@ -298,10 +305,30 @@ def found_at_false_rate(false_rates, found_rates, false_rate: float) -> float:
     Linear interpolation between the curve's points (e.g. the mean flags of
     :func:`smoothed_peak_flags` at features and at feature-free positions); NaN where the curve
     does not reach ``false_rate`` (smoothing cannot make an output show *more* false peaks).
+
+    Parameters
+    ----------
+    false_rates, found_rates : array_like, shape (k,)
+        The curve's points, in any order. Of points with the same false rate, the one with the
+        highest found rate is used (the best the output reaches at that false rate); NaN points
+        are left out.
+    false_rate : float
+        The false-peak fraction to read the curve at.
+
+    Returns
+    -------
+    float
+        The found fraction there, or NaN.
     """
     false_rates, found_rates = np.asarray(false_rates, float), np.asarray(found_rates, float)
-    order = np.argsort(false_rates)
-    return float(np.interp(false_rate, false_rates[order], found_rates[order], left=np.nan, right=np.nan))
+    keep = np.isfinite(false_rates) & np.isfinite(found_rates)
+    if not keep.any():
+        return float("nan")
+    # Points of equal false rate (smoothing that removed no false peak): the best found counts.
+    false_values, which = np.unique(false_rates[keep], return_inverse=True)
+    best_found = np.full(false_values.size, -np.inf)
+    np.maximum.at(best_found, which, found_rates[keep])
+    return float(np.interp(false_rate, false_values, best_found, left=np.nan, right=np.nan))
 
 
 def resolvable_features(reference, true_centres, search_radius: float = 10.0) -> np.ndarray:

@@ -194,3 +194,23 @@ def test_found_at_false_rate_interpolates_along_the_curve():
     # Smoothing cannot raise the false-peak rate above the output's own, nor below the curve's end.
     assert np.isnan(found_at_false_rate(false_rates, found_rates, 0.9))
     assert np.isnan(found_at_false_rate(false_rates, found_rates, 0.1))
+
+
+def test_found_at_false_rate_takes_the_best_found_of_tied_false_rates():
+    # Two points at a false rate of 0.4: the curve reaches 0.8 there, whatever their order.
+    assert found_at_false_rate([0.4, 0.4, 0.3], [0.8, 0.7, 0.6], 0.4) == pytest.approx(0.8)
+    assert found_at_false_rate([0.4, 0.4, 0.3], [0.7, 0.8, 0.6], 0.4) == pytest.approx(0.8)
+    assert found_at_false_rate([0.3, 0.4, 0.4, 0.4], [0.6, 0.5, 0.8, 0.7], 0.35) == pytest.approx(0.7)
+    # A NaN point is left out, not interpolated through.
+    assert found_at_false_rate([0.2, np.nan, 0.4], [0.5, 0.9, 0.7], 0.3) == pytest.approx(0.6)
+
+
+def test_ssim_of_identical_flat_spectra_is_one_without_a_warning():
+    import warnings
+
+    flat = np.stack([np.full(50, 2.0), np.zeros(50)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(ssim_1d(flat, flat), [1.0, 1.0])
+        # Flat spectra of other levels (data range 0): only the luminance term differs.
+        assert ssim_1d(np.full(50, 1.0), np.full(50, 2.0))[0] == pytest.approx(2 * 1 * 2 / (1 + 4))
