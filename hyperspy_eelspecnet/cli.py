@@ -24,6 +24,28 @@ def _positive_minutes(text):
     return minutes
 
 
+def _positive_int(text):
+    """A count (``--n-spectra``, ``--rl-iterations``, ...): a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"give a positive whole number (e.g. 8), not {text!r}")
+    return value
+
+
+def _seed(text):
+    """``--seed``: a whole number of 0 or more (NumPy's seeds are)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"give a whole number of 0 or more (e.g. 5), not {text!r}")
+    return value
+
+
 def _train(args):
     from .training.trainer import TrainConfig, train
 
@@ -185,27 +207,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dispersion", type=float, default=None,
                    help="eV per channel, where the files do not say (text, .npy)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/training")
-    p.add_argument("--seed", type=int, default=0, help="root seed of the generated spectra")
+    p.add_argument("--seed", type=_seed, default=0, help="root seed of the generated spectra (0 or more)")
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("evaluate", help="compare a model with Richardson-Lucy on generated spectra")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--out", required=True, help="output folder for JSON, Markdown and figures")
-    p.add_argument("--n-spectra", type=int, default=2000, help="spectra per evaluation set")
+    p.add_argument("--n-spectra", type=_positive_int, default=2000, help="spectra per evaluation set (default: 2000)")
     p.add_argument("--presets", nargs="*", default=["reference", "instrument"],
-                   help="generator presets to judge on (none: only the near-ZLP sets of --vacuum)")
-    p.add_argument("--rl-iterations", type=int, nargs="+", default=[10, 25, 50, 100])
-    p.add_argument("--seed", type=int, default=None,
-                   help="root seed of the evaluation sets (default: evaluation.report.EVALUATION_SEED)")
+                   help="generator presets to judge on (default: reference instrument); give none to skip them: "
+                        "the other windows still run unless --no-windows, and --vacuum adds the near-ZLP sets")
+    p.add_argument("--rl-iterations", type=_positive_int, nargs="+", default=[10, 25, 50, 100],
+                   help="Richardson-Lucy iteration counts to report, 1 or more (default: 10 25 50 100)")
+    p.add_argument("--seed", type=_seed, default=None,
+                   help="root seed of the evaluation sets, 0 or more (default: evaluation.report.EVALUATION_SEED)")
     p.add_argument("--no-windows", action="store_true",
                    help="skip the sets of the reference physics in other windows (640-4096 channels)")
     p.add_argument("--vacuum", nargs="+", default=None,
                    help="measured vacuum spectra: add the sets of a loss feature 15-60 channels from the ZLP under them")
     p.add_argument("--compare", nargs="+", default=None,
                    help="other models judged on the --vacuum near-ZLP sets too (e.g. one fine-tuned on the vacuum)")
-    p.add_argument("--near-zlp-spectra", type=int, default=None,
+    p.add_argument("--near-zlp-spectra", type=_positive_int, default=None,
                    help="spectra in each --vacuum near-ZLP set (default: 500)")
-    p.add_argument("--card", default=None, help="model card whose '## Evaluation' section is replaced")
+    p.add_argument("--card", default=None,
+                   help="model card whose '## Evaluation' section is replaced (added at the end if it has none)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("deconvolve", help="restore a file of near-zero-loss spectra (and compare with Richardson-Lucy)")
@@ -239,7 +264,9 @@ def main(argv=None):
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
-    args.argv = argv[1:]  # recorded with the numbers it produces (model card)
+    # The sub-command's arguments, recorded with the numbers they produce (model card); global
+    # options (--traceback) come before the sub-command, and no global option takes a value.
+    args.argv = argv[argv.index(args.command) + 1:]
     try:
         args.func(args)
     except _InputError as error:

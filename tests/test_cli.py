@@ -227,6 +227,73 @@ def test_evaluate_refuses_bad_inputs_before_any_work(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--n-spectra", "0"], "argument --n-spectra: give a positive whole number (e.g. 8), not '0'"),
+        (["--n-spectra", "-5"], "argument --n-spectra: give a positive whole number (e.g. 8), not '-5'"),
+        (["--near-zlp-spectra", "0"], "argument --near-zlp-spectra: give a positive whole number (e.g. 8), not '0'"),
+        (["--near-zlp-spectra", "-2"], "argument --near-zlp-spectra: give a positive whole number (e.g. 8), not '-2'"),
+        (["--rl-iterations", "0"], "argument --rl-iterations: give a positive whole number (e.g. 8), not '0'"),
+        (["--rl-iterations", "5", "-1"], "argument --rl-iterations: give a positive whole number (e.g. 8), not '-1'"),
+        (["--seed", "-1"], "argument --seed: give a whole number of 0 or more (e.g. 5), not '-1'"),
+        (["--seed", "x"], "argument --seed: give a whole number of 0 or more (e.g. 5), not 'x'"),
+    ],
+)
+def test_evaluate_counts_and_seed_must_be_whole_numbers(tmp_path, capsys, no_evaluation, identity_model, options, message):
+    out = tmp_path / "report"
+    code, _, err = run_cli(["evaluate", "--out", out, "--model", identity_model, *options], capsys)
+    assert code == 2 and message in err, err
+    assert not out.exists()
+
+
+def test_finetune_seed_must_not_be_negative(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["finetune", "vacuum.txt", "--out", "tuned", "--seed", "-1"], capsys)
+    assert code == 2 and "argument --seed: give a whole number of 0 or more (e.g. 5), not '-1'" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--presets", "--no-windows", "--card", "{tmp}/MODEL_CARD.md"],
+         "nothing to evaluate: --presets names no preset, --no-windows skips the other windows and no --vacuum is given"),
+        (["--presets", "reference", "bogus"], "Unknown evaluation set 'bogus'"),
+        (["--out", "{tmp}/file/report"], "cannot create --out {tmp}/file/report: {tmp}/file is a file; give a folder"),
+        (["--card", "{tmp}"], "--card {tmp} is a folder; give the model card's file"),
+        (["--card", "{tmp}/file/CARD.md"], "cannot create the model card {tmp}/file/CARD.md: {tmp}/file is a file"),
+        (["--card", "{tmp}/binary.md"], "cannot read the model card {tmp}/binary.md"),
+    ],
+)
+def test_evaluate_refuses_an_empty_run_an_unknown_preset_and_unwritable_outputs_before_any_work(
+    tmp_path, capsys, no_evaluation, identity_model, options, message
+):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00\x81")
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# Card\n\n## Evaluation\n\nnumbers\n")
+    out = tmp_path / "report"
+    options = [option.format(tmp=tmp_path) for option in options]
+    code, _, err = run_cli(["evaluate", "--out", out, "--model", identity_model, *options], capsys)
+    assert code == 2 and err.startswith(f"eelspecnet evaluate: error: {message.format(tmp=tmp_path)}"), err
+    assert err.count("\n") == 1
+    assert not out.exists() and card.read_text() == "# Card\n\n## Evaluation\n\nnumbers\n"
+
+
+def test_evaluate_reports_a_failed_write_in_one_line(tmp_path, capsys, monkeypatch, identity_model):
+    import hyperspy_eelspecnet.evaluation.report as report
+
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "report" / "evaluation.json"))
+
+    monkeypatch.setattr(report, "evaluate", lambda *a, **k: {})
+    monkeypatch.setattr(report, "write_report", fail)
+    code, _, err = run_cli(["evaluate", "--out", tmp_path / "report", "--model", identity_model], capsys)
+    assert code == 2 and err.startswith(f"eelspecnet evaluate: error: cannot write the report into {tmp_path / 'report'}: ")
+    assert "Permission denied" in err and err.count("\n") == 1
+
+
 def test_demo_refuses_a_missing_model_and_minutes_without_instrument_before_writing(tmp_path, capsys):
     out = tmp_path / "demo"
     code, _, err = run_cli(["demo", "--out", out, "--model", tmp_path / "none.keras"], capsys)

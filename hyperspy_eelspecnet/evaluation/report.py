@@ -33,6 +33,8 @@ Richardson-Lucy with the vacuum PSF.
 from __future__ import annotations
 
 import json
+import numbers
+import os
 import time
 from pathlib import Path
 
@@ -107,6 +109,43 @@ def _rl_name(iterations: int) -> str:
     return f"RL-{iterations}"
 
 
+def _whole_number(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int; a ValueError unless it is a whole number of at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = "a positive whole number" if minimum == 1 else f"a whole number of {minimum} or more"
+        raise ValueError(f"{name} must be {what}, not {value!r}.")
+    return int(value)
+
+
+def _checked_settings(presets, n_spectra, rl_iterations, seed, n_window_spectra=None) -> tuple:
+    """:func:`evaluate`'s settings checked before any work: ``(presets, rl_iterations)``.
+
+    Returns
+    -------
+    tuple
+        The set names as a tuple (each known to :func:`evaluation_set`) and the Richardson-Lucy
+        iteration counts, de-duplicated and sorted.
+
+    Raises
+    ------
+    ValueError
+        An unknown set name, a count that is not a positive whole number (``n_spectra``,
+        ``n_window_spectra``, each of ``rl_iterations``, of which there must be one at least) or a
+        ``seed`` below 0.
+    """
+    presets = (presets,) if isinstance(presets, str) else tuple(presets)
+    for name in presets:
+        evaluation_set(name)  # an unknown name is refused before any set is evaluated
+    _whole_number("n_spectra", n_spectra)
+    if n_window_spectra is not None:
+        _whole_number("n_window_spectra", n_window_spectra)
+    _whole_number("seed", seed, minimum=0)
+    rl_iterations = (rl_iterations,) if isinstance(rl_iterations, numbers.Number) else tuple(rl_iterations)
+    if not rl_iterations:
+        raise ValueError("rl_iterations is empty; give one Richardson-Lucy iteration count at least (e.g. 50).")
+    return presets, tuple(sorted({_whole_number("rl_iterations", k) for k in rl_iterations}))
+
+
 def unit_area(spectra, measured):
     """``spectra`` scaled to unit area over their ``measured`` channels (unscaled where that area is 0)."""
     area = np.where(measured, spectra, 0.0).sum(axis=1, keepdims=True)
@@ -126,7 +165,10 @@ def evaluation_set(name: str):
                 peak_channel=(zlp_channel, n_channels - 2), window_stop=(n_channels, n_channels),
                 align_zlp=True, zlp_centre="half_maximum",
             )
-    raise ValueError(f"Unknown evaluation set {name!r}; the presets {sorted(PRESETS)} or {_window_set_names()}.")
+    raise ValueError(
+        f"Unknown evaluation set {name!r}; give one of the presets {sorted(PRESETS)} or the windows "
+        f"{_window_set_names()}."
+    )
 
 
 def _window_set_name(n_channels, zlp_channel):
@@ -348,19 +390,21 @@ def evaluate(
     engine : EELSpecNetDeconvolution or path
         The model to judge (a path, or None for the bundled model, is loaded).
     presets : sequence of str
-        Generator presets to evaluate on, each in its own window (:func:`evaluation_set`).
+        Generator presets to evaluate on, each in its own window (:func:`evaluation_set`); every
+        name is checked before any set is evaluated.
     n_spectra : int
-        Spectra in each preset's sets (two sets per preset: ZLP-only and with features).
+        Spectra in each preset's sets (two sets per preset: ZLP-only and with features), 1 or more.
     rl_iterations : sequence of int
-        Richardson-Lucy iteration counts to report (one run to the largest).
+        Richardson-Lucy iteration counts to report, each 1 or more (one run to the largest);
+        reported in increasing order, each once.
     seed : int
-        Root of the evaluation seeds: block ``b`` of a set comes from ``SeedSequence([*entropy,
+        Root of the evaluation seeds, 0 or more: block ``b`` of a set comes from ``SeedSequence([*entropy,
         b])`` with :func:`evaluation_entropy`, so a set does not depend on which others are
         evaluated.
     windows : bool
         Also judge the ``reference`` physics in the windows of :data:`WINDOW_SETS`.
     n_window_spectra : int, optional
-        Spectra in each window's sets (default: a quarter of ``n_spectra``).
+        Spectra in each window's sets, 1 or more (default: a quarter of ``n_spectra``, 1 at least).
     block_size : int
         Spectra generated and restored at once (bounds memory).
     peak_search_radius : float
@@ -375,10 +419,16 @@ def evaluate(
         ``summary`` (per metric and method: median, 5 and 95 % percentiles, count;
         JSON-ready), ``per_spectrum`` (the arrays behind it) and ``examples`` (a few spectra and
         their restorations).
+
+    Raises
+    ------
+    ValueError
+        An unknown preset, a count that is not a positive whole number, no ``rl_iterations`` or
+        a negative ``seed`` (all checked before any spectrum is generated).
     """
+    presets, rl_iterations = _checked_settings(presets, n_spectra, rl_iterations, seed, n_window_spectra)
     if not isinstance(engine, EELSpecNetDeconvolution):
         engine = EELSpecNetDeconvolution(engine)
-    rl_iterations = tuple(int(k) for k in rl_iterations)
     methods = [NETWORK, NETWORK_ONLY, *(_rl_name(k) for k in rl_iterations)]
     contract = engine.contract
     sets = {name: n_spectra for name in presets}
@@ -452,19 +502,29 @@ def near_zlp_significance(
     vacuum_spectra : ndarray, shape (m, n)
         Measured vacuum spectra.
     n_spectra : int
-        Spectra in each set.
+        Spectra in each set, 1 or more.
     seed : int
+        Root of the sets' seeds, 0 or more.
     counts : (float, float)
         Electrons per spectrum (log-uniform).
     rl_iterations : int
-        Richardson-Lucy's iterations, with the mean prepared vacuum spectrum as its PSF.
+        Richardson-Lucy's iterations (1 or more), with the mean prepared vacuum spectrum as its PSF.
 
     Returns
     -------
     dict
         ``settings`` and, per method, ``found`` and ``false`` (fractions) and
         ``position_error`` (median, channels, over the features found).
+
+    Raises
+    ------
+    ValueError
+        ``n_spectra`` or ``rl_iterations`` is not a positive whole number, or ``seed`` is
+        negative (checked before any spectrum is generated).
     """
+    n_spectra = _whole_number("n_spectra", n_spectra)
+    seed = _whole_number("seed", seed, minimum=0)
+    rl_iterations = _whole_number("rl_iterations", rl_iterations)
     config = replace(
         preset("instrument"), n_peaks=(1, 1), peak_near_zlp_fraction=1.0, peak_near_zlp_distance=NEAR_ZLP_DISTANCE,
         peak_fwhm=(3.0, 15.0), peak_ratio=(300.0, 3000.0), continuum_probability=0.0, window_probability=0.0,
@@ -778,19 +838,58 @@ def write_report(results, out_dir) -> dict:
     return paths
 
 
+def _check_output_folder(out) -> None:
+    """Refuse, before any work, a report folder that cannot be written (or created)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the report.")
+    existing = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"cannot create --out {out}: {existing} is a file; give a folder for the report.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write in {existing} (--out {out}): permission denied; give another folder.")
+
+
+def _check_card(card) -> None:
+    """Refuse, before any work, a model card that cannot be read and rewritten."""
+    path = Path(card)
+    if path.is_dir():
+        raise ValueError(f"--card {card} is a folder; give the model card's file (e.g. {path / 'MODEL_CARD.md'}).")
+    if path.exists():
+        try:
+            path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read the model card {card} ({error}); give a Markdown file to --card.") from error
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"cannot write the model card {card}: permission denied; give another --card.")
+        return
+    if not path.parent.exists():
+        raise FileNotFoundError(f"No folder {path.parent} for the model card {card}; create it first.")
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot create the model card {card}: {path.parent} is a file; give another --card.")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"cannot create the model card {card}: permission denied in {path.parent}; give another --card."
+        )
+
+
 def evaluate_command(args) -> None:
     """``eelspecnet evaluate``: evaluate a model, write the report to ``args.out``.
 
-    Every input is checked before any spectrum is generated: the models are loaded, the vacuum
-    spectra read and prepared as PSFs, and the output paths looked at.
+    Every input is checked before any spectrum is generated: the settings (preset names,
+    counts, seed), the output paths, the models (loaded) and the vacuum spectra (read and
+    prepared as PSFs).
 
     Raises
     ------
     FileNotFoundError
         A model or vacuum file, or the model card's folder, is missing.
     ValueError
-        A model or vacuum file is unusable, ``--out`` is a file, or ``--compare`` or
-        ``--near-zlp-spectra`` is given without ``--vacuum``.
+        Nothing to evaluate (no preset, ``--no-windows`` and no ``--vacuum``); an unknown preset;
+        a count that is not a positive whole number or a negative seed; a model or vacuum file
+        is unusable; ``--out`` or ``--card`` cannot be written; ``--compare`` or
+        ``--near-zlp-spectra`` is given without ``--vacuum``; or the report or card could not be
+        written at the end.
     """
     from ..io import read_spectra
 
@@ -800,11 +899,19 @@ def evaluate_command(args) -> None:
                 raise ValueError(
                     f"{option} applies to the near-ZLP sets under measured vacuum spectra: it needs --vacuum."
                 )
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} is a file; give a folder for the report.")
+        if not args.presets and args.no_windows:
+            raise ValueError(
+                "nothing to evaluate: --presets names no preset, --no-windows skips the other windows and no "
+                "--vacuum is given; name a preset (e.g. --presets reference), drop --no-windows or add --vacuum."
+            )
+    seed = EVALUATION_SEED if args.seed is None else args.seed
+    presets, rl_iterations = _checked_settings(args.presets, args.n_spectra, args.rl_iterations, seed)
+    if args.near_zlp_spectra is not None:
+        _whole_number("--near-zlp-spectra", args.near_zlp_spectra)
+    _check_output_folder(args.out)
     card = getattr(args, "card", None)
-    if card and not Path(card).parent.is_dir():
-        raise FileNotFoundError(f"No folder {Path(card).parent} for the model card {card}; create it first.")
+    if card:
+        _check_card(card)
     engine = EELSpecNetDeconvolution(args.model)
     engines = {f"EELSpecNet ({engine.contract.name} {engine.contract.version})": engine}
     for path in args.compare or []:
@@ -820,31 +927,32 @@ def evaluate_command(args) -> None:
             )
         vacuum = np.concatenate([file.spectra for file in files])
         prepare_vacuum_psfs(vacuum, names=[name for file in files for name in file.names])  # refused by name
-    seed = EVALUATION_SEED if args.seed is None else args.seed
     results = evaluate(
-        engine,
-        presets=tuple(args.presets),
-        n_spectra=args.n_spectra,
-        rl_iterations=tuple(args.rl_iterations),
-        seed=seed,
+        engine, presets=presets, n_spectra=args.n_spectra, rl_iterations=rl_iterations, seed=seed,
         windows=not args.no_windows,
     )
     if args.vacuum:
         n_near = {} if args.near_zlp_spectra is None else {"n_spectra": args.near_zlp_spectra}
         results["near_zlp"] = near_zlp_significance(engines, vacuum, seed=seed, **n_near)
-    paths = write_report(results, args.out)
+    try:
+        paths = write_report(results, args.out)
+    except OSError as error:
+        raise ValueError(f"cannot write the report into {args.out}: {error}") from error
     print(f"Report written to {paths['evaluation.md'].parent}")
-    if getattr(args, "card", None):
+    if card:
         command = "eelspecnet evaluate " + " ".join(getattr(args, "argv", []) or [])
-        update_model_card(args.card, paths["evaluation.md"].read_text(), command.strip())
-        print(f"Evaluation table written into {args.card}")
+        try:
+            update_model_card(card, paths["evaluation.md"].read_text(), command.strip())
+        except OSError as error:
+            raise ValueError(f"cannot write the model card {card}: {error}") from error
+        print(f"Evaluation table written into {card}")
 
 
 CARD_SECTION = "## Evaluation"
 
 
 def update_model_card(card_path, evaluation_markdown: str, command: str) -> None:
-    """Replace (or add) the ``## Evaluation`` section of a model card.
+    """Replace the ``## Evaluation`` section of a model card where it stands (or add it at the end).
 
     The section holds the command that produced the numbers and the report's tables, with the
     report's headings moved one level down, so the card never shows numbers without their source.

@@ -6,10 +6,12 @@ what the input scores, while Richardson-Lucy with the true blur does narrow it.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
 
+import hyperspy_eelspecnet.evaluation.report as report
 from hyperspy_eelspecnet.cli import main
 from hyperspy_eelspecnet.evaluation.report import (
     DETECTION_SMOOTHING_SIGMAS,
@@ -32,8 +34,9 @@ LENGTH_MULTIPLE = 64  # the identity model's (tests/conftest.py)
 
 @pytest.fixture(scope="module")
 def results(identity_model):
-    """The reference preset (8 spectra per set) and every window (4 per set), RL-3 and RL-20."""
-    return evaluate(identity_model, presets=("reference",), n_spectra=8, rl_iterations=(3, 20), n_window_spectra=4)
+    """The reference preset (8 spectra per set) and every window (4 per set), RL-3 and RL-20
+    (asked for as 20, 3, 20)."""
+    return evaluate(identity_model, presets=("reference",), n_spectra=8, rl_iterations=(20, 3, 20), n_window_spectra=4)
 
 
 def test_evaluation_sets_put_energy_zero_at_the_half_maximum_centre():
@@ -51,6 +54,8 @@ def test_evaluation_sets_put_energy_zero_at_the_half_maximum_centre():
 
 def test_tables_have_every_method_and_metric(results):
     settings = results["settings"]
+    # Each iteration count once, in increasing order.
+    assert settings["rl_iterations"] == [3, 20]
     assert settings["methods"] == [NETWORK, NETWORK_ONLY, "RL-3", "RL-20"]
     window_names = [f"reference, {n} ch, ZLP at {z}" for n, z in WINDOW_SETS]
     assert list(results["presets"]) == ["reference", *window_names]
@@ -122,10 +127,10 @@ def test_write_report_writes_tables_and_figures(results, tmp_path):
     assert set(paths) == {"evaluation.json", "evaluation.md", *FIGURES}
     for path in paths.values():
         assert path.parent == tmp_path and path.stat().st_size > 0
-    report = json.loads(paths["evaluation.json"].read_text())
-    assert report["settings"]["methods"] == results["settings"]["methods"]
-    assert set(report["presets"]["reference"]["summary"]) == set(METRICS)
-    assert report["presets"]["reference"]["summary"]["ssim"]["RL-20"] == results["presets"]["reference"]["summary"]["ssim"]["RL-20"]
+    written = json.loads(paths["evaluation.json"].read_text())
+    assert written["settings"]["methods"] == results["settings"]["methods"]
+    assert set(written["presets"]["reference"]["summary"]) == set(METRICS)
+    assert written["presets"]["reference"]["summary"]["ssim"]["RL-20"] == results["presets"]["reference"]["summary"]["ssim"]["RL-20"]
     markdown = paths["evaluation.md"].read_text()
     assert "## Preset `reference`" in markdown and "| ZLP FWHM recovery (%) |" in markdown
     assert "| Feature-free positions where a peak is found all the same (lower is better) |" in markdown
@@ -149,6 +154,42 @@ def test_near_zlp_significance(identity_model, load_ws2):
     assert identity["position_error"] == pytest.approx(recorded["position_error"], abs=1e-4)
 
 
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"n_spectra": 0}, "n_spectra must be a positive whole number, not 0."),
+        ({"n_spectra": -3}, "n_spectra must be a positive whole number, not -3."),
+        ({"n_spectra": 2.5}, "n_spectra must be a positive whole number, not 2.5."),
+        ({"n_window_spectra": 0}, "n_window_spectra must be a positive whole number, not 0."),
+        ({"rl_iterations": (5, 0)}, "rl_iterations must be a positive whole number, not 0."),
+        ({"rl_iterations": (5, -2)}, "rl_iterations must be a positive whole number, not -2."),
+        ({"rl_iterations": ()}, "rl_iterations is empty; give one Richardson-Lucy iteration count at least"),
+        ({"seed": -1}, "seed must be a whole number of 0 or more, not -1."),
+        ({"presets": ("reference", "bogus")}, "Unknown evaluation set 'bogus'"),
+    ],
+)
+def test_evaluate_refuses_bad_settings_before_any_spectrum(monkeypatch, identity_model, settings, message):
+    monkeypatch.setattr(report, "evaluation_batches", lambda *a, **k: pytest.fail("spectra were generated"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        evaluate(identity_model, **{"presets": ("reference",), "n_spectra": 8, **settings})
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"n_spectra": 0}, "n_spectra must be a positive whole number, not 0."),
+        ({"n_spectra": -2}, "n_spectra must be a positive whole number, not -2."),
+        ({"seed": -1}, "seed must be a whole number of 0 or more, not -1."),
+        ({"rl_iterations": 0}, "rl_iterations must be a positive whole number, not 0."),
+    ],
+)
+def test_near_zlp_significance_refuses_bad_settings_before_any_spectrum(monkeypatch, settings, message):
+    monkeypatch.setattr(report, "generate_batch", lambda *a, **k: pytest.fail("spectra were generated"))
+    monkeypatch.setattr(report, "prepare_vacuum_psfs", lambda *a, **k: pytest.fail("the vacuum was prepared"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        near_zlp_significance({}, np.ones((1, 256)), **settings)
+
+
 def test_update_model_card_replaces_the_evaluation_section(tmp_path):
     card = tmp_path / "MODEL_CARD.md"
     card.write_text("# Model card\n\n## Evaluation\n\nold numbers\n\n## Limits\n\nkeep me\n")
@@ -170,16 +211,19 @@ def test_evaluate_command_writes_the_report_and_the_card(identity_model, tmp_pat
     card = tmp_path / "MODEL_CARD.md"
     card.write_text("# Model card\n\n## Evaluation\n\nold numbers\n\n## Limits\n\nkeep me\n")
     out = tmp_path / "report"
-    args = ["evaluate", "--model", str(identity_model), "--out", str(out), "--n-spectra", "4", "--presets",
-            "--rl-iterations", "3", "--seed", "5", "--card", str(card)]
+    # A global option before the sub-command (--traceback); an iteration count given twice.
+    args = ["--traceback", "evaluate", "--model", str(identity_model), "--out", str(out), "--n-spectra", "4",
+            "--presets", "--rl-iterations", "3", "3", "--seed", "5", "--card", str(card)]
     main(args)
-    report = json.loads((out / "evaluation.json").read_text())
-    assert report["settings"]["rl_iterations"] == [3] and report["settings"]["seed"] == 5
-    assert report["settings"]["model"]["file"] == str(identity_model)
-    assert list(report["presets"]) == [f"reference, {n} ch, ZLP at {z}" for n, z in WINDOW_SETS]
-    assert set(report["settings"]["n_spectra"].values()) == {1}
+    written = json.loads((out / "evaluation.json").read_text())
+    assert written["settings"]["rl_iterations"] == [3] and written["settings"]["seed"] == 5
+    assert written["settings"]["model"]["file"] == str(identity_model)
+    assert list(written["presets"]) == [f"reference, {n} ch, ZLP at {z}" for n, z in WINDOW_SETS]
+    assert set(written["settings"]["n_spectra"].values()) == {1}
     assert sorted(path.name for path in out.iterdir()) == ["evaluation.json", "evaluation.md"]
     text = card.read_text()
     assert "old numbers" not in text and "## Limits\n\nkeep me" in text
-    assert f"Produced by `eelspecnet evaluate {' '.join(args[1:])}`" in text
+    # The section is replaced where it stood, and records the sub-command's arguments.
+    assert text.index("## Evaluation") < text.index("## Limits")
+    assert f"Produced by `eelspecnet evaluate {' '.join(args[2:])}`" in text
     assert "### Other windows (the `reference` physics)" in text and "## Preset" not in text
