@@ -165,7 +165,7 @@ def test_modal_evolution_side_by_side(triple):
         assert bottom == pytest.approx(energy[rows][0] - 0.0025) and top == pytest.approx(energy[rows][-1] + 0.0025)
     assert figure.axes[0].texts[0].get_text().strip() == "ZLP"
     assert len(plot_modal_evolution(*profiles, profiles[1]).axes) == 6
-    with pytest.raises(ValueError, match="holds no channel"):  # e.g. meV on an eV axis
+    with pytest.raises(ValueError, match="lies outside the energy axis"):  # e.g. meV on an eV axis
         plot_modal_evolution(*profiles, energy_range=(20.0, 50.0))
 
 
@@ -193,7 +193,7 @@ def test_feature_along_line_curves(triple):
         np.testing.assert_array_equal(curve.get_xdata(), [0.0, 5.0, 10.0, 15.0])
         np.testing.assert_array_equal(curve.get_ydata(), line.data)
         assert curve.get_color() == colour
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == [
         "input (a feature at 75 % of positions)", "EELSpecNet (a feature at 50 % of positions)",
     ]
     assert expected.get_ydata()[0] == 0.32 and ax.get_ylabel() == "Phonon energy (eV)"
@@ -205,11 +205,12 @@ def test_feature_along_line_curves(triple):
     lines["EELSpecNet, blind"].data[:] = [0.33, 0.32, 0.32, np.nan]
     lines["ground truth"] = lines["input"].deepcopy()
     lines["ground truth"].data[:] = [0.32, 0.32, np.nan, 0.32]
-    ax = plot_feature_along_line(lines, tolerance=0.006).axes[0]
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
-        "input (within 0.006 of the truth at 0 % of positions)",
-        "EELSpecNet (within 0.006 of the truth at 67 % of positions)",
-        "EELSpecNet, blind (within 0.006 of the truth at 33 % of positions)",
+    figure = plot_feature_along_line(lines, tolerance=0.006, units="eV")
+    ax = figure.axes[0]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == [
+        "input (within 0.006 eV of the truth at 0 % of positions)",
+        "EELSpecNet (within 0.006 eV of the truth at 67 % of positions)",
+        "EELSpecNet, blind (within 0.006 eV of the truth at 33 % of positions)",
         "ground truth (a feature at 75 % of positions)",
     ]
     tuned, blind = ax.get_lines()[1:3]
@@ -227,3 +228,105 @@ def test_eelspecnet_deconvolve_result_knows_its_input(identity_model, gaussian_z
         assert len(figure.axes[0].get_lines()) == 3
     finally:
         signal._plot.close()
+
+
+def test_comparison_intensity_limits_span_every_spectrum_in_the_range(triple):
+    raw, restored, rl = (s.inav[1, 2] for s in triple)
+    truth = restored.deepcopy()
+    truth.data *= 1.2  # the tallest peak: not the input's
+    linear, log = plot_comparison((raw, restored, rl), truth=truth).axes
+    tallest = np.nanmax(truth.data)
+    assert log.get_ylim()[1] >= tallest > 2 * np.nanmax(raw.data)  # was 2 x the input's: truth off the top
+    assert linear.get_ylim()[1] >= tallest
+    # Away from the ZLP: the limits of what is drawn there, not of the ZLP outside the range.
+    linear, log = plot_comparison((raw, restored, rl), truth=truth, energy_range=(0.2, 0.7)).axes
+    energy = raw.axes_manager.signal_axes[0].axis
+    inside = (energy >= 0.2) & (energy <= 0.7)
+    highest = max(np.nanmax(s.data[inside]) for s in (raw, restored, rl, truth))
+    assert highest <= linear.get_ylim()[1] <= 1.2 * highest
+    assert highest <= log.get_ylim()[1] <= 3 * highest
+    lowest = min(np.nanmin(s.data[inside]) for s in (raw, restored, rl, truth))
+    assert 0.1 * lowest <= log.get_ylim()[0] <= lowest  # not six decades of nothing below the spectra
+
+
+@pytest.mark.parametrize(
+    "energy_range, message",
+    [((20.0, 50.0), "lies outside the energy axis"),  # meV on an eV axis
+     ((-300.0, 1400.0), "times as wide as the energy axis"),  # meV on an eV axis, around it
+     ((0.5, -0.2), "reversed"),
+     ((0.1001, 0.1002), "holds no channel")],
+)
+def test_comparison_refuses_an_energy_range_off_the_axis(triple, energy_range, message):
+    with pytest.raises(ValueError, match=message) as error:
+        plot_comparison(triple, index=(1, 2), energy_range=energy_range)
+    assert "\n" not in str(error.value)
+
+
+def test_modal_evolution_refuses_a_reversed_range_as_reversed(triple):
+    profiles = [modal_evolution(s, (0.0, 5.0), (15.0, 5.0), width=3) for s in triple[:2]]
+    with pytest.raises(ValueError, match=r"energy_range \(0.2, -0.1\) is reversed.*low < high"):
+        plot_modal_evolution(*profiles, energy_range=(0.2, -0.1))
+
+
+def test_modal_evolution_mode_lines_outside_the_range_leave_the_energy_axis_alone(triple):
+    profiles = [modal_evolution(s, (0.0, 5.0), (15.0, 5.0), width=3) for s in triple[:2]]
+    figure = plot_modal_evolution(*profiles, energy_range=(-0.1, 0.2), mode_energies={"ZLP": 0.0, "far": 0.8})
+    image_axes = [ax for ax in figure.axes if ax.get_images()]
+    for ax in image_axes:
+        bottom, top = ax.get_images()[0].get_extent()[2:]
+        assert ax.get_ylim() == pytest.approx((bottom, top))  # not stretched to 0.8 eV
+        assert [text.get_text().strip() for text in ax.texts] == ["ZLP"]
+
+
+def test_comparison_labels_name_the_restorations(triple):
+    labels = ("input", "EELSpecNet, fine-tuned", "Richardson-Lucy, vacuum PSF")
+    figure = plot_comparison(triple, index=(1, 2), labels=labels, truth=triple[1])
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == [*labels, "ground truth"]
+    with pytest.raises(ValueError, match="one label per signal: 3 signals, 2 labels"):
+        plot_comparison(triple, labels=labels[:2])
+
+
+def test_maps_of_one_window_name_at_other_energies_are_refused(triple):
+    ph = energy_filtered_maps(triple[0], {"Ph": (0.05, 0.1)})
+    elsewhere = energy_filtered_maps(triple[1], {"Ph": (0.1, 0.15)})
+    with pytest.raises(ValueError, match=r"same energy windows.*Ph 0.05-0.1 and Ph 0.1-0.15"):
+        plot_maps_side_by_side(ph, elsewhere)
+
+
+def test_legend_along_the_line_hides_no_curve(triple):
+    profiles = [modal_evolution(s, (0.0, 5.0), (15.0, 5.0), width=1) for s in triple[:2]]
+    lines = {label: feature_along_line(profiles[0], (0.3, 0.4)) for label in ("input", "EELSpecNet", "ground truth")}
+    for k, line in enumerate(lines.values()):
+        line.data[:] = [0.3, 0.31, 0.32, 0.33 + 0.01 * k]
+    figure = plot_feature_along_line(lines, tolerance=0.006)
+    figure.draw_without_rendering()  # lays it out
+    legend = (figure.legends or [figure.axes[0].get_legend()])[0].get_window_extent()
+    ax = figure.axes[0].get_window_extent()
+    assert legend.y1 < ax.y0  # below the axes, not over the curves
+
+
+def uncalibrated(signal):
+    """The same data with no axis names, units or title (a raw array given to HyperSpy)."""
+    out = exspy.signals.EELSSpectrum(np.asarray(signal.data))
+    out.axes_manager.signal_axes[0].offset = -100.0  # the ZLP at 0, in channels
+    return out
+
+
+def test_uncalibrated_axes_get_plain_labels_and_a_title(triple):
+    raw, restored = (uncalibrated(s) for s in triple[:2])
+    texts = []
+    for figure in (plot_comparison((raw, restored), index=(1, 2)), plot_comparison((raw, restored))):
+        texts += [text for ax in figure.axes for text in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title())]
+    assert plot_comparison((raw, restored), index=(1, 2)).axes[0].get_title() == "Pixel (1, 2)"
+    assert plot_comparison((raw, restored)).axes[1].get_xlabel() == "Energy"
+    maps = [energy_filtered_maps(s, {"loss": (20.0, 60.0)}) for s in (raw, restored)]
+    figure = plot_maps_side_by_side(*maps)
+    assert figure.axes[0].get_title() == "input: loss (20-60)"
+    texts += [text for ax in figure.axes for text in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title())]
+    profiles = [modal_evolution(s, (0.0, 1.0), (3.0, 1.0), width=1) for s in (raw, restored)]
+    figure = plot_modal_evolution(*profiles, energy_range=(-20.0, 60.0))
+    assert figure.axes[0].get_xlabel() == "Position along the line"
+    texts += [text for ax in figure.axes for text in (ax.get_xlabel(), ax.get_ylabel())]
+    figure = plot_feature_along_line({"input": feature_along_line(profiles[0], (20.0, 60.0))})
+    texts += [figure.axes[0].get_xlabel()]
+    assert texts and not [text for text in texts if "undefined" in text or text.startswith(":")]
