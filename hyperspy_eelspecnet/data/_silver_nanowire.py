@@ -227,8 +227,9 @@ def silver_nanowire(seed=0, counts_per_spectrum=5e6, return_ground_truth=False):
     wire, strongest at the ends), the SiN phonon at 0.10 eV on every pixel but those of a hole
     in the membrane beside the wire (:func:`membrane_hole`, the control region), the silver bulk
     plasmon at 3.8 eV on the wire, all buried under an asymmetric pseudo-Voigt zero-loss peak
-    of 65 meV FWHM (13 channels), with energy jitter, a ZLP drift of a few channels from
-    pixel to pixel and Poisson noise. See the module documentation for the model.
+    (a PSF of 65 meV FWHM, 13 channels; with the energy jitter the measured ZLP is about 70 meV,
+    14 channels, wide), with a ZLP drift of a few channels from pixel to pixel and Poisson
+    noise. See the module documentation for the model.
 
     Parameters
     ----------
