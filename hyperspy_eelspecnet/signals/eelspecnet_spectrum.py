@@ -126,8 +126,13 @@ def eelspecnet_deconvolve(
         Spectra per network call; by default 4096 when TensorFlow sees a GPU, 256 otherwise
         (:func:`~hyperspy_eelspecnet.restoration.default_batch_size`).
     force : bool
-        Restore spectra whose ZLP is already narrower than the model's restored ZLP, which are
-        otherwise refused (the restoration would widen them).
+        Restore anyway where a check refuses input that looks wrong but may not be (each then
+        only warned about): a ZLP already narrower than the model's restored ZLP (the
+        restoration would widen it); a signal restored already (its metadata records an
+        EELSpecNet restoration); on an energy axis in eV, meV or keV, a maximum taken for the
+        ZLP more than 5 eV from 0 eV or a window without 0 eV (a plasmon or core-loss window, or
+        an uncalibrated axis); a model fine-tuned on a vacuum recorded at another dispersion;
+        a PSF with loss features (a specimen spectrum, not a vacuum reference).
     %s
     %s
 
@@ -145,8 +150,8 @@ def eelspecnet_deconvolve(
     ValueError
         Signal dimension other than 1, non-uniform or decreasing energy axis, NaN or infinite
         values, spectra without positive counts, no zero-loss peak, too few channels around it
-        (32 below, 64 above), a ZLP narrower than the restored one (unless ``force``) -- where
-        the located ZLP is likely a spike, the message says so --, a PSF that is not numbers, of
+        (32 below, 64 above) -- where the located ZLP is likely a spike, the message says so --;
+        unless ``force``, what it lists; a PSF that is not numbers, of
         the wrong shape or energy scale, on a non-uniform axis or not a whole ZLP, a model file
         that is not a Keras model or does not match its contract.
     TypeError
@@ -158,10 +163,8 @@ def eelspecnet_deconvolve(
     -----
     UserWarning
         ZLP width (in channels) or counts outside what the model was trained on, with what to
-        do; on an energy axis in eV (or meV, keV), a maximum taken for the ZLP more than
-        5 eV from 0 eV or a window without 0 eV (a plasmon or core-loss window, or an
-        uncalibrated axis); a PSF with loss features; a PSF given with ``rl_iterations=0``
-        (unused).
+        do; a PSF given with ``rl_iterations=0`` (unused); with ``force=True``, what it let
+        through.
 
     Notes
     -----
@@ -185,6 +188,13 @@ def eelspecnet_deconvolve(
     >>> restored, rl = s.eelspecnet_deconvolve(rl_iterations=50)  # doctest: +SKIP
     """
     _check_energy_axis(self)
+    if self.metadata.has_item("Signal.EELSpecNet"):
+        _refuse_unless_forced(
+            "This signal is an EELSpecNet result already "
+            f"({self.metadata.Signal.EELSpecNet.get_item('result', 'restored')}): restored again, its ZLP "
+            "keeps its width but its loss signal is reshaped once more. Restore the recorded signal.",
+            force,
+        )
     if isinstance(rl_iterations, bool) or not isinstance(rl_iterations, (int, np.integer)) or rl_iterations < 0:
         raise ValueError(f"rl_iterations must be a non-negative integer (0 skips Richardson-Lucy), got {rl_iterations!r}.")
     if show_progressbar is None:
@@ -205,14 +215,15 @@ def eelspecnet_deconvolve(
             UserWarning,
             stacklevel=2,
         )
-    psf_data, psf_source = _psf_for(self, psf) if rl_iterations else (None, None)
+    _check_fine_tune_dispersion(self.axes_manager.signal_axes[0], engine.contract, force)
+    psf_data, psf_source = _psf_for(self, psf, force) if rl_iterations else (None, None)
 
     diagnostics = _diagnose(data)
     engine.validate(diagnostics, force)
     energies = _energies_in_ev(self.axes_manager.signal_axes[0])
     text = None if energies is None else restoration.zlp_energy_warning(diagnostics, energies)
     if text:
-        warnings.warn(text, UserWarning, stacklevel=2)
+        _refuse_unless_forced(text, force)
 
     restored, rl = _map_blocks(data, engine, psf_data, rl_iterations, _output_dtype(self.data.dtype))
     if not lazy_output:  # both results in one pass over the input
@@ -267,6 +278,32 @@ def _check_energy_axis(signal):
         raise TypeError(restoration.COMPLEX_DATA_MESSAGE)
 
 
+def _refuse_unless_forced(text, force, stacklevel=3):
+    """``ValueError`` with ``text`` and how to override it; with ``force``, a warning instead."""
+    if not force:
+        raise ValueError(f"{text} If the input is right, pass force=True (--force on the command line) to restore anyway.")
+    warnings.warn(f"{text} (Restored anyway: force=True.)", UserWarning, stacklevel=stacklevel)
+
+
+def _check_fine_tune_dispersion(axis, contract, force):
+    """A model fine-tuned on a vacuum (its PSF in the contract, in channels) restores spectra at
+    that vacuum's dispersion only: at another, the PSF it matches them from is the wrong width."""
+    if contract.vacuum_psf is None:
+        return
+    energies = _energies_in_ev(axis)
+    if energies is None or energies.size < 2:
+        return
+    scale = (energies[-1] - energies[0]) / (energies.size - 1)
+    if not np.isclose(scale, contract.dispersion, rtol=1e-3):
+        _refuse_unless_forced(
+            f"The model {contract.name!r} was fine-tuned on a vacuum ZLP at {contract.dispersion:g} eV per "
+            f"channel, but this signal has {scale:g} eV per channel: its vacuum PSF, in channels, is not this "
+            "signal's. Restore spectra recorded at the vacuum's dispersion, or fine-tune on a vacuum recorded "
+            "with this signal's settings ('eelspecnet finetune VACUUM --out DIR').",
+            force,
+        )
+
+
 #: eV per unit of the energy axis units that say energy.
 _EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
 
@@ -312,7 +349,7 @@ def _diagnose(data):
     ).compute()
 
 
-def _psf_for(signal, psf):
+def _psf_for(signal, psf, force=False):
     """(psf array or None, source text) for Richardson-Lucy: a measured vacuum ZLP prepared as
     :func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs` prepares it for fine-tuning."""
     if psf is None:
@@ -348,13 +385,12 @@ def _psf_for(signal, psf):
     prepared = prepare_vacuum_psfs(flat).psfs  # refuses what is not a whole ZLP
     rising = loss_feature_rise(flat) > LOSS_FEATURE_RISE_LIMIT
     if rising.any():
-        warnings.warn(
+        _refuse_unless_forced(
             f"{int(rising.sum())} of the {len(flat)} PSF spectra rise again above their ZLP tail by more "
             f"than {LOSS_FEATURE_RISE_LIMIT:g} of the ZLP: loss features, as in a specimen spectrum. "
             "Give a vacuum reference (recorded through a hole), or Richardson-Lucy will take those "
             "features for blur.",
-            UserWarning,
-            stacklevel=3,
+            force, stacklevel=4,
         )
     if data.ndim > 1 and data.shape[:-1] != nav_shape:  # several vacuum spectra: one PSF, centred first
         return prepared.mean(axis=0), (

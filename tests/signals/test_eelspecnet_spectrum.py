@@ -200,24 +200,53 @@ def test_lazy_results_equal_eager_ones(synthetic, identity_model, lazy_input, la
         np.testing.assert_allclose(out.data, ref.data, rtol=1e-9, atol=1e-12 * ref.data.max())
 
 
-def test_a_window_without_the_zlp_at_0_ev_is_warned_about(synthetic, identity_model):
+def test_a_window_without_the_zlp_at_0_ev_is_refused_unless_forced(synthetic, identity_model):
     import warnings
 
     signal = synthetic()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # calibrated, the ZLP at 0 eV: no warning
+        warnings.simplefilter("error")  # calibrated, the ZLP at 0 eV: no word
         signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
     energy = signal.axes_manager.signal_axes[0]
     energy.offset = 12.0  # a plasmon window: 12-13.3 eV, its maximum at 12.4 eV
-    with pytest.warns(UserWarning, match=r"lies at 12\.4 to 12\.4 eV, not near 0 eV \(0 eV lies outside the window"):
+    with pytest.raises(ValueError, match=r"lies at 12\.4 to 12\.4 eV, not near 0 eV \(0 eV lies outside the window.*force=True"):
         signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    with pytest.warns(UserWarning, match=r"lies at 12\.4 .*Restored anyway"):
+        restored, _ = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, force=True)
+    assert restored.data.shape == signal.data.shape
     energy.offset, energy.scale, energy.units = -9000.0, 40.0, "meV"  # -9 to 1.2 eV, the maximum at -5.8 eV
-    with pytest.warns(UserWarning, match=r"lies at -5\.89 to -5\.69 eV, not near 0 eV \(in 12 of 12 spectra"):
+    with pytest.raises(ValueError, match=r"lies at -5\.89 to -5\.69 eV, not near 0 eV \(in 12 of 12 spectra"):
         signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
     energy.units = "channels"  # not an energy: nothing known of where 0 eV is
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+
+
+def test_a_restored_signal_is_not_restored_again_unless_forced(synthetic, identity_model):
+    restored, rl = synthetic().eelspecnet_deconvolve(model=identity_model, rl_iterations=3)
+    for result in (restored, rl):
+        with pytest.raises(ValueError, match="is an EELSpecNet result already .*Restore the recorded signal"):
+            result.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
+    with pytest.warns(UserWarning, match="Restored anyway"):
+        again, _ = restored.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, force=True)
+    np.testing.assert_allclose(again.data, restored.data, rtol=1e-5)  # the identity model (float32)
+
+
+def test_a_fine_tuned_model_refuses_another_dispersion_than_its_vacuums(synthetic, identity_model, tmp_path):
+    from hyperspy_eelspecnet.model import load_model
+
+    model, contract = load_model(identity_model)
+    contract.vacuum_psf = [0.0, 0.25, 0.5, 0.25, 0.0]  # as a fine-tune records it
+    contract.dispersion = 0.005
+    signal = synthetic()  # 0.005 eV per channel: restored
+    signal.eelspecnet_deconvolve(model=(model, contract), rl_iterations=0)
+    signal.axes_manager.signal_axes[0].scale = 0.01
+    with pytest.raises(ValueError, match=r"fine-tuned on a vacuum ZLP at 0\.005 eV per channel, but this signal has 0\.01"):
+        signal.eelspecnet_deconvolve(model=(model, contract), rl_iterations=0)
+    signal.axes_manager.signal_axes[0].scale, signal.axes_manager.signal_axes[0].units = 5.0, "meV"
+    signal.axes_manager.signal_axes[0].offset *= 1000
+    signal.eelspecnet_deconvolve(model=(model, contract), rl_iterations=0)  # 5 meV: the same
 
 
 def test_a_lazy_result_computes_only_itself(synthetic, identity_model, monkeypatch):
@@ -308,10 +337,12 @@ def test_one_vacuum_psf_per_spectrum(load_ws2, identity_model):
     assert "measured vacuum ZLP, dark offset removed" in rl.metadata.Signal.EELSpecNet.richardson_lucy.psf_source
 
 
-def test_a_specimen_spectrum_given_as_psf_warns(load_ws2, identity_model):
+def test_a_specimen_spectrum_given_as_psf_is_refused_unless_forced(load_ws2, identity_model):
     specimen = load_ws2("Specimen")
-    with pytest.warns(UserWarning, match="1 of the 1 PSF spectra rise again.*loss features"):
+    with pytest.raises(ValueError, match="1 of the 1 PSF spectra rise again.*loss features.*force=True"):
         specimen.eelspecnet_deconvolve(model=identity_model, rl_iterations=2, psf=specimen.inav[0])
+    with pytest.warns(UserWarning, match="1 of the 1 PSF spectra rise again.*Restored anyway"):
+        specimen.eelspecnet_deconvolve(model=identity_model, rl_iterations=2, psf=specimen.inav[0], force=True)
 
 
 # --------------------------------------------------------------------------- refusals
