@@ -9,8 +9,8 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
-
 
 
 def _positive_minutes(text):
@@ -66,6 +66,7 @@ def _finetune(args):
         path = finetune(
             args.vacuum, args.out, minutes=FINETUNE_MINUTES if args.minutes is None else args.minutes,
             model=args.model, specimen=args.specimen, dispersion=args.dispersion, resume=args.resume, seed=args.seed,
+            force=args.force,
         )
     except (ValueError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
@@ -85,17 +86,19 @@ class _InputError(Exception):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
-def _load_spectra(path):
-    """The spectra in ``path`` (anything ``hs.load`` reads) as an EELS signal."""
-    from .io import load_spectra_signal
+def _load_spectra(path, dispersion=None):
+    """The spectra in ``path`` (anything ``hs.load`` reads, text or .npy) as an EELS signal."""
+    from .io import read_signal
 
     try:
-        signal = load_spectra_signal(path)
-    except ValueError as error:
+        return read_signal(path, dispersion)
+    except (ValueError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
-    if not hasattr(signal, "eelspecnet_deconvolve"):
-        signal.set_signal_type("EELS")
-    return signal
+
+
+def _written_path(path):
+    """The file HyperSpy writes for ``path``: a name without an extension gets ``.hspy``."""
+    return path if path.suffix else path.with_suffix(".hspy")
 
 
 def _richardson_lucy_path(path):
@@ -135,12 +138,12 @@ def _deconvolve(args):
     from .plotting import plot_comparison
 
     source = Path(args.input)
-    out = Path(args.output) if args.output else source.with_name(f"{source.stem}_eelspecnet.hspy")
+    out = _written_path(Path(args.output)) if args.output else source.with_name(f"{source.stem}_eelspecnet.hspy")
     rl_path = _richardson_lucy_path(out) if args.rl_iterations else None
     for path in filter(None, (out, rl_path)):
         if path.resolve() == source.resolve():
             raise _InputError(f"writing {path} would overwrite the input; choose another output with -o.")
-    signal = _load_spectra(source)
+    signal = _load_spectra(source, args.dispersion)
     _check_writable(out, signal)
     if args.plot:
         from matplotlib.figure import Figure
@@ -151,10 +154,12 @@ def _deconvolve(args):
                 f"cannot draw a figure to {args.plot}; end --plot in .png (or one of "
                 f"{', '.join('.' + f for f in formats)})."
             )
-    psf = _load_spectra(args.psf) if args.psf else None
+    psf = _load_spectra(args.psf, args.dispersion) if args.psf else None
     try:
         result = signal.eelspecnet_deconvolve(
-            model=args.model, rl_iterations=args.rl_iterations, psf=psf, force=args.force
+            model=args.model, rl_iterations=args.rl_iterations, psf=psf, force=args.force,
+            # dask's bar redraws itself with carriage returns: for a terminal, not for a log file.
+            show_progressbar=sys.stderr.isatty(),
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
@@ -163,6 +168,11 @@ def _deconvolve(args):
     if rl_path is not None:
         _save(result.richardson_lucy, rl_path)
         print(f"Richardson-Lucy deconvolution ({args.rl_iterations} iterations) written to {rl_path}")
+    elif _richardson_lucy_path(out).exists():
+        print(
+            f"{_richardson_lucy_path(out)} is left from an earlier run (--rl-iterations 0 writes no "
+            "Richardson-Lucy result): it does not belong to this restoration."
+        )
     if args.plot:
         plot_comparison(result).savefig(args.plot, dpi=150)
         print(f"Comparison figure written to {args.plot}")
@@ -177,22 +187,28 @@ def _demo(args):
         raise _InputError(str(error)) from error
 
 
+_TRACEBACK_HELP = "on an error, show Python's full traceback instead of the one-line message (for bug reports)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eelspecnet", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--traceback", action="store_true",
-        help="on an error, show Python's full traceback instead of the one-line message (for bug reports)",
-    )
+    parser.add_argument("--traceback", action="store_true", help=_TRACEBACK_HELP)
+    # --traceback after the sub-command too; there it leaves the value before it alone when absent.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=_TRACEBACK_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a model on generated spectra")
+    def command(name, **kwargs):
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = command("train", help="train a model on generated spectra")
     p.add_argument("--config", required=True, help="training configuration (YAML)")
     p.add_argument("--out", required=True, help="output folder (model, card, checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
     p.add_argument("--max-minutes", type=_positive_minutes, default=None, help="wall-clock limit")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser(
+    p = command(
         "finetune", help="fine-tune a model on your microscope's vacuum zero-loss peak (its own PSF)"
     )
     p.add_argument("vacuum", nargs="+",
@@ -203,14 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="model to start from: a .keras file or the folder train or finetune wrote (default: the bundled model)")
     p.add_argument("--specimen", nargs="+", default=None,
-                   help="specimen spectra to restore: the training noise matches their counts, their dispersion is checked")
+                   help="specimen spectra to restore: the training noise matches their counts, their dispersion and ZLP "
+                        "width are checked against the vacuum's")
     p.add_argument("--dispersion", type=float, default=None,
-                   help="eV per channel, where the files do not say (text, .npy)")
+                   help="eV per channel, where the files do not say (text, .npy); default: the specimen "
+                        "files', else the base model's (a line or a warning says which)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/training")
     p.add_argument("--seed", type=_seed, default=0, help="root seed of the generated spectra (0 or more)")
+    p.add_argument("--force", action="store_true",
+                   help="fine-tune anyway (with a warning) on vacuum spectra with loss features, a vacuum ZLP "
+                        "wider than the specimen's, or a calibrated window without 0 eV")
     p.set_defaults(func=_finetune)
 
-    p = sub.add_parser("evaluate", help="compare a model with Richardson-Lucy on generated spectra")
+    p = command("evaluate", help="compare a model with Richardson-Lucy on generated spectra")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--out", required=True, help="output folder for JSON, Markdown and figures")
     p.add_argument("--n-spectra", type=_positive_int, default=2000, help="spectra per evaluation set (default: 2000)")
@@ -233,21 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model card whose '## Evaluation' section is replaced (added at the end if it has none)")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("deconvolve", help="restore a file of near-zero-loss spectra (and compare with Richardson-Lucy)")
-    p.add_argument("input", help="spectra or spectrum image: any file hs.load reads (.dm3, .dm4, .hspy, .msa, ...)")
+    p = command("deconvolve", help="restore a file of near-zero-loss spectra (and compare with Richardson-Lucy)")
+    p.add_argument("input",
+                   help="spectra or spectrum image: any file hs.load reads (.dm3, .dm4, .hspy, .msa, ...), or "
+                        "text (.txt, .dat, .csv, .tsv) or .npy with one spectrum per row (then give --dispersion)")
     p.add_argument("-o", "--output", default=None,
-                   help="restored signal (default: INPUT stem + '_eelspecnet.hspy'); Richardson-Lucy goes "
-                        "beside it with the suffix '_richardson_lucy'")
+                   help="restored signal (default: INPUT stem + '_eelspecnet.hspy'; a name without an extension "
+                        "gets .hspy); Richardson-Lucy goes beside it with the suffix '_richardson_lucy'")
     p.add_argument("--rl-iterations", type=int, default=50, help="Richardson-Lucy iterations (0 skips it)")
     p.add_argument("--psf", default=None,
-                   help="measured vacuum zero-loss peak for Richardson-Lucy (default: each spectrum's own ZLP)")
+                   help="measured vacuum zero-loss peak for Richardson-Lucy, a file as INPUT (default: each "
+                        "spectrum's own ZLP)")
+    p.add_argument("--dispersion", type=float, default=None,
+                   help="eV per channel of text and .npy files (and uncalibrated ones), which do not say; "
+                        "0 eV is put at the ZLP's maximum")
     p.add_argument("--plot", default=None, help="also draw input, restored and Richardson-Lucy to this image file")
     p.add_argument("--force", action="store_true",
-                   help="restore zero-loss peaks already narrower than the model's restored ZLP anyway")
+                   help="restore anyway (with a warning) what a check refuses but may be right: a ZLP already "
+                        "narrower than the model's restored ZLP, a signal restored already, a maximum far from 0 eV "
+                        "or a window without it, a model fine-tuned at another dispersion, a --psf with loss features")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.set_defaults(func=_deconvolve)
 
-    p = sub.add_parser("demo", help="restore a synthetic silver-nanowire spectrum image and draw the results")
+    p = command("demo", help="restore a synthetic silver-nanowire spectrum image and draw the results")
     p.add_argument("--out", default="eelspecnet_demo", help="output folder (default: ./eelspecnet_demo)")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--instrument", action="store_true",
@@ -265,14 +294,31 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
     # The sub-command's arguments, recorded with the numbers they produce (model card); global
-    # options (--traceback) come before the sub-command, and no global option takes a value.
-    args.argv = argv[argv.index(args.command) + 1:]
-    try:
-        args.func(args)
-    except _InputError as error:
-        if args.traceback:
-            raise error.__cause__ or error
-        parser.exit(2, f"eelspecnet {args.command}: error: {error}\n")
+    # options (--traceback, before or after the sub-command) take no value and change no number.
+    args.argv = [a for a in argv[argv.index(args.command) + 1:] if a != "--traceback"]
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(args.command)
+        try:
+            args.func(args)
+        except _InputError as error:
+            if args.traceback:
+                raise error.__cause__ or error
+            parser.exit(2, f"eelspecnet {args.command}: error: {error}\n")
+
+
+def _warning_printer(command):
+    """``warnings.showwarning`` for the command line: 'eelspecnet COMMAND: warning: MESSAGE' on
+    one line, without Python's source location (ours and other packages' warnings alike)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        stream = sys.stderr if file is None else file
+        text = " ".join(str(message).split())
+        try:
+            stream.write(f"eelspecnet {command}: warning: {text}\n")
+        except OSError:  # no stream to write to (as Python's own printer does)
+            pass
+
+    return show
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Reading spectra from files: anything rosettasciio reads, text or NumPy files.
 
-Used for the vacuum spectra of training and fine-tuning and for the specimen spectra a
-fine-tune matches its noise to.
+Used for the vacuum spectra of training and fine-tuning, for the specimen spectra a
+fine-tune matches its noise to, and (:func:`read_signal`) for the files ``eelspecnet
+deconvolve`` restores.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SpectraFile", "read_spectra", "load_spectra_signal"]
+__all__ = ["SpectraFile", "read_spectra", "read_signal", "load_spectra_signal", "is_table_file", "span"]
 
 #: File endings read as text (one spectrum per row) or as NumPy arrays; anything else goes to
 #: HyperSpy's loader (rosettasciio: .dm3, .dm4, .hspy, .msa, ...). Value: the column delimiter
@@ -37,12 +38,32 @@ class SpectraFile:
     dispersion : float or None
         eV per channel, where the file says (calibrated HyperSpy signals); None for text and
         NumPy files.
+    energy_range : (float, float) or None
+        Energies of the first and last channel in eV, where the file says (an energy axis in
+        eV, meV or keV); None otherwise.
     """
 
     path: Path
     spectra: np.ndarray
     names: list
     dispersion: float | None
+    energy_range: tuple | None = None
+
+    def holds_zero_energy(self) -> bool:
+        """Whether the energy window contains 0 eV (True where the file does not say)."""
+        return self.energy_range is None or self.energy_range[0] <= 0.0 <= self.energy_range[1]
+
+
+def span(low: float, high: float, spec: str = ".3g") -> str:
+    """``"low-high"``, or ``"low to high"`` where a minus sign would make the hyphen ambiguous."""
+    low_text, high_text = format(low, spec), format(high, spec)
+    return f"{low_text}-{high_text}" if low >= 0 and high >= 0 else f"{low_text} to {high_text}"
+
+
+def is_table_file(path) -> bool:
+    """Whether ``path`` is read as a text table or a NumPy array (not by HyperSpy)."""
+    suffix = Path(path).suffix.lower()
+    return suffix in TEXT_SUFFIXES or suffix == ".npy"
 
 
 def _reason(error) -> str:
@@ -126,9 +147,9 @@ def read_spectra(path) -> SpectraFile:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No file {path}; check its path.")
-    dispersion = None
+    dispersion = energy_range = None
     suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES or suffix == ".npy":
+    if is_table_file(path):
         try:
             with warnings.catch_warnings():  # an empty file gets our own error below
                 warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
@@ -153,6 +174,8 @@ def read_spectra(path) -> SpectraFile:
         axis = signal.axes_manager.signal_axes[0]
         if axis.units in EV_PER_UNIT:
             dispersion = float(axis.scale) * EV_PER_UNIT[axis.units]
+            ends = (float(axis.axis[0]) * EV_PER_UNIT[axis.units], float(axis.axis[-1]) * EV_PER_UNIT[axis.units])
+            energy_range = (min(ends), max(ends))
         data = np.asarray(signal.data, dtype=float)
         navigation = data.shape[:-1]
         if navigation:
@@ -161,4 +184,76 @@ def read_spectra(path) -> SpectraFile:
             names = [path.name]
     if data.size == 0:
         raise ValueError(f"{path} holds no spectrum (no numbers).")
-    return SpectraFile(path, data.reshape(-1, data.shape[-1]), names, dispersion)
+    return SpectraFile(path, data.reshape(-1, data.shape[-1]), names, dispersion, energy_range)
+
+
+def read_signal(path, dispersion: float | None = None):
+    """The spectra of a file as an EELS signal, to restore (``eelspecnet deconvolve``).
+
+    HyperSpy's files (.dm3, .dm4, .hspy, .msa, ...) keep their axes and metadata. Text and
+    ``.npy`` files are read as :func:`read_spectra` reads them (one spectrum per row; several
+    rows give a navigation axis of that length) and need ``dispersion``: their energy axis is
+    ``dispersion`` eV per channel with 0 eV at the zero-loss peak's located maximum (the
+    median over the rows). A HyperSpy file whose energy axis is not in eV, meV or keV
+    (uncalibrated) is calibrated the same way where ``dispersion`` is given.
+
+    Parameters
+    ----------
+    path : str or Path
+    dispersion : float, optional
+        eV per channel, for files that do not say it; where a file does, it must agree.
+
+    Returns
+    -------
+    EELSSpectrum
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file cannot be read or is not spectra; a text or ``.npy`` file without
+        ``dispersion``; ``dispersion`` not positive, or not the file's own.
+    """
+    import exspy
+
+    path = Path(path)
+    if dispersion is not None and not (np.isfinite(dispersion) and dispersion > 0):
+        raise ValueError(f"The dispersion must be a positive number of eV per channel (e.g. 0.005), not {dispersion:g}.")
+    if is_table_file(path):
+        read = read_spectra(path)
+        if dispersion is None:
+            raise ValueError(
+                f"{path} is a {path.suffix} file, which does not say its dispersion; give it in eV per "
+                "channel with --dispersion (dispersion=), e.g. --dispersion 0.005."
+            )
+        signal = exspy.signals.EELSSpectrum(read.spectra[0] if len(read.spectra) == 1 else read.spectra)
+        signal.metadata.General.title = path.stem
+        _calibrate(signal, dispersion)
+        return signal
+    signal = load_spectra_signal(path, also="a text table or a .npy array")
+    if not hasattr(signal, "eelspecnet_deconvolve"):
+        signal.set_signal_type("EELS")
+    axis = signal.axes_manager.signal_axes[0]
+    if axis.units in EV_PER_UNIT:
+        stated = float(axis.scale) * EV_PER_UNIT[axis.units]
+        if dispersion is not None and abs(dispersion - stated) > 1e-3 * abs(stated):
+            raise ValueError(
+                f"{path} is at {stated:g} eV per channel, not the {dispersion:g} given (--dispersion): "
+                "leave the dispersion out for files that say theirs."
+            )
+    elif dispersion is not None:
+        _calibrate(signal, dispersion)
+    return signal
+
+
+def _calibrate(signal, dispersion: float):
+    """An energy axis of ``dispersion`` eV per channel, 0 eV at the ZLP's located maximum."""
+    from .spectral import locate_zlp
+
+    data = np.asarray(signal.data, dtype=float).reshape(-1, signal.data.shape[-1])
+    positions = locate_zlp(np.where(np.isfinite(data), data, 0.0))
+    zlp = float(np.nanmedian(positions)) if np.isfinite(positions).any() else 0.0
+    axis = signal.axes_manager.signal_axes[0]
+    axis.scale, axis.offset, axis.units, axis.name = float(dispersion), -zlp * float(dispersion), "eV", "Energy loss"
+

@@ -186,6 +186,127 @@ def test_writer_failure_after_restoring_exits_2_with_one_line(tmp_path, capsys, 
     assert err.count("\n") == 1
 
 
+WS2_SPECIMEN = "Position-5-Specimen_EELS-Spectrum_m0d93eV-to-9d07eV.txt"
+WS2_VACUUM = "Position-2-Vacuum_EELS-Spectrum_m0d93eV-to-9d07eV.txt"
+
+
+def test_deconvolve_reads_the_text_files_finetune_reads_given_their_dispersion(tmp_path, capsys, identity_model, data_dir):
+    specimen, vacuum = data_dir / "eelsfitter_ws2" / WS2_SPECIMEN, data_dir / "eelsfitter_ws2" / WS2_VACUUM
+    code, out, err = run_cli(["deconvolve", specimen, "--model", identity_model, "--psf", vacuum], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"eelspecnet deconvolve: error: {specimen} is a .txt file, which does not say its dispersion")
+    # -o without an extension: HyperSpy writes .hspy, and the lines name the files written.
+    code, out, err = run_cli(
+        ["deconvolve", specimen, "--dispersion", "0.005", "--model", identity_model, "--rl-iterations", "2",
+         "--psf", vacuum, "-o", tmp_path / "out" / "p5"],
+        capsys,
+    )
+    assert code == 0, err
+    restored_path, rl_path = tmp_path / "out" / "p5.hspy", tmp_path / "out" / "p5_richardson_lucy.hspy"
+    assert out.splitlines() == [
+        f"EELSpecNet restoration written to {restored_path}",
+        f"Richardson-Lucy deconvolution (2 iterations) written to {rl_path}",
+    ]
+    restored, rl = hs.load(restored_path), hs.load(rl_path)
+    data = np.loadtxt(specimen)
+    np.testing.assert_allclose(restored.data, data, rtol=1e-5, atol=1e-6 * data.max())  # identity model
+    assert np.all(fwhm(rl.data[None]) < fwhm(data[None]) - 1)
+    axis = restored.axes_manager.signal_axes[0]
+    assert axis.scale == 0.005 and axis.offset == pytest.approx(-0.93 + 0.0025, abs=0.005)  # the file name's axis
+    assert rl.metadata.Signal.EELSpecNet.richardson_lucy.psf_source.startswith("signal 'Position-2-Vacuum")
+
+
+def test_warnings_are_one_line_each_and_an_old_richardson_lucy_result_is_pointed_out(
+    tmp_path, capsys, identity_model, gaussian_zlp_spectra
+):
+    source, vacuum = tmp_path / "map.hspy", tmp_path / "vacuum.hspy"
+    _spectra(gaussian_zlp_spectra, [80.0, 81.0]).save(source)
+    _spectra(gaussian_zlp_spectra, [80.4], fwhm=10.0, loss_level=0.0).inav[0].save(vacuum)
+    code, out, err = run_cli(["deconvolve", source, "--model", identity_model, "--rl-iterations", "3"], capsys)
+    assert code == 0, err
+    old = tmp_path / "map_eelspecnet_richardson_lucy.hspy"
+    assert old.exists()
+    # Again without Richardson-Lucy, its PSF given by mistake: our warning without Python's source
+    # line, and a line about the earlier run's file (kept: it is the user's).
+    code, out, err = run_cli(
+        ["deconvolve", source, "--model", identity_model, "--rl-iterations", "0", "--psf", vacuum], capsys
+    )
+    assert code == 0, err
+    assert err.splitlines() == [
+        "eelspecnet deconvolve: warning: psf is used only by Richardson-Lucy, which rl_iterations=0 skips: it was "
+        "ignored (the EELSpecNet restoration does not use it; a fine-tuned model carries its own vacuum PSF). Pass "
+        "rl_iterations > 0 to deconvolve with it, or leave psf out."
+    ]
+    assert out.splitlines() == [
+        f"EELSpecNet restoration written to {tmp_path / 'map_eelspecnet.hspy'}",
+        f"{old} is left from an earlier run (--rl-iterations 0 writes no Richardson-Lucy result): it does not "
+        "belong to this restoration.",
+    ]
+    assert old.exists()
+
+
+def test_other_packages_warnings_are_one_line_each_too(capsys, monkeypatch):
+    import hyperspy_eelspecnet.cli as cli
+
+    def warn(args):
+        np.log(np.zeros(1))  # numpy's RuntimeWarning
+        import warnings
+
+        warnings.warn("first line\n   second line", FutureWarning)
+
+    monkeypatch.setattr(cli, "_demo", warn)
+    code, _, err = run_cli(["demo"], capsys)
+    assert code == 0
+    assert err.splitlines() == [
+        "eelspecnet demo: warning: divide by zero encountered in log",
+        "eelspecnet demo: warning: first line second line",
+    ]
+
+
+def test_no_progress_bar_unless_stderr_is_a_terminal(tmp_path, capsys, monkeypatch, identity_model, gaussian_zlp_spectra):
+    hs.preferences.General.show_progressbar = True  # HyperSpy's default (the autouse fixture restores it)
+    source = tmp_path / "map.hspy"
+    _spectra(gaussian_zlp_spectra, np.full((2, 2), 80.0)).save(source)
+    command = ["deconvolve", source, "--model", identity_model, "--rl-iterations", "0"]
+    code, out, err = run_cli(command, capsys)
+    assert code == 0, err
+    assert out == f"EELSpecNet restoration written to {tmp_path / 'map_eelspecnet.hspy'}\n" and err == ""
+    monkeypatch.setattr(type(sys.stderr), "isatty", lambda self: True)
+    code, out, err = run_cli(command, capsys)
+    assert code == 0 and "Completed" in out + err
+
+
+def test_traceback_may_follow_the_subcommand(tmp_path, capsys):
+    image = tmp_path / "image.hspy"
+    hs.signals.Signal2D(np.ones((8, 8))).save(image)
+    with pytest.raises(ValueError, match="signal dimension 2"):
+        main(["deconvolve", image, "--traceback"])
+    code, _, err = run_cli(["deconvolve", image], capsys)
+    assert code == 2 and "signal dimension 2" in err
+
+
+def test_finetune_refuses_a_specimen_as_vacuum_and_a_core_loss_file_in_one_line_unless_forced(
+    tmp_path, capsys, data_dir
+):
+    ws2, out, absent = data_dir / "eelsfitter_ws2", tmp_path / "d", tmp_path / "absent.keras"
+    mixed_up = ["finetune", ws2 / WS2_SPECIMEN, "--specimen", ws2 / WS2_VACUUM, "--dispersion", "0.005",
+                "--out", out, "--model", absent]
+    code, _, err = run_cli(mixed_up, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"eelspecnet finetune: error: 1 of the 1 vacuum spectra ({WS2_SPECIMEN}) rise again")
+    assert "recorded through a hole" in err and "--force" in err
+    # --force: the same as a warning, and the run goes on (to the missing base model here).
+    code, _, err = run_cli([*mixed_up, "--force"], capsys)
+    warning, error = err.splitlines()
+    assert code == 2 and warning.startswith(f"eelspecnet finetune: warning: 1 of the 1 vacuum spectra ({WS2_SPECIMEN})")
+    assert error.startswith("eelspecnet finetune: error: No model file")
+    code, _, err = run_cli(["finetune", data_dir / "EELS_SI.dm4", "--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "EELS_SI.dm4 spans 300-2347 eV: the window does not contain 0 eV, so it is not a low-loss spectrum" in err
+    assert not re.search(r"\d--\d", err)
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- evaluate, finetune, demo: inputs first
 
 
@@ -350,10 +471,8 @@ def test_deconvolve_in_a_fresh_process_prints_only_its_result(tmp_path, identity
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    # dask's progress bar (HyperSpy's default; redrawn after carriage returns), then our line
-    *progress, last = [line for line in done.stdout.splitlines() if line.strip()]
-    assert last == f"EELSpecNet restoration written to {tmp_path / 'map_eelspecnet.hspy'}"
-    assert all("Completed" in line for line in progress)
+    # No progress bar: stderr is not a terminal here (a log file).
+    assert done.stdout == f"EELSpecNet restoration written to {tmp_path / 'map_eelspecnet.hspy'}\n"
 
 
 @pytest.mark.slow

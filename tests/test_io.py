@@ -88,3 +88,48 @@ def test_unreadable_files_name_the_file_and_the_remedy(tmp_path, name, content, 
     assert "\n" not in str(error.value)
     # Our message replaces HyperSpy's "please report this error" log line.
     assert not [r for r in caplog.records if r.name.startswith("hyperspy") and r.levelname == "ERROR"]
+
+
+def test_calibrated_files_give_their_energy_window_and_a_core_loss_window_holds_no_zero(data_dir):
+    core_loss = read_spectra(data_dir / "EELS_SI.dm4")  # 300-2347 eV at 1 eV per channel
+    assert core_loss.energy_range == pytest.approx((300.0, 2347.0))
+    assert not core_loss.holds_zero_energy()
+    text = read_spectra(WS2_VACUUM)
+    assert text.energy_range is None and text.holds_zero_energy()  # a text file does not say
+
+
+def test_span_writes_negative_ranges_without_a_double_minus():
+    from hyperspy_eelspecnet.io import span
+
+    assert span(-0.0034, -6.8e-05, ".2g") == "-0.0034 to -6.8e-05"
+    assert span(-0.5, 2.0) == "-0.5 to 2"
+    assert span(300.0, 2347.0, ".4g") == "300-2347"
+
+
+def test_read_signal_reads_text_with_a_dispersion_and_zero_energy_at_the_zlp(tmp_path, data_dir):
+    import hyperspy.api as hs
+    from exspy.signals import EELSSpectrum
+
+    from hyperspy_eelspecnet.io import read_signal
+
+    with pytest.raises(ValueError, match=r"does not say its dispersion; give it .* --dispersion"):
+        read_signal(WS2_VACUUM)
+    signal = read_signal(WS2_VACUUM, dispersion=0.005)
+    assert isinstance(signal, EELSSpectrum) and signal.data.shape == (2000,)
+    np.testing.assert_array_equal(signal.data, np.loadtxt(WS2_VACUUM))
+    axis = signal.axes_manager.signal_axes[0]
+    assert (axis.scale, axis.units) == (0.005, "eV")
+    # The file name's axis: channel 0 centred at -0.93 + 0.0025 eV; the ZLP maximum put at 0 eV
+    # agrees within a channel.
+    assert axis.offset == pytest.approx(-0.93 + 0.0025, abs=0.005)
+    # Rows of a table: a navigation axis.
+    np.save(tmp_path / "two.npy", np.stack([np.loadtxt(WS2_VACUUM)] * 2))
+    assert read_signal(tmp_path / "two.npy", dispersion=0.005).data.shape == (2, 2000)
+    # A file that says its dispersion keeps it; another one given is refused.
+    with pytest.raises(ValueError, match=r"EELS_SI\.dm4 is at 1 eV per channel, not the 0\.005 given"):
+        read_signal(data_dir / "EELS_SI.dm4", dispersion=0.005)
+    assert read_signal(data_dir / "EELS_SI.dm4").axes_manager.signal_axes[0].offset == 300.0
+    # An uncalibrated HyperSpy file is calibrated as a text file is.
+    hs.signals.Signal1D(np.loadtxt(WS2_VACUUM)).save(tmp_path / "plain.hspy")
+    plain = read_signal(tmp_path / "plain.hspy", dispersion=0.005)
+    assert isinstance(plain, EELSSpectrum) and plain.axes_manager.signal_axes[0].offset == axis.offset

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import read_spectra
+from ..io import read_spectra, span
 from ..model import file_sha256, load_model
 from ..model.contract import contract_path
 from ..model.files import model_file
@@ -58,6 +58,12 @@ PHONON_WIDTH_FWHM = (0.4, 1.5)
 PHONON_RATIO = (300.0, 3000.0)
 #: Generated spectra (and as many twins without the feature) of the card's near-ZLP validation.
 VALIDATION_SPECTRA = 300
+#: A vacuum recorded with the specimen's settings cannot have a wider ZLP than the specimen's:
+#: its median ZLP FWHM more than this times the specimen's is refused (the rest is noise, drift)...
+VACUUM_WIDER_LIMIT = 1.15
+#: ... and a specimen ZLP more than this times the vacuum's gets a warning (drift during a long
+#: acquisition, or other settings).
+SPECIMEN_WIDER_LIMIT = 1.5
 
 
 def _read_all(paths, what):
@@ -71,6 +77,34 @@ def _read_all(paths, what):
             "energy window (crop them alike)."
         )
     return files
+
+
+def _refuse_unless_forced(text, force):
+    """``ValueError`` with ``text`` and how to override it; with ``force``, a warning instead."""
+    if not force:
+        raise ValueError(
+            f"{text} If the files are right, pass force=True (--force on the command line) to fine-tune on them anyway."
+        )
+    warnings.warn(f"{text} (Fine-tuned anyway: force=True.)", UserWarning, stacklevel=3)
+
+
+def _check_low_loss(files, what, force):
+    """Refuse files whose calibrated energy window does not contain 0 eV (core-loss, plasmon
+    windows): they hold no zero-loss peak."""
+    outside = [f for f in files if not f.holds_zero_energy()]
+    if not outside:
+        return
+    first = outside[0]
+    more = f" (and {len(outside) - 1} more {what} files)" if len(outside) > 1 else ""
+    remedy = (
+        "Give the vacuum zero-loss peak, recorded through a hole with the specimen's settings."
+        if what == "vacuum" else "Give the low-loss spectra to be restored, with their zero-loss peak."
+    )
+    _refuse_unless_forced(
+        f"The {what} file {first.path}{more} spans {span(*first.energy_range, '.4g')} eV: the window does not "
+        f"contain 0 eV, so it is not a low-loss spectrum (no zero-loss peak). {remedy}",
+        force,
+    )
 
 
 def _check_specimen(file):
@@ -94,6 +128,32 @@ def _dispersion(files, what):
     if values and any(abs(v - values[0]) > DISPERSION_TOLERANCE * abs(values[0]) for v in values):
         raise ValueError(f"The {what} files have different dispersions: {stated} eV per channel.")
     return values[0] if values else None
+
+
+def _compare_widths(vacuum_fwhm, specimen_spectra, force):
+    """Refuse (unless ``force``) a vacuum ZLP wider than the specimen's; warn of a specimen ZLP
+    much wider than the vacuum's (median FWHM in channels)."""
+    widths = fwhm(specimen_spectra)
+    if not np.isfinite(widths).any():
+        return  # no ZLP measured in the specimen: the restoration says so
+    specimen_width, vacuum_width = float(np.nanmedian(widths)), float(np.median(vacuum_fwhm))
+    if vacuum_width > VACUUM_WIDER_LIMIT * specimen_width:
+        _refuse_unless_forced(
+            f"The vacuum ZLP is {vacuum_width:.1f} channels wide (median FWHM), {vacuum_width / specimen_width:.2f} "
+            f"times the specimen's {specimen_width:.1f}: a vacuum recorded with the specimen's settings cannot "
+            f"be wider (more than {VACUUM_WIDER_LIMIT:g} times). Record the vacuum reference with the "
+            "specimen's settings (dispersion, energy resolution, exposure).",
+            force,
+        )
+    elif specimen_width > SPECIMEN_WIDER_LIMIT * vacuum_width:
+        warnings.warn(
+            f"The specimen's ZLP is {specimen_width:.1f} channels wide (median FWHM), "
+            f"{specimen_width / vacuum_width:.2f} times the vacuum's {vacuum_width:.1f}: drift during a long "
+            "acquisition, or a vacuum recorded with other settings. The fine-tuned model learns the vacuum's "
+            "blur only; check that the vacuum reference was recorded with the specimen's settings.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def finetune_config(
@@ -203,6 +263,7 @@ def finetune(
     resume: bool = False,
     seed: int = 0,
     verbose: int = 1,
+    force: bool = False,
 ) -> Path:
     """Fine-tune a model on measured vacuum spectra; write ``out/eelspecnet.keras``.
 
@@ -224,12 +285,18 @@ def finetune(
         lowest to twice the highest), and their dispersion must be the vacuum's.
     dispersion : float, optional
         eV per channel, where neither the vacuum nor the specimen files say (text, ``.npy``).
+        Where no file says and none is given, the specimen files' is taken (a line says so), or
+        else the base model's (with a warning).
     resume : bool
         Continue the run in ``out/training`` (its schedule and checkpoints).
     seed : int
         Root of the generated training and validation spectra.
     verbose : int
-        0 hides the progress line.
+        0 hides the progress line and the line saying where the dispersion came from.
+    force : bool
+        Fine-tune anyway (each then only warned about) on vacuum spectra that look wrong but may
+        not be: a calibrated energy window without 0 eV, loss features rising above the ZLP
+        tail (a specimen spectrum given as the vacuum), a vacuum ZLP wider than the specimen's.
 
     Returns
     -------
@@ -243,17 +310,28 @@ def finetune(
         :func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`); specimen spectra with NaN or
         without counts; vacuum and specimen at different dispersions; fewer channels than the
         restoration needs; ``resume`` with other files, base model, dispersion or seed than the
-        run it continues. ``out`` is left unchanged.
+        run it continues. Unless ``force``: a vacuum or specimen file whose energy axis (in
+        eV, meV or keV) does not contain 0 eV (a core-loss window); vacuum spectra whose loss
+        side rises again above their ZLP tail by more than
+        :data:`~hyperspy_eelspecnet.vacuum.LOSS_FEATURE_RISE_LIMIT` of the ZLP
+        (:func:`~hyperspy_eelspecnet.vacuum.loss_feature_rise`: loss features, a specimen
+        spectrum given as the vacuum); a vacuum whose median ZLP FWHM (channels) is more than
+        :data:`VACUUM_WIDER_LIMIT` times the specimen's (recorded with other settings). ``out``
+        is left unchanged.
 
     Warns
     -----
     UserWarning
-        A vacuum spectrum with loss features (a specimen spectrum given by mistake?).
+        A specimen ZLP more than :data:`SPECIMEN_WIDER_LIMIT` times as wide as the vacuum's
+        (drift during a long acquisition, or other settings); the base model's dispersion
+        adopted because no file says one and none is given; with ``force``, what it let through.
     """
     vacuum = [vacuum] if isinstance(vacuum, (str, os.PathLike)) else list(vacuum)
     specimen = [] if specimen is None else [specimen] if isinstance(specimen, (str, os.PathLike)) else list(specimen)
     vacuum_files = _read_all(vacuum, "vacuum")
     specimen_files = _read_all(specimen, "specimen") if specimen else []
+    _check_low_loss(vacuum_files, "vacuum", force)
+    _check_low_loss(specimen_files, "specimen", force)
     for f in specimen_files:
         _check_specimen(f)
     vacuum_dispersion = _dispersion(vacuum_files, "vacuum")
@@ -279,16 +357,24 @@ def finetune(
             f"The vacuum spectra show fewer than {MIN_CHANNELS_ABOVE_ZLP} channels above the ZLP; the "
             "PSF's loss-side tail is what the fine-tune learns, record a wider window."
         )
-    rising = np.flatnonzero(loss_feature_rise(spectra) > LOSS_FEATURE_RISE_LIMIT)
+    rise = loss_feature_rise(spectra)
+    rising = np.flatnonzero(rise > LOSS_FEATURE_RISE_LIMIT)
     if rising.size:
         shown = ", ".join(names[i] for i in rising[:5]) + (", ..." if rising.size > 5 else "")
-        warnings.warn(
-            f"{rising.size} of the vacuum spectra ({shown}) rise again above their ZLP tail by more "
-            f"than {LOSS_FEATURE_RISE_LIMIT:g} of the ZLP: loss features, as in a specimen spectrum. "
-            "A vacuum reference is recorded through a hole, with nothing in the beam; a specimen "
-            "spectrum taught as the PSF would teach the network to remove its own loss features.",
-            UserWarning,
-            stacklevel=2,
+        by = span(rise[rising].min(), rise[rising].max(), ".2g") if rising.size > 1 else f"{rise[rising[0]]:.2g}"
+        _refuse_unless_forced(
+            f"{rising.size} of the {len(names)} vacuum spectra ({shown}) rise again above their ZLP tail by "
+            f"{by} of the ZLP (a vacuum's tail stays below {LOSS_FEATURE_RISE_LIMIT:g}): loss features, as in "
+            "a specimen spectrum, and the network would learn to remove them. Pass the vacuum reference "
+            "recorded through a hole, with nothing in the beam.",
+            force,
+        )
+    if specimen_files:
+        _compare_widths(prepared.zlp_fwhm, np.concatenate([f.spectra for f in specimen_files]), force)
+    if vacuum_dispersion is None and dispersion is None and specimen_dispersion is not None and verbose:
+        print(
+            f"Dispersion: {specimen_dispersion:g} eV per channel, the specimen files' (the vacuum files do "
+            "not say theirs; give --dispersion (dispersion=) to set it)."
         )
 
     base_path = model_file(model)  # a file, a folder written by train or finetune, or the bundled model
@@ -303,6 +389,14 @@ def finetune(
         "the vacuum files" if vacuum_dispersion else "the specimen files" if specimen_dispersion
         else "given" if dispersion else "the base model's, unknown from the files"
     )
+    if stated is None and dispersion is None:
+        warnings.warn(
+            f"Neither the vacuum nor the specimen files say their dispersion: the base model's "
+            f"{base_contract.dispersion:g} eV per channel is taken, and the fine-tuned model restores "
+            "spectra at that dispersion only. Give --dispersion (dispersion=) if the spectra are at another.",
+            UserWarning,
+            stacklevel=2,
+        )
     dispersion = stated or dispersion or base_contract.dispersion
     # Training spectra as long as the vacuum spectra allow (a 1024-channel frame trains twice
     # as many spectra a minute as a 2048-channel one).

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -122,15 +123,92 @@ def test_bad_vacuum_leaves_the_output_folder_untouched(tmp_path, tiny_base, demo
     assert not out.exists()
 
 
-def test_a_specimen_given_as_vacuum_is_named_in_a_warning_before_training(tmp_path):
-    specimen = np.loadtxt(
-        "tests/data/eelsfitter_ws2/Position-5-Specimen_EELS-Spectrum_m0d93eV-to-9d07eV.txt"
+WS2 = "tests/data/eelsfitter_ws2/"
+WS2_VACUUM = WS2 + "Position-2-Vacuum_EELS-Spectrum_m0d93eV-to-9d07eV.txt"
+WS2_SPECIMEN = WS2 + "Position-5-Specimen_EELS-Spectrum_m0d93eV-to-9d07eV.txt"
+
+
+def _broadened(path, to_fwhm, folder):
+    """The measured spectrum convolved with a Gaussian to a ZLP of about ``to_fwhm`` channels (the
+    same instrument at a coarser energy resolution), saved as .npy."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from hyperspy_eelspecnet.spectral import fwhm
+
+    spectrum = np.loadtxt(path)
+    extra = np.sqrt(to_fwhm**2 - fwhm(spectrum[None])[0] ** 2) / 2.3548
+    target = folder / f"broadened_{to_fwhm:g}.npy"
+    np.save(target, gaussian_filter1d(spectrum, extra)[None])
+    return target
+
+
+def test_a_specimen_given_as_vacuum_is_refused_unless_forced(tmp_path):
+    out = tmp_path / "out"
+    # The reviewer's mix-up: a WS2 specimen spectrum as the vacuum, the vacuum as the specimen.
+    with pytest.raises(ValueError) as refused:
+        finetune(WS2_SPECIMEN, out, specimen=WS2_VACUUM, dispersion=0.005, model=tmp_path / "absent.keras")
+    message = str(refused.value)
+    assert "1 of the 1 vacuum spectra (Position-5-Specimen" in message and "by 0.00024 of the ZLP" in message
+    assert "recorded through a hole" in message and "force=True (--force" in message and "\n" not in message
+    assert not out.exists()
+    # Forced: named in a warning, and the run goes on (here to the base model, which is absent).
+    with pytest.warns(UserWarning, match=r"Position-5-Specimen.*loss features.*force=True"), pytest.raises(FileNotFoundError):
+        finetune(WS2_SPECIMEN, out, specimen=WS2_VACUUM, dispersion=0.005, model=tmp_path / "absent.keras", force=True)
+    assert not out.exists()
+
+
+def test_a_vacuum_wider_than_the_specimen_is_refused_and_a_much_wider_specimen_warned_about(tmp_path):
+    out, absent = tmp_path / "out", tmp_path / "absent.keras"
+    wide_vacuum = _broadened(WS2_VACUUM, 21.0, tmp_path)  # the specimen's ZLP: 17.1 channels
+    with pytest.raises(ValueError, match=r"vacuum ZLP is 20\.6 channels wide .* 1\.21 times the specimen's 17\.1"):
+        finetune(wide_vacuum, out, specimen=WS2_SPECIMEN, dispersion=0.005, model=absent)
+    with pytest.warns(UserWarning, match="cannot be wider"), pytest.raises(FileNotFoundError):
+        finetune(wide_vacuum, out, specimen=WS2_SPECIMEN, dispersion=0.005, model=absent, force=True)
+    # The measured pair passes (16.0 and 17.1 channels).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FileNotFoundError):
+            finetune(WS2_VACUUM, out, specimen=WS2_SPECIMEN, dispersion=0.005, model=absent)
+    # A specimen ZLP 1.6 times the vacuum's: drift or other settings, worth a word.
+    wide_specimen = _broadened(WS2_SPECIMEN, 26.0, tmp_path)
+    with pytest.warns(UserWarning, match=r"specimen's ZLP is 2\d\.\d channels wide .* 1\.[5-7]\d times the vacuum's 16\.0"):
+        with pytest.raises(FileNotFoundError):
+            finetune(WS2_VACUUM, out, specimen=wide_specimen, dispersion=0.005, model=absent)
+    assert not out.exists()
+
+
+def test_the_adopted_dispersion_is_said_with_its_source(tmp_path, capsys, tiny_base, load_ws2):
+    out = tmp_path / "out"
+    specimen = load_ws2("Specimen").inav[:1]  # calibrated: 0.005 eV per channel
+    specimen.save(tmp_path / "specimen.hspy")
+    with pytest.raises(FileNotFoundError):
+        finetune(WS2_VACUUM, out, specimen=tmp_path / "specimen.hspy", model=tmp_path / "absent.keras")
+    assert capsys.readouterr().out == (
+        "Dispersion: 0.005 eV per channel, the specimen files' (the vacuum files do not say theirs; give "
+        "--dispersion (dispersion=) to set it).\n"
     )
-    np.save(tmp_path / "not_vacuum.npy", specimen[None])
-    # The warning comes with the checks, before the base model is even read.
-    with pytest.warns(UserWarning, match=r"not_vacuum\.npy.*loss features"), pytest.raises(FileNotFoundError):
-        finetune(tmp_path / "not_vacuum.npy", tmp_path / "out", model=tmp_path / "absent.keras", dispersion=0.005)
-    assert not (tmp_path / "out").exists()
+    # No file says one: the base model's, with a warning (here before the missing run is refused).
+    dispersion = load_model(tiny_base)[1].dispersion
+    with pytest.warns(UserWarning, match=f"the base model's {dispersion:g} eV per channel is taken"):
+        with pytest.raises(ValueError, match="no fine-tune to resume"):
+            finetune(WS2_VACUUM, out, model=tiny_base, resume=True)
+    # Given, or stated by the vacuum: nothing to say.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="no fine-tune to resume"):
+            finetune(WS2_VACUUM, out, model=tiny_base, dispersion=0.005, resume=True)
+    assert capsys.readouterr().out == "" and not out.exists()
+
+
+def test_a_core_loss_file_is_refused_as_a_window_without_zero_energy(tmp_path, data_dir):
+    out = tmp_path / "out"
+    for options in ({"vacuum": data_dir / "EELS_SI.dm4"}, {"vacuum": WS2_VACUUM, "specimen": data_dir / "EELS_SI.dm4"}):
+        with pytest.raises(ValueError) as refused:
+            finetune(options.pop("vacuum"), out, dispersion=1.0, model=tmp_path / "absent.keras", **options)
+        message = str(refused.value)
+        assert "EELS_SI.dm4 spans 300-2347 eV: the window does not contain 0 eV, so it is not a low-loss" in message
+        assert "--" not in message.replace("(--force", "")
+    assert not out.exists()
 
 
 def test_half_the_training_spectra_hold_phonon_like_features_scaled_to_the_vacuum_width():
