@@ -175,7 +175,7 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
             f"The zero-loss peak of {_describe(bad, names)} is cut by the energy window: it does not "
             f"fall below {ZLP_EDGE_FRACTION:g} of its maximum on both sides ({ZLP_EDGE_RUN} channels in a "
             "row). Record the vacuum reference with the whole ZLP inside the window. If it is inside, "
-            f"the spectrum stands on a dark level (its lowest channels are {lowest.min():.2g}-{lowest.max():.2g} "
+            f"the spectrum stands on a dark level (its lowest channels are {lowest.min():.2g} to {lowest.max():.2g} "
             "of the maximum): subtract the dark reference first."
         )
     # A dark level subtracted too large shows as a negative floor under the tails, smoothed
