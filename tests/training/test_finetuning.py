@@ -32,7 +32,10 @@ def demo_files(tmp_path_factory):
     return folder / "vacuum.hspy", folder / "specimen.hspy"
 
 
-def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_base, demo_files):
+def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_base, demo_files, monkeypatch):
+    from hyperspy_eelspecnet.training import finetuning
+
+    monkeypatch.setattr(finetuning, "VALIDATION_SPECTRA", 40)  # the card's figures, on fewer spectra
     vacuum, specimen = demo_files
     out = tmp_path / "tuned"
     # The base given as the folder that train wrote, as a user would pass it.
