@@ -68,8 +68,8 @@ FLOOR_SMOOTHING = 32.0
 LOSS_FEATURE_NOISE_ALLOWANCE = 12.0
 #: A loss side that rises again by more than this fraction of the ZLP maximum above its running
 #: minimum (smoothed over one ZLP FWHM), beyond its counting noise, holds loss features:
-#: measured vacuum spectra of the WS2 set rise by 0.8-1.2e-5 (ripple), its specimen spectra by
-#: 2.3-2.6e-4 (:func:`loss_feature_rise`).
+#: measured vacuum spectra of the WS2 set rise by 0.7-1.2e-5 (ripple), its specimen spectra by
+#: 2.2-2.6e-4 (:func:`loss_feature_rise`).
 LOSS_FEATURE_RISE_LIMIT = 1e-4
 #: Tikhonov term of the PSF matching (relative to the unit-sum PSF's squared transform at zero
 #: frequency): where the vacuum PSF's transform falls below ~1e-3 the Gaussian's has long vanished.
@@ -248,7 +248,7 @@ def loss_feature_rise(spectra) -> np.ndarray:
     (0 where the noise explains the rise). A ZLP tail only decays, so a vacuum spectrum gives
     noise and ripple (3e-5 for the WS2 vacuum spectra before the allowance; a vacuum of 1e4
     counts at its maximum, up to 3e-4 of pure counting noise); loss features give more
-    (2.3-2.6e-4 for the WS2 specimen after the allowance, 60-140 standard deviations). Features that sit on the tail
+    (2.2-2.6e-4 for the WS2 specimen after the allowance, 60-140 standard deviations). Features that sit on the tail
     without rising above an earlier, lower part of it are not seen.
 
     Parameters
