@@ -248,7 +248,7 @@ def loss_feature_rise(spectra) -> np.ndarray:
     (0 where the noise explains the rise). A ZLP tail only decays, so a vacuum spectrum gives
     noise and ripple (3e-5 for the WS2 vacuum spectra before the allowance; a vacuum of 1e4
     counts at its maximum, up to 3e-4 of pure counting noise); loss features give more
-    (2.2-2.6e-4 for the WS2 specimen after the allowance, 60-140 standard deviations). Features that sit on the tail
+    (2.2-2.6e-4 for the WS2 specimen after the allowance, 68-119 standard deviations). Features that sit on the tail
     without rising above an earlier, lower part of it are not seen.
 
     Parameters
