@@ -7,8 +7,8 @@ blurs its ground truths with such spectra, and Richardson-Lucy deconvolves with 
 PSF means the same thing everywhere:
 
 1. **Refused** with the reason and the spectra named: non-finite values, no positive counts,
-   a zero-loss peak (ZLP) flat at its maximum for :data:`SATURATED_RUN` channels (a saturated
-   detector: the PSF's core is cut off), and a ZLP cut by the window (it must fall below
+   a zero-loss peak (ZLP) flat at its maximum for :data:`SATURATED_RUN` channels or a quarter
+   of its FWHM (a saturated detector: the PSF's core is cut off), and a ZLP cut by the window (it must fall below
    :data:`ZLP_EDGE_FRACTION` of its maximum on both sides inside the spectrum, for
    :data:`ZLP_EDGE_RUN` channels in a row, so that one dead channel does not pass for the
    ZLP's foot).
@@ -54,8 +54,9 @@ __all__ = [
 ZLP_EDGE_FRACTION = 1e-2
 #: ... for this many channels in a row.
 ZLP_EDGE_RUN = 3
-#: A vacuum ZLP at its maximum for this many channels in a row saturated the detector.
-SATURATED_RUN = 3
+#: A vacuum ZLP at its maximum for this many channels in a row (or a quarter of its FWHM, where
+#: longer) saturated the detector.
+SATURATED_RUN = 4
 #: Percentile of the smoothed spectrum taken as its floor (a negative one is a dark level
 #: subtracted too large).
 DARK_PERCENTILE = 10.0
@@ -68,8 +69,8 @@ FLOOR_SMOOTHING = 32.0
 LOSS_FEATURE_NOISE_ALLOWANCE = 12.0
 #: A loss side that rises again by more than this fraction of the ZLP maximum above its running
 #: minimum (smoothed over one ZLP FWHM), beyond its counting noise, holds loss features:
-#: measured vacuum spectra of the WS2 set rise by 0.7-1.2e-5 (ripple), its specimen spectra by
-#: 2.2-2.6e-4 (:func:`loss_feature_rise`).
+#: measured vacuum spectra of the WS2 set rise by 0.8-1.2e-5 (ripple), its specimen spectra by
+#: 2.3-2.6e-4 (:func:`loss_feature_rise`).
 LOSS_FEATURE_RISE_LIMIT = 1e-4
 #: Tikhonov term of the PSF matching (relative to the unit-sum PSF's squared transform at zero
 #: frequency): where the vacuum PSF's transform falls below ~1e-3 the Gaussian's has long vanished.
@@ -154,10 +155,14 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
         raise ValueError(
             f"{_describe(bad, names)} {_verb(bad, 'holds', 'hold')} no positive counts: there is no zero-loss peak."
         )
-    bad = np.flatnonzero(_runs(data == peak[:, None], SATURATED_RUN))
+    # A plateau of SATURATED_RUN channels, or a quarter of the ZLP's FWHM where longer: counting
+    # noise gives three equal channels at the top of a few hundred counts now and then.
+    run_length = np.maximum(SATURATED_RUN, np.ceil(np.nan_to_num(fwhm(data), nan=0.0) / 4)).astype(int)
+    flat = np.array([_runs((row == top)[None], int(k))[0] for row, top, k in zip(data, peak, run_length)])
+    bad = np.flatnonzero(flat)
     if bad.size:
         raise ValueError(
-            f"The zero-loss peak of {_describe(bad, names)} is flat at its maximum ({SATURATED_RUN} or more "
+            f"The zero-loss peak of {_describe(bad, names)} is flat at its maximum ({int(run_length[bad].min())} or more "
             f"channels in a row at {peak[bad].max():.6g} counts): the detector saturated, and the PSF's core "
             "is cut off. Record the vacuum reference again with a shorter exposure."
         )
@@ -248,7 +253,7 @@ def loss_feature_rise(spectra) -> np.ndarray:
     (0 where the noise explains the rise). A ZLP tail only decays, so a vacuum spectrum gives
     noise and ripple (3e-5 for the WS2 vacuum spectra before the allowance; a vacuum of 1e4
     counts at its maximum, up to 3e-4 of pure counting noise); loss features give more
-    (2.2-2.6e-4 for the WS2 specimen after the allowance, 68-119 standard deviations). Features that sit on the tail
+    (2.3-2.6e-4 for the WS2 specimen after the allowance, 70-128 standard deviations). Features that sit on the tail
     without rising above an earlier, lower part of it are not seen.
 
     Parameters
@@ -272,12 +277,14 @@ def loss_feature_rise(spectra) -> np.ndarray:
         smooth = gaussian_filter1d(spectrum, smoothing, mode="nearest")[start:]
         # Counting noise per channel from second differences (blind to a smooth tail), then
         # after smoothing with a Gaussian of standard deviation `smoothing`.
-        # The median absolute deviation is robust to spikes but reads 0 where most tail channels
-        # hold no count (a vacuum of a few hundred counts): the RMS is then the estimate.
+        # The median absolute deviation is robust to spikes, but reads 0 where most tail channels
+        # hold no count (a vacuum of a few hundred counts): only there the RMS is the estimate (a
+        # spike on a tail of counts would inflate it, and hide loss features under its noise).
         second = np.diff(tail, 2)
         noise = 0.0
         if tail.size > 2:
-            noise = max(1.4826 * np.median(np.abs(second - np.median(second))), np.sqrt(np.mean(second**2))) / np.sqrt(6.0)
+            noise = 1.4826 * np.median(np.abs(second - np.median(second)))
+            noise = (noise if noise > 0 else np.sqrt(np.mean(second**2))) / np.sqrt(6.0)
         noise /= np.sqrt(2.0 * np.sqrt(np.pi) * smoothing)
         excess = (smooth - np.minimum.accumulate(smooth)).max() - LOSS_FEATURE_NOISE_ALLOWANCE * noise
         rise[row] = max(excess, 0.0) / spectrum.max()

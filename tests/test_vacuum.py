@@ -173,3 +173,16 @@ def test_a_clean_vacuum_of_a_few_hundred_counts_is_not_taken_for_a_specimen():
     rng = np.random.default_rng(1)
     vacuum = rng.poisson(300 * shape, (50, channels.size)).astype(float)  # tails of 0 and 1 counts
     assert (loss_feature_rise(vacuum) < LOSS_FEATURE_RISE_LIMIT).mean() >= 0.96
+
+
+def test_a_cosmic_ray_does_not_hide_a_specimens_loss_features(ws2_specimen):
+    spiked = ws2_specimen[:1].copy()
+    spiked[0, 1500] += 1e5  # 2 % of the ZLP maximum, one channel
+    assert loss_feature_rise(spiked)[0] > LOSS_FEATURE_RISE_LIMIT
+
+
+def test_three_equal_counts_at_the_top_of_a_low_count_zlp_are_not_saturation():
+    channels = np.arange(512)
+    zlp = np.round(300 * np.exp(-4 * np.log(2) * ((channels - 200.0) / 16.0) ** 2))
+    zlp[198:204] = [287, 279, 289, 289, 289, 269]  # counting noise, as recorded
+    assert prepare_vacuum_psfs(zlp).psfs.shape == (1, 512)

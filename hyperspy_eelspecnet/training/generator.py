@@ -222,12 +222,14 @@ class GeneratorConfig:
                 f"zlp_channel={self.zlp_channel} lies outside 0..{self.n_channels - 1}."
             )
         lowest, highest = self.zlp_channel + self.zlp_drift[0], self.zlp_channel + self.zlp_drift[1]
-        if lowest < MIN_CHANNELS_BELOW_ZLP or highest + MIN_CHANNELS_ABOVE_ZLP > self.n_channels:
+        # The restoration needs MIN_CHANNELS_ABOVE_ZLP channels from the ZLP to the last channel.
+        last = self.n_channels - 1 - MIN_CHANNELS_ABOVE_ZLP
+        if lowest < MIN_CHANNELS_BELOW_ZLP or highest > last:
             raise ValueError(
                 f"zlp_drift={list(self.zlp_drift)} moves the ZLP (zlp_channel={self.zlp_channel}) to channels "
                 f"{lowest:g}..{highest:g}; it must keep {MIN_CHANNELS_BELOW_ZLP} channels below it and "
                 f"{MIN_CHANNELS_ABOVE_ZLP} above it in the {self.n_channels}-channel window, i.e. stay within "
-                f"{MIN_CHANNELS_BELOW_ZLP}..{self.n_channels - MIN_CHANNELS_ABOVE_ZLP}. Narrow zlp_drift or "
+                f"{MIN_CHANNELS_BELOW_ZLP}..{last}. Narrow zlp_drift or "
                 "move zlp_channel."
             )
         if self.psf_shape not in ("lorentzian", "pseudo_voigt"):

@@ -359,7 +359,8 @@ def test_jitter_shifts_stay_within_their_amplitude(distribution):
     ({"window_probability": 1.5}, "probability"),
     ({"continuum_probability": -0.5}, "probability"),
     ({"zlp_drift": [-390, 0]}, r"zlp_drift=\[-390, 0\] moves the ZLP .* channels 10\.\.400"),
-    ({"zlp_drift": [0, 1600]}, r"stay within 32\.\.1984"),
+    ({"zlp_drift": [0, 1600]}, r"stay within 32\.\.1983"),
+    ({"zlp_drift": [0, 1584]}, r"channels 400\.\.1984"),  # 63 channels above it: one short
     ({"n_channels": 512, "peak_channel": [380, 510], "zlp_drift": [-30, 100]}, r"channels 370\.\.500"),
 ])
 def test_settings_that_cannot_be_drawn_are_refused_by_name(setting, match):
