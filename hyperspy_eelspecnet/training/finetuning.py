@@ -35,7 +35,8 @@ from ..io import read_spectra, span
 from ..model import file_sha256, load_model
 from ..model.contract import contract_path
 from ..model.files import model_file
-from ..spectral import MIN_CHANNELS_ABOVE_ZLP, fwhm
+from ..restoration import ZLP_ENERGY_LIMIT_EV
+from ..spectral import MIN_CHANNELS_ABOVE_ZLP, fwhm, locate_zlp
 from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
 from .card import set_card_section
 
@@ -64,6 +65,15 @@ VACUUM_WIDER_LIMIT = 1.15
 #: ... and a specimen ZLP more than this times the vacuum's gets a warning (drift during a long
 #: acquisition, or other settings).
 SPECIMEN_WIDER_LIMIT = 1.5
+#: A calibrated window without 0 eV holds the ZLP, off 0 eV (an uncalibrated axis), where its
+#: maximum falls below this fraction of itself on its gain side (dark there, not standing on a
+#: ZLP's tail as a plasmon does) ...
+ZLP_GAIN_FRACTION = 1e-2
+#: ... and below this fraction on its loss side (a thick specimen's ZLP falls less far before
+#: its plasmon) ...
+ZLP_LOSS_FRACTION = 0.1
+#: ... for this many channels in a row (their mean).
+ZLP_RUN = 3
 
 
 def _read_all(paths, what):
@@ -88,23 +98,72 @@ def _refuse_unless_forced(text, force):
     warnings.warn(f"{text} (Fine-tuned anyway: force=True.)", UserWarning, stacklevel=3)
 
 
+def _zlp_like(spectra) -> np.ndarray:
+    """Whether each spectrum's maximum looks like a zero-loss peak: inside the window, falling
+    below :data:`ZLP_GAIN_FRACTION` of itself on its gain side (a ZLP's gain side is dark; a
+    plasmon's or an edge's stands on what lies below it) and below :data:`ZLP_LOSS_FRACTION` on
+    its loss side (a few channels in a row), with a FWHM under a tenth of the window."""
+    data = np.nan_to_num(np.asarray(spectra, dtype=float))
+    n = data.shape[1]
+    position = np.rint(locate_zlp(data)).astype(int)
+    peak = data[np.arange(len(data)), position]
+    run = np.ones(ZLP_RUN) / ZLP_RUN
+    like = np.zeros(len(data), bool)
+    width = fwhm(data)
+    for i, (row, k, top, w) in enumerate(zip(data, position, peak, width)):
+        level = np.convolve(row, run, mode="valid") / top if top > 0 else np.ones(max(n - ZLP_RUN + 1, 0))
+        below, above = level[: max(k - ZLP_RUN + 1, 0)], level[k + 1:]
+        like[i] = (
+            below.size > 0 and above.size > 0 and below.min() < ZLP_GAIN_FRACTION and above.min() < ZLP_LOSS_FRACTION
+            and np.isfinite(w) and w < 0.1 * n
+        )
+    return like
+
+
 def _check_low_loss(files, what, force):
-    """Refuse files whose calibrated energy window does not contain 0 eV (core-loss, plasmon
-    windows): they hold no zero-loss peak."""
-    outside = [f for f in files if not f.holds_zero_energy()]
-    if not outside:
-        return
-    first = outside[0]
-    more = f" (and {len(outside) - 1} more {what} files)" if len(outside) > 1 else ""
-    remedy = (
-        "Give the vacuum zero-loss peak, recorded through a hole with the specimen's settings."
-        if what == "vacuum" else "Give the low-loss spectra to be restored, with their zero-loss peak."
-    )
-    _refuse_unless_forced(
-        f"The {what} file {first.path}{more} spans {span(*first.energy_range, '.4g')} eV: the window does not "
-        f"contain 0 eV, so it is not a low-loss spectrum (no zero-loss peak). {remedy}",
-        force,
-    )
+    """Refuse (unless ``force``) files whose calibrated window does not contain 0 eV and whose
+    maximum is no ZLP-like peak (a plasmon or core-loss window); warn of a ZLP-like maximum
+    off 0 eV (an uncalibrated axis: the fine-tune works in channels)."""
+    for f in files:
+        if f.energy_range is None:
+            continue
+        first, last = f.energy_range
+        scale = (last - first) / max(f.spectra.shape[1] - 1, 1)
+        energy = first + scale * locate_zlp(np.nan_to_num(f.spectra))
+        low, high = format(float(energy.min()), ".3g"), format(float(energy.max()), ".3g")
+        at = low if low == high else span(float(energy.min()), float(energy.max()), ".3g")
+        outside = not f.holds_zero_energy()
+        if not outside and np.all(np.abs(energy) <= ZLP_ENERGY_LIMIT_EV):
+            continue
+        where = (
+            f"spans {span(first, last, '.4g')} eV: the window does not contain 0 eV" if outside
+            else f"has its maximum at {at} eV, more than {ZLP_ENERGY_LIMIT_EV:g} eV from 0 eV"
+        )
+        calibrate = (
+            "If the ZLP is there and the energy axis is not calibrated, calibrate it first "
+            "(s.align_zero_loss_peak(calibrate=True)) and save the file again."
+        )
+        like = _zlp_like(f.spectra)
+        if like.all():
+            warnings.warn(
+                f"The {what} file {f.path} {where}, but its maximum (at {at} eV) is a narrow peak like a "
+                "zero-loss peak: the energy axis is likely not calibrated. The fine-tune works in channels "
+                f"and goes on; if this window has no ZLP (a plasmon window), do not use it. {calibrate}",
+                UserWarning,
+                stacklevel=3,
+            )
+            continue
+        remedy = (
+            "give the vacuum zero-loss peak, recorded through a hole with the specimen's settings."
+            if what == "vacuum" else "give the low-loss spectra to be restored, with their zero-loss peak."
+        )
+        shown = f"{int((~like).sum())} of its {len(like)} spectra" if len(like) > 1 else "it"
+        _refuse_unless_forced(
+            f"The {what} file {f.path} {where}, and the maximum taken for the zero-loss peak (at {at} eV) is no "
+            f"narrow peak dark on its gain side in {shown}. If this window has no ZLP (a plasmon or core-loss "
+            f"window), it is not a low-loss spectrum: {remedy} {calibrate}",
+            force,
+        )
 
 
 def _check_specimen(file):
@@ -121,6 +180,40 @@ def _check_specimen(file):
         )
 
 
+def _check_loss_features(spectra, names, force):
+    """Refuse (unless ``force``) vacuum spectra whose loss side rises again above their ZLP tail
+    (:func:`~hyperspy_eelspecnet.vacuum.loss_feature_rise`): a single spectrum as it is judged;
+    of several, more than half of them, or their mean aligned on the ZLP (loss features
+    common to them, as in specimen spectra given as the vacuum). A few that rise while their
+    mean does not are named in a warning (counting noise or a stray spike)."""
+    rise = loss_feature_rise(spectra)
+    rising = np.flatnonzero(rise > LOSS_FEATURE_RISE_LIMIT)
+    if not rising.size:
+        return
+    shown = ", ".join(names[i] for i in rising[:5]) + (", ..." if rising.size > 5 else "")
+    by = span(rise[rising].min(), rise[rising].max(), ".2g") if rising.size > 1 else f"{rise[rising[0]]:.2g}"
+    which = f"{rising.size} of the {len(names)} vacuum spectra ({shown}) rise again above their ZLP tail by {by} of the ZLP"
+    if len(names) > 1 and 2 * rising.size <= len(names):
+        smoothing = float(np.nanmedian(fwhm(spectra))) / 4.0
+        mean_rise = float(loss_feature_rise(_aligned_sum(spectra, smoothing))[0])
+        if mean_rise <= LOSS_FEATURE_RISE_LIMIT:
+            warnings.warn(
+                f"{which}, their mean aligned on the ZLP does not (a vacuum's tail stays below "
+                f"{LOSS_FEATURE_RISE_LIMIT:g}): counting noise or a stray spike, most likely; fine-tuned on all of "
+                "them. If those spectra hold loss features, leave them out.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        which += f", and their mean aligned on the ZLP by {mean_rise:.2g}"
+    _refuse_unless_forced(
+        f"{which} (a vacuum's tail stays below {LOSS_FEATURE_RISE_LIMIT:g}): loss features, as in "
+        "a specimen spectrum, and the network would learn to remove them. Pass the vacuum reference "
+        "recorded through a hole, with nothing in the beam.",
+        force,
+    )
+
+
 def _dispersion(files, what):
     """The one dispersion the files state (eV per channel), or None when none does."""
     stated = {f.path.name: f.dispersion for f in files if f.dispersion is not None}
@@ -130,16 +223,42 @@ def _dispersion(files, what):
     return values[0] if values else None
 
 
-def _compare_widths(vacuum_fwhm, specimen_spectra, force):
+def _aligned_sum(spectra, smoothing: float) -> np.ndarray:
+    """The sum of ``spectra`` (m, n) shifted by whole channels to a common ZLP on channel n of a
+    frame of 2n channels (zero beyond each spectrum), the ZLP located on the spectra smoothed by
+    a Gaussian of standard deviation ``smoothing`` (not on a noise spike at its top)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    data = np.nan_to_num(np.asarray(spectra, dtype=float))
+    n = data.shape[1]
+    position = np.rint(locate_zlp(gaussian_filter1d(data, max(smoothing, 0.5), axis=1, mode="nearest"))).astype(int)
+    start = n - position
+    total = np.zeros(2 * n)
+    for shift in np.unique(start):
+        total[shift: shift + n] += data[start == shift].sum(axis=0)
+    return total
+
+
+def _aligned_mean_fwhm(spectra, smoothing: float) -> float:
+    """FWHM (channels) of the mean of ``spectra`` aligned on their ZLP (:func:`_aligned_sum`):
+    a low-count spectrum's own FWHM is biased low by its noise (its maximum lifted by it), the
+    mean's is not."""
+    return float(fwhm(_aligned_sum(spectra, smoothing)[None])[0])
+
+
+def _compare_widths(vacuum_spectra, vacuum_fwhm, specimen_spectra, force):
     """Refuse (unless ``force``) a vacuum ZLP wider than the specimen's; warn of a specimen ZLP
-    much wider than the vacuum's (median FWHM in channels)."""
-    widths = fwhm(specimen_spectra)
-    if not np.isfinite(widths).any():
+    much wider than the vacuum's (FWHM of the mean of each one's spectra aligned on their ZLP,
+    channels)."""
+    smoothing = float(np.median(vacuum_fwhm)) / 4.0
+    specimen_width = _aligned_mean_fwhm(specimen_spectra, smoothing)
+    if not np.isfinite(specimen_width):
         return  # no ZLP measured in the specimen: the restoration says so
-    specimen_width, vacuum_width = float(np.nanmedian(widths)), float(np.median(vacuum_fwhm))
+    vacuum_width = _aligned_mean_fwhm(vacuum_spectra, smoothing)
+    widths = "FWHM of the mean of the spectra aligned on their ZLP"
     if vacuum_width > VACUUM_WIDER_LIMIT * specimen_width:
         _refuse_unless_forced(
-            f"The vacuum ZLP is {vacuum_width:.1f} channels wide (median FWHM), {vacuum_width / specimen_width:.2f} "
+            f"The vacuum ZLP is {vacuum_width:.1f} channels wide ({widths}), {vacuum_width / specimen_width:.2f} "
             f"times the specimen's {specimen_width:.1f}: a vacuum recorded with the specimen's settings cannot "
             f"be wider (more than {VACUUM_WIDER_LIMIT:g} times). Record the vacuum reference with the "
             "specimen's settings (dispersion, energy resolution, exposure).",
@@ -147,7 +266,7 @@ def _compare_widths(vacuum_fwhm, specimen_spectra, force):
         )
     elif specimen_width > SPECIMEN_WIDER_LIMIT * vacuum_width:
         warnings.warn(
-            f"The specimen's ZLP is {specimen_width:.1f} channels wide (median FWHM), "
+            f"The specimen's ZLP is {specimen_width:.1f} channels wide ({widths}), "
             f"{specimen_width / vacuum_width:.2f} times the vacuum's {vacuum_width:.1f}: drift during a long "
             "acquisition, or a vacuum recorded with other settings. The fine-tuned model learns the vacuum's "
             "blur only; check that the vacuum reference was recorded with the specimen's settings.",
@@ -311,19 +430,22 @@ def finetune(
         without counts; vacuum and specimen at different dispersions; fewer channels than the
         restoration needs; ``resume`` with other files, base model, dispersion or seed than the
         run it continues. Unless ``force``: a vacuum or specimen file whose energy axis (in
-        eV, meV or keV) does not contain 0 eV (a core-loss window); vacuum spectra whose loss
-        side rises again above their ZLP tail by more than
-        :data:`~hyperspy_eelspecnet.vacuum.LOSS_FEATURE_RISE_LIMIT` of the ZLP
+        eV, meV or keV) does not contain 0 eV and whose maximum is no ZLP-like peak (a plasmon
+        or core-loss window); vacuum spectra whose loss side rises again above their ZLP tail
+        by more than :data:`~hyperspy_eelspecnet.vacuum.LOSS_FEATURE_RISE_LIMIT` of the ZLP
         (:func:`~hyperspy_eelspecnet.vacuum.loss_feature_rise`: loss features, a specimen
-        spectrum given as the vacuum); a vacuum whose median ZLP FWHM (channels) is more than
-        :data:`VACUUM_WIDER_LIMIT` times the specimen's (recorded with other settings). ``out``
-        is left unchanged.
+        spectrum given as the vacuum): a single one, more than half of several, or their mean
+        aligned on the ZLP; a vacuum whose ZLP FWHM (channels, of the mean of its spectra
+        aligned on the ZLP) is more than :data:`VACUUM_WIDER_LIMIT` times the specimen's
+        (likewise; recorded with other settings). ``out`` is left unchanged.
 
     Warns
     -----
     UserWarning
         A specimen ZLP more than :data:`SPECIMEN_WIDER_LIMIT` times as wide as the vacuum's
-        (drift during a long acquisition, or other settings); the base model's dispersion
+        (drift during a long acquisition, or other settings); a ZLP-like maximum off 0 eV
+        (an uncalibrated axis); a few vacuum spectra rising above their ZLP tail while their
+        mean does not (counting noise, a stray spike); the base model's dispersion
         adopted because no file says one and none is given; with ``force``, what it let through.
     """
     vacuum = [vacuum] if isinstance(vacuum, (str, os.PathLike)) else list(vacuum)
@@ -357,20 +479,9 @@ def finetune(
             f"The vacuum spectra show fewer than {MIN_CHANNELS_ABOVE_ZLP} channels above the ZLP; the "
             "PSF's loss-side tail is what the fine-tune learns, record a wider window."
         )
-    rise = loss_feature_rise(spectra)
-    rising = np.flatnonzero(rise > LOSS_FEATURE_RISE_LIMIT)
-    if rising.size:
-        shown = ", ".join(names[i] for i in rising[:5]) + (", ..." if rising.size > 5 else "")
-        by = span(rise[rising].min(), rise[rising].max(), ".2g") if rising.size > 1 else f"{rise[rising[0]]:.2g}"
-        _refuse_unless_forced(
-            f"{rising.size} of the {len(names)} vacuum spectra ({shown}) rise again above their ZLP tail by "
-            f"{by} of the ZLP (a vacuum's tail stays below {LOSS_FEATURE_RISE_LIMIT:g}): loss features, as in "
-            "a specimen spectrum, and the network would learn to remove them. Pass the vacuum reference "
-            "recorded through a hole, with nothing in the beam.",
-            force,
-        )
+    _check_loss_features(spectra, names, force)
     if specimen_files:
-        _compare_widths(prepared.zlp_fwhm, np.concatenate([f.spectra for f in specimen_files]), force)
+        _compare_widths(spectra + prepared.dark_offset[:, None], prepared.zlp_fwhm, np.concatenate([f.spectra for f in specimen_files]), force)
     if vacuum_dispersion is None and dispersion is None and specimen_dispersion is not None and verbose:
         print(
             f"Dispersion: {specimen_dispersion:g} eV per channel, the specimen files' (the vacuum files do "

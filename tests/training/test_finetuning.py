@@ -163,7 +163,7 @@ def test_a_specimen_given_as_vacuum_is_refused_unless_forced(tmp_path):
 def test_a_vacuum_wider_than_the_specimen_is_refused_and_a_much_wider_specimen_warned_about(tmp_path):
     out, absent = tmp_path / "out", tmp_path / "absent.keras"
     wide_vacuum = _broadened(WS2_VACUUM, 21.0, tmp_path)  # the specimen's ZLP: 17.1 channels
-    with pytest.raises(ValueError, match=r"vacuum ZLP is 20\.6 channels wide .* 1\.21 times the specimen's 17\.1"):
+    with pytest.raises(ValueError, match=r"vacuum ZLP is 20\.6 channels wide \(FWHM of the mean of the spectra aligned on their ZLP\), 1\.21 times the specimen's 17\.1"):
         finetune(wide_vacuum, out, specimen=WS2_SPECIMEN, dispersion=0.005, model=absent)
     with pytest.warns(UserWarning, match="cannot be wider"), pytest.raises(FileNotFoundError):
         finetune(wide_vacuum, out, specimen=WS2_SPECIMEN, dispersion=0.005, model=absent, force=True)
@@ -209,8 +209,80 @@ def test_a_core_loss_file_is_refused_as_a_window_without_zero_energy(tmp_path, d
         with pytest.raises(ValueError) as refused:
             finetune(options.pop("vacuum"), out, dispersion=1.0, model=tmp_path / "absent.keras", **options)
         message = str(refused.value)
-        assert "EELS_SI.dm4 spans 300-2347 eV: the window does not contain 0 eV, so it is not a low-loss" in message
+        assert "EELS_SI.dm4 spans 300-2347 eV: the window does not contain 0 eV, and the maximum taken for" in message
+        assert "If this window has no ZLP (a plasmon or core-loss window), it is not a low-loss spectrum" in message
+        assert "s.align_zero_loss_peak(calibrate=True)" in message and "\n" not in message
         assert "--" not in message.replace("(--force", "")
+    assert not out.exists()
+
+
+def test_a_vacuum_only_off_zero_energy_is_warned_about_and_a_plasmon_window_refused(tmp_path):
+    from exspy.signals import EELSSpectrum
+
+    out, absent = tmp_path / "out", tmp_path / "absent.keras"
+    # The WS2 vacuum with its axis off by 1 eV: 0.07-10.07 eV, the ZLP at 1 eV. The fine-tune
+    # works in channels: a word about the calibration, and on (to the absent base model).
+    shifted = EELSSpectrum(np.loadtxt(WS2_VACUUM))
+    axis = shifted.axes_manager.signal_axes[0]
+    axis.scale, axis.offset, axis.units = 0.005, 0.07, "eV"
+    shifted.save(tmp_path / "offset.hspy")
+    with pytest.warns(UserWarning, match=r"spans 0\.07-10\.07 eV: .* its maximum \(at 1 eV\) is a narrow peak like a zero"):
+        with pytest.raises(FileNotFoundError):
+            finetune(tmp_path / "offset.hspy", out, model=absent)
+    # A plasmon window (5-25 eV, the plasmon on the ZLP's tail) is no ZLP off 0 eV: refused.
+    energy = np.arange(5.0, 25.0, 0.02)
+    plasmon = EELSSpectrum(1e5 / (1 + ((energy - 15) / 0.35) ** 2) + 5e3 * (5 / energy) ** 1.5)
+    axis = plasmon.axes_manager.signal_axes[0]
+    axis.scale, axis.offset, axis.units = 0.02, 5.0, "eV"
+    plasmon.save(tmp_path / "plasmon.hspy")
+    with pytest.raises(ValueError, match=r"spans 5-24\.98 eV: the window does not contain 0 eV, and the maximum .* \(at 15 eV\)"):
+        finetune(tmp_path / "plasmon.hspy", out, model=absent)
+    assert not out.exists()
+
+
+def _low_count_vacuum(feature=0.0, seed=4):
+    """200 vacuum spectra of 300 counts at their ZLP maximum (4-channel FWHM), with a loss
+    feature of ``feature`` of the ZLP 300 channels above it."""
+    channels = np.arange(2048)
+    shape = np.exp(-4 * np.log(2) * ((channels - 400.3) / 4.0) ** 2) + 1e-3 / (1 + ((channels - 400.3) / 4.0) ** 2)
+    shape = shape + feature * np.exp(-0.5 * ((channels - 700) / 15) ** 2)
+    return np.random.default_rng(seed).poisson(300 * shape, (200, channels.size)).astype(float)
+
+
+def test_a_few_noisy_vacuum_spectra_are_named_and_common_loss_features_refused(tmp_path):
+    out, absent = tmp_path / "out", tmp_path / "absent.keras"
+    # Clean, but one spectrum's counting noise rises past the limit: named, and the run goes on.
+    np.save(tmp_path / "clean.npy", _low_count_vacuum())
+    with pytest.warns(UserWarning, match=r"^1 of the 200 vacuum spectra \(clean\.npy row 149\) rise .* their mean aligned "
+                      r"on the ZLP does not .* counting noise or a stray spike"):
+        with pytest.raises(FileNotFoundError):
+            finetune(tmp_path / "clean.npy", out, dispersion=0.005, model=absent)
+    # A weak loss feature in every spectrum: a few rise on their own, their mean does.
+    np.save(tmp_path / "weak.npy", _low_count_vacuum(feature=2e-4, seed=1))
+    with pytest.raises(ValueError, match=r"^35 of the 200 vacuum spectra .* and their mean aligned on the ZLP by 0\.00016"):
+        finetune(tmp_path / "weak.npy", out, dispersion=0.005, model=absent)
+    # Specimen spectra given as the vacuum: more than half rise.
+    np.save(tmp_path / "specimens.npy", np.stack([np.loadtxt(WS2_SPECIMEN), np.loadtxt(WS2_SPECIMEN.replace("5-S", "6-S")),
+                                                 np.loadtxt(WS2_VACUUM)]))
+    with pytest.raises(ValueError, match=r"^2 of the 3 vacuum spectra \(specimens\.npy row 0, specimens\.npy row 1\) rise"):
+        finetune(tmp_path / "specimens.npy", out, dispersion=0.005, model=absent)
+    assert not out.exists()
+
+
+def test_low_count_specimen_spectra_do_not_make_the_vacuum_read_wider(tmp_path):
+    out, absent = tmp_path / "out", tmp_path / "absent.keras"
+    # The WS2 specimen thinned to 500 electrons a spectrum (~30 at the ZLP maximum), 100 pixels:
+    # each one's FWHM reads low from its noise, their aligned mean's does not.
+    specimen = np.loadtxt(WS2_SPECIMEN).astype(np.int64)
+    thinned = np.random.default_rng(0).binomial(np.repeat(specimen[None], 100, axis=0), 500 / specimen.sum())
+    np.save(tmp_path / "thin.npy", thinned.astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FileNotFoundError):
+            finetune(WS2_VACUUM, out, specimen=tmp_path / "thin.npy", dispersion=0.005, model=absent)
+    # A vacuum truly wider is still refused against them.
+    with pytest.raises(ValueError, match=r"vacuum ZLP is 2\d\.\d channels wide \(FWHM of the mean of the spectra aligned"):
+        finetune(_broadened(WS2_VACUUM, 21.0, tmp_path), out, specimen=tmp_path / "thin.npy", dispersion=0.005, model=absent)
     assert not out.exists()
 
 
