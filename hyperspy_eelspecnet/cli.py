@@ -86,12 +86,12 @@ class _InputError(Exception):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
-def _load_spectra(path, dispersion=None):
+def _load_spectra(path, dispersion=None, offset=None):
     """The spectra in ``path`` (anything ``hs.load`` reads, text or .npy) as an EELS signal."""
     from .io import read_signal
 
     try:
-        return read_signal(path, dispersion)
+        return read_signal(path, dispersion, offset)
     except (ValueError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
 
@@ -143,7 +143,7 @@ def _deconvolve(args):
     for path in filter(None, (out, rl_path)):
         if path.resolve() == source.resolve():
             raise _InputError(f"writing {path} would overwrite the input; choose another output with -o.")
-    signal = _load_spectra(source, args.dispersion)
+    signal = _load_spectra(source, args.dispersion, args.offset)
     _check_writable(out, signal)
     if args.plot:
         from matplotlib.figure import Figure
@@ -154,7 +154,9 @@ def _deconvolve(args):
                 f"cannot draw a figure to {args.plot}; end --plot in .png (or one of "
                 f"{', '.join('.' + f for f in formats)})."
             )
-    psf = _load_spectra(args.psf, args.dispersion) if args.psf else None
+    with warnings.catch_warnings():  # a vacuum PSF's maximum is its ZLP: 0 eV there is right
+        warnings.filterwarnings("ignore", message="0 eV put at each spectrum's maximum")
+        psf = _load_spectra(args.psf, args.dispersion) if args.psf else None
     try:
         result = signal.eelspecnet_deconvolve(
             model=args.model, rl_iterations=args.rl_iterations, psf=psf, force=args.force,
@@ -228,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="root seed of the generated spectra (0 or more)")
     p.add_argument("--force", action="store_true",
                    help="fine-tune anyway (with a warning) on vacuum spectra with loss features, a vacuum ZLP "
-                        "wider than the specimen's, or a calibrated window without 0 eV")
+                        "wider than the specimen's, or a calibrated window without 0 eV or a zero-loss peak")
     p.set_defaults(func=_finetune)
 
     p = command("evaluate", help="compare a model with Richardson-Lucy on generated spectra")
@@ -267,7 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "spectrum's own ZLP)")
     p.add_argument("--dispersion", type=float, default=None,
                    help="eV per channel of text and .npy files (and uncalibrated ones), which do not say; "
-                        "0 eV is put at the ZLP's maximum")
+                        "0 eV is put at the ZLP's maximum unless --offset is given")
+    p.add_argument("--offset", type=float, default=None,
+                   help="energy of the first channel in eV, for the files --dispersion calibrates (e.g. -0.93): "
+                        "then a window without a zero-loss peak is recognised (default: 0 eV at each spectrum's maximum)")
     p.add_argument("--plot", default=None, help="also draw input, restored and Richardson-Lucy to this image file")
     p.add_argument("--force", action="store_true",
                    help="restore anyway (with a warning) what a check refuses but may be right: a ZLP already "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SpectraFile", "read_spectra", "read_signal", "load_spectra_signal", "is_table_file", "span"]
+__all__ = ["SpectraFile", "read_spectra", "read_signal", "ZERO_AT_MAXIMUM", "load_spectra_signal", "is_table_file", "span"]
 
 #: File endings read as text (one spectrum per row) or as NumPy arrays; anything else goes to
 #: HyperSpy's loader (rosettasciio: .dm3, .dm4, .hspy, .msa, ...). Value: the column delimiter
@@ -187,21 +187,38 @@ def read_spectra(path) -> SpectraFile:
     return SpectraFile(path, data.reshape(-1, data.shape[-1]), names, dispersion, energy_range)
 
 
-def read_signal(path, dispersion: float | None = None):
+#: The warning of :func:`read_signal` for a file it put 0 eV at the maximum of.
+ZERO_AT_MAXIMUM = (
+    "0 eV put at each spectrum's maximum: the file carries no energy axis; give --offset E (the first "
+    "channel's energy) so that a window without a zero-loss peak can be recognised"
+)
+
+
+def read_signal(path, dispersion: float | None = None, offset: float | None = None):
     """The spectra of a file as an EELS signal, to restore (``eelspecnet deconvolve``).
 
     HyperSpy's files (.dm3, .dm4, .hspy, .msa, ...) keep their axes and metadata. Text and
     ``.npy`` files are read as :func:`read_spectra` reads them (one spectrum per row; several
     rows give a navigation axis of that length) and need ``dispersion``: their energy axis is
-    ``dispersion`` eV per channel with 0 eV at the zero-loss peak's located maximum (the
-    median over the rows). A HyperSpy file whose energy axis is not in eV, meV or keV
-    (uncalibrated) is calibrated the same way where ``dispersion`` is given.
+    ``dispersion`` eV per channel, its first channel at ``offset`` eV, or, without ``offset``,
+    0 eV at the zero-loss peak's located maximum (the median over the rows): then a window
+    without a ZLP (a plasmon window) has its maximum put at 0 eV and cannot be recognised as
+    such. A HyperSpy file whose energy axis is not in eV, meV or keV (uncalibrated) is
+    calibrated the same way where ``dispersion`` is given.
 
     Parameters
     ----------
     path : str or Path
     dispersion : float, optional
         eV per channel, for files that do not say it; where a file does, it must agree.
+    offset : float, optional
+        Energy of the first channel in eV, for files whose axis is calibrated here; not for
+        files that say their energy axis.
+
+    Warns
+    -----
+    UserWarning
+        0 eV put at the maximum (:data:`ZERO_AT_MAXIMUM`): calibrated here without ``offset``.
 
     Returns
     -------
@@ -213,13 +230,16 @@ def read_signal(path, dispersion: float | None = None):
         No such file.
     ValueError
         The file cannot be read or is not spectra; a text or ``.npy`` file without
-        ``dispersion``; ``dispersion`` not positive, or not the file's own.
+        ``dispersion``; ``dispersion`` not positive, or not the file's own; ``offset`` not
+        finite, or given for a file that says its energy axis.
     """
     import exspy
 
     path = Path(path)
     if dispersion is not None and not (np.isfinite(dispersion) and dispersion > 0):
         raise ValueError(f"The dispersion must be a positive number of eV per channel (e.g. 0.005), not {dispersion:g}.")
+    if offset is not None and not np.isfinite(offset):
+        raise ValueError(f"The offset must be a finite energy in eV (the first channel's, e.g. -0.93), not {offset:g}.")
     if is_table_file(path):
         read = read_spectra(path)
         if dispersion is None:
@@ -229,7 +249,7 @@ def read_signal(path, dispersion: float | None = None):
             )
         signal = exspy.signals.EELSSpectrum(read.spectra[0] if len(read.spectra) == 1 else read.spectra)
         signal.metadata.General.title = path.stem
-        _calibrate(signal, dispersion)
+        _calibrate(signal, dispersion, offset)
         return signal
     signal = load_spectra_signal(path, also="a text table or a .npy array")
     if not hasattr(signal, "eelspecnet_deconvolve"):
@@ -242,18 +262,33 @@ def read_signal(path, dispersion: float | None = None):
                 f"{path} is at {stated:g} eV per channel, not the {dispersion:g} given (--dispersion): "
                 "leave the dispersion out for files that say theirs."
             )
+        if offset is not None:
+            raise ValueError(
+                f"{path} says its energy axis (the first channel at {float(axis.axis[0]):g} {axis.units}); leave "
+                "the offset (--offset) out for files that say theirs."
+            )
     elif dispersion is not None:
-        _calibrate(signal, dispersion)
+        _calibrate(signal, dispersion, offset)
+    elif offset is not None:
+        raise ValueError(
+            f"{path} has no energy axis in eV; give its dispersion with the offset (--dispersion, dispersion=), "
+            "e.g. --dispersion 0.005."
+        )
     return signal
 
 
-def _calibrate(signal, dispersion: float):
-    """An energy axis of ``dispersion`` eV per channel, 0 eV at the ZLP's located maximum."""
+def _calibrate(signal, dispersion: float, offset: float | None = None):
+    """An energy axis of ``dispersion`` eV per channel, the first channel at ``offset`` eV, or
+    0 eV at the ZLP's located maximum."""
     from .spectral import locate_zlp
 
+    axis = signal.axes_manager.signal_axes[0]
+    if offset is not None:
+        axis.scale, axis.offset, axis.units, axis.name = float(dispersion), float(offset), "eV", "Energy loss"
+        return
+    warnings.warn(ZERO_AT_MAXIMUM + ".", UserWarning, stacklevel=3)
     data = np.asarray(signal.data, dtype=float).reshape(-1, signal.data.shape[-1])
     positions = locate_zlp(np.where(np.isfinite(data), data, 0.0))
     zlp = float(np.nanmedian(positions)) if np.isfinite(positions).any() else 0.0
-    axis = signal.axes_manager.signal_axes[0]
     axis.scale, axis.offset, axis.units, axis.name = float(dispersion), -zlp * float(dispersion), "eV", "Energy loss"
 

@@ -202,6 +202,11 @@ def test_deconvolve_reads_the_text_files_finetune_reads_given_their_dispersion(t
         capsys,
     )
     assert code == 0, err
+    # No energy axis in the file: said in one line (the --psf vacuum's maximum is its ZLP: no word).
+    assert err.splitlines() == [
+        "eelspecnet deconvolve: warning: 0 eV put at each spectrum's maximum: the file carries no energy axis; give "
+        "--offset E (the first channel's energy) so that a window without a zero-loss peak can be recognised."
+    ]
     restored_path, rl_path = tmp_path / "out" / "p5.hspy", tmp_path / "out" / "p5_richardson_lucy.hspy"
     assert out.splitlines() == [
         f"EELSpecNet restoration written to {restored_path}",
@@ -214,6 +219,27 @@ def test_deconvolve_reads_the_text_files_finetune_reads_given_their_dispersion(t
     axis = restored.axes_manager.signal_axes[0]
     assert axis.scale == 0.005 and axis.offset == pytest.approx(-0.93 + 0.0025, abs=0.005)  # the file name's axis
     assert rl.metadata.Signal.EELSpecNet.richardson_lucy.psf_source.startswith("signal 'Position-2-Vacuum")
+
+
+def test_deconvolve_offset_lets_a_npy_window_without_a_zlp_be_refused(tmp_path, capsys, identity_model, data_dir):
+    # A plasmon window from 5 eV saved as .npy: its maximum put at 0 eV, it would be restored as a ZLP.
+    energy = np.arange(5.0, 25.0, 0.02)
+    np.save(tmp_path / "plasmon.npy", 1e5 / (1 + ((energy - 15) / 0.35) ** 2) + 5e3 * (5 / energy) ** 1.5)
+    command = ["deconvolve", tmp_path / "plasmon.npy", "--dispersion", "0.02", "--model", identity_model,
+               "--rl-iterations", "0"]
+    code, _, err = run_cli([*command, "--offset", "5"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("eelspecnet deconvolve: error: The maximum taken for the zero-loss peak lies at 15 to 15 eV")
+    assert "0 eV lies outside the window" in err and not (tmp_path / "plasmon_eelspecnet.hspy").exists()
+    # Without --offset it cannot be told; a line says so and how to let it be.
+    code, _, err = run_cli(command, capsys)
+    assert code == 0 and "give --offset E (the first channel's energy)" in err and err.count("\n") == 1
+    # The WS2 specimen given its file name's offset: restored, without a word.
+    specimen = data_dir / "eelsfitter_ws2" / WS2_SPECIMEN
+    code, out, err = run_cli(["deconvolve", specimen, "--dispersion", "0.005", "--offset", "-0.93", "--model",
+                              identity_model, "--rl-iterations", "0", "-o", tmp_path / "p5.hspy"], capsys)
+    assert code == 0 and err == ""
+    assert hs.load(tmp_path / "p5.hspy").axes_manager.signal_axes[0].offset == pytest.approx(-0.93)
 
 
 def test_warnings_are_one_line_each_and_an_old_richardson_lucy_result_is_pointed_out(
@@ -302,7 +328,8 @@ def test_finetune_refuses_a_specimen_as_vacuum_and_a_core_loss_file_in_one_line_
     assert error.startswith("eelspecnet finetune: error: No model file")
     code, _, err = run_cli(["finetune", data_dir / "EELS_SI.dm4", "--out", out], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert "EELS_SI.dm4 spans 300-2347 eV: the window does not contain 0 eV, so it is not a low-loss spectrum" in err
+    assert "EELS_SI.dm4 spans 300-2347 eV: the window does not contain 0 eV, and the maximum taken for the zero" in err
+    assert "(a plasmon or core-loss window), it is not a low-loss spectrum" in err
     assert not re.search(r"\d--\d", err)
     assert not out.exists()
 

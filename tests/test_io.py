@@ -1,5 +1,6 @@
 """Spectra read from text, NumPy and HyperSpy files."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,8 @@ def test_read_signal_reads_text_with_a_dispersion_and_zero_energy_at_the_zlp(tmp
 
     with pytest.raises(ValueError, match=r"does not say its dispersion; give it .* --dispersion"):
         read_signal(WS2_VACUUM)
-    signal = read_signal(WS2_VACUUM, dispersion=0.005)
+    with pytest.warns(UserWarning, match=r"^0 eV put at each spectrum's maximum: the file carries no energy axis; give --offset"):
+        signal = read_signal(WS2_VACUUM, dispersion=0.005)
     assert isinstance(signal, EELSSpectrum) and signal.data.shape == (2000,)
     np.testing.assert_array_equal(signal.data, np.loadtxt(WS2_VACUUM))
     axis = signal.axes_manager.signal_axes[0]
@@ -124,12 +126,37 @@ def test_read_signal_reads_text_with_a_dispersion_and_zero_energy_at_the_zlp(tmp
     assert axis.offset == pytest.approx(-0.93 + 0.0025, abs=0.005)
     # Rows of a table: a navigation axis.
     np.save(tmp_path / "two.npy", np.stack([np.loadtxt(WS2_VACUUM)] * 2))
-    assert read_signal(tmp_path / "two.npy", dispersion=0.005).data.shape == (2, 2000)
+    assert read_signal(tmp_path / "two.npy", dispersion=0.005, offset=-0.93).data.shape == (2, 2000)
     # A file that says its dispersion keeps it; another one given is refused.
     with pytest.raises(ValueError, match=r"EELS_SI\.dm4 is at 1 eV per channel, not the 0\.005 given"):
         read_signal(data_dir / "EELS_SI.dm4", dispersion=0.005)
     assert read_signal(data_dir / "EELS_SI.dm4").axes_manager.signal_axes[0].offset == 300.0
     # An uncalibrated HyperSpy file is calibrated as a text file is.
     hs.signals.Signal1D(np.loadtxt(WS2_VACUUM)).save(tmp_path / "plain.hspy")
-    plain = read_signal(tmp_path / "plain.hspy", dispersion=0.005)
+    with pytest.warns(UserWarning, match="0 eV put at each spectrum's maximum"):
+        plain = read_signal(tmp_path / "plain.hspy", dispersion=0.005)
     assert isinstance(plain, EELSSpectrum) and plain.axes_manager.signal_axes[0].offset == axis.offset
+
+
+def test_read_signal_puts_the_first_channel_at_the_offset_given(tmp_path, data_dir):
+    import hyperspy.api as hs
+
+    from hyperspy_eelspecnet.io import read_signal
+
+    # A window without the ZLP (a plasmon window from 5 eV): with its offset, its maximum stays
+    # at its energy, where the restoration's check recognises it; no word about 0 eV.
+    energy = np.arange(5.0, 25.0, 0.02)
+    np.save(tmp_path / "plasmon.npy", 1e5 / (1 + ((energy - 15) / 0.35) ** 2) + 5e3 * (5 / energy) ** 1.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        signal = read_signal(tmp_path / "plasmon.npy", dispersion=0.02, offset=5.0)
+    axis = signal.axes_manager.signal_axes[0]
+    assert (axis.scale, axis.offset, axis.units) == (0.02, 5.0, "eV")
+    assert axis.axis[np.argmax(signal.data)] == pytest.approx(15.0, abs=0.02)
+    # A file that says its axis keeps it; an uncalibrated one needs the dispersion with the offset.
+    with pytest.raises(ValueError, match=r"EELS_SI\.dm4 says its energy axis .* leave the offset \(--offset\) out"):
+        read_signal(data_dir / "EELS_SI.dm4", offset=0.0)
+    hs.signals.Signal1D(np.ones(100)).save(tmp_path / "plain.hspy")
+    with pytest.raises(ValueError, match=r"no energy axis in eV; give its dispersion with the offset"):
+        read_signal(tmp_path / "plain.hspy", offset=-1.0)
+    assert read_signal(tmp_path / "plain.hspy", dispersion=0.1, offset=-1.0).axes_manager.signal_axes[0].offset == -1.0
