@@ -29,7 +29,7 @@ from hyperspy_eelspecnet.evaluation import report
 from hyperspy_eelspecnet.model import predict_spectra
 from hyperspy_eelspecnet.restoration import NETWORK_MARGIN, EELSpecNetDeconvolution, from_network_output, to_network_input
 from hyperspy_eelspecnet.spectral import locate_zlp
-from hyperspy_eelspecnet.vacuum import match_to_gaussian
+from shift_averaging import public_path_input
 
 SETS = ("reference", "reference, 640 ch, ZLP at 40")
 ROWS = ("fwhm_relative_error", "fwtm_relative_error", "fwhm_recovery", "ssim")
@@ -43,12 +43,7 @@ class GridPhase(EELSpecNetDeconvolution):
         self.phase, self.modulus = int(phase), int(modulus)
 
     def run(self, spectra):
-        self._check_model_kind()
-        spectra = np.asarray(spectra, dtype=float)
-        flat = spectra.reshape(-1, spectra.shape[-1])
-        network_input = flat
-        if self.contract.vacuum_psf is not None:
-            network_input = match_to_gaussian(flat, self.contract.vacuum_psf)
+        spectra, flat, network_input = public_path_input(self, spectra)
         padded, start = to_network_input(network_input, self.contract.length_multiple, NETWORK_MARGIN + self.modulus)
         zlp_channel = start + np.floor(locate_zlp(network_input)).astype(int)
         shifts = (self.phase - zlp_channel) % self.modulus

@@ -27,6 +27,16 @@ SETS = ("reference", "reference, 640 ch, ZLP at 40")
 ROWS = ("fwhm_relative_error", "fwtm_relative_error", "fwhm_recovery", "ssim")
 
 
+def public_path_input(engine, spectra):
+    """(spectra, their rows, what the public path feeds the network: a fine-tuned model's
+    input matched to its Gaussian first), as ``EELSpecNetDeconvolution.run`` prepares them."""
+    engine._check_model_kind()
+    spectra = np.asarray(spectra, dtype=float)
+    flat = spectra.reshape(-1, spectra.shape[-1])
+    network_input = flat if engine.contract.vacuum_psf is None else match_to_gaussian(flat, engine.contract.vacuum_psf)
+    return spectra, flat, network_input
+
+
 class ShiftAveraged(EELSpecNetDeconvolution):
     """The public path, run once per whole-channel shift of the padded input and averaged.
 
@@ -40,12 +50,7 @@ class ShiftAveraged(EELSpecNetDeconvolution):
         self.margin = NETWORK_MARGIN + max(self.shifts) if margin is None else int(margin)
 
     def run(self, spectra):
-        self._check_model_kind()
-        spectra = np.asarray(spectra, dtype=float)
-        flat = spectra.reshape(-1, spectra.shape[-1])
-        network_input = flat
-        if self.contract.vacuum_psf is not None:
-            network_input = match_to_gaussian(flat, self.contract.vacuum_psf)
+        spectra, flat, network_input = public_path_input(self, spectra)
         padded, start = to_network_input(network_input, self.contract.length_multiple, self.margin)
         restored = np.zeros_like(flat)
         for shift in self.shifts:
