@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vacuum spectra: .dm3/.dm4/.hspy/.msa (a spectrum image gives one PSF per pixel), text or .npy")
     p.add_argument("--out", required=True, help="output folder (eelspecnet.keras, its contract, MODEL_CARD.md)")
     p.add_argument("--minutes", type=_positive_minutes, default=None,
-                   help="wall-clock budget of the training (default: 20)")
+                   help="wall-clock budget of the training (default: 20); loading, checks and the card's "
+                        "validation add half a minute to two minutes")
     p.add_argument("--model", default=None,
                    help="model to start from: a .keras file or the folder train or finetune wrote (default: the bundled model)")
     p.add_argument("--specimen", nargs="+", default=None,

@@ -446,6 +446,7 @@ def test_demo_refuses_a_missing_model_and_minutes_without_instrument_before_writ
     out = tmp_path / "demo"
     code, _, err = run_cli(["demo", "--out", out, "--model", tmp_path / "none.keras"], capsys)
     assert code == 2 and err.startswith("eelspecnet demo: error: No model file") and err.count("\n") == 1
+    assert "leave out --model on the command line" in err  # said in the command line's terms too
     code, _, err = run_cli(["demo", "--out", out, "--minutes", "5", "--model", tmp_path / "none.keras"], capsys)
     assert code == 2 and "(--minutes)" in err and "--instrument" in err and err.count("\n") == 1
     assert not out.exists()

@@ -86,8 +86,9 @@ def load_model(path=None):
     path = model_file(path)
     if not path.exists():
         raise FileNotFoundError(
-            f"No model file at {path}. Pass model=None for the bundled default, or the path of a "
-            "'.keras' file written by 'eelspecnet train'."
+            f"No model file at {path}. Pass model=None (leave out --model on the command line) for the "
+            "bundled default, or the path of a '.keras' file written by 'eelspecnet train' or 'eelspecnet "
+            "finetune' (or their folder)."
         )
     sidecar = contract_path(path)
     if not sidecar.exists():
