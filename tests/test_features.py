@@ -211,3 +211,17 @@ def test_invalid_arguments():
         find_loss_features(spectrum, ENERGY, method="gauss")
     with pytest.raises(ValueError, match="quantity"):
         strongest_in_window(find_loss_features(spectrum), (0, 1), "position")
+
+
+@pytest.mark.parametrize("fwhm_channels", [2.0, 3.0, 6.0])
+@pytest.mark.parametrize("off_channel", [0.0, 0.5])
+def test_fitted_height_is_the_model_at_the_feature_not_between_channels(fwhm_channels, off_channel):
+    """A narrow Lorentzian half a channel off a channel read 20 % low off the sampled model."""
+    channels = np.arange(512, dtype=float)
+    zlp = np.exp(-4 * np.log(2) * ((channels - 100) / 3.0) ** 2)
+    feature = 1e-2 / (1 + ((channels - 300 - off_channel) / (fwhm_channels / 2)) ** 2)
+    table = find_loss_features(zlp + feature, method="lorentzian")
+    found = table[table["valid"]]
+    assert found.size == 1
+    assert found["energy"][0] == pytest.approx(300 + off_channel, abs=1e-3)
+    assert found["height"][0] == pytest.approx(1e-2, rel=1e-3)
