@@ -22,6 +22,17 @@ TEXT_SUFFIXES = {".txt": None, ".dat": None, ".csv": ",", ".tsv": "\t"}
 _SEPARATED = {None: "white space", ",": "commas", "\t": "tabs"}
 #: eV per unit of an energy axis, for the dispersion; other units leave it unknown.
 EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
+#: Relative difference of dispersions taken as the same.
+DISPERSION_TOLERANCE = 1e-3
+
+
+def energies_in_ev(axis):
+    """The energy of each channel of a HyperSpy axis in eV, or None where its units are not an
+    energy (an uncalibrated axis in channels says nothing about where 0 eV is)."""
+    units = axis.units if isinstance(axis.units, str) else ""
+    if units not in EV_PER_UNIT:
+        return None
+    return np.asarray(axis.axis, dtype=float) * EV_PER_UNIT[units]
 
 
 @dataclass

@@ -790,6 +790,13 @@ class EELSpecNetDeconvolution:
         self.validate(diagnose_spectra(spectra), force)
         return self.run(spectra)
 
+    def _matched(self, flat):
+        """The spectra as the network takes them: matched to a Gaussian PSF for a model fine-tuned
+        so (its contract holds the vacuum PSF), as recorded otherwise."""
+        if self.contract.vacuum_psf is None:
+            return flat
+        return match_to_gaussian(flat, self.contract.vacuum_psf)
+
     def run(self, spectra) -> np.ndarray:
         """The network's restoration of spectra that passed :meth:`validate` (no checks).
 
@@ -801,9 +808,7 @@ class EELSpecNetDeconvolution:
         flat = spectra.reshape(-1, shape[-1])
         if flat.shape[0] == 0:
             return np.empty(shape)
-        network_input = flat
-        if self.contract.vacuum_psf is not None:  # a model fine-tuned on inputs matched to a Gaussian PSF
-            network_input = match_to_gaussian(flat, self.contract.vacuum_psf)
+        network_input = self._matched(flat)
         padded, start = to_network_input(network_input, self.contract.length_multiple)
         batch_size = default_batch_size() if self.batch_size is None else self.batch_size
         # Activations grow with the length: keep a batch's memory that of a 2048-channel one.

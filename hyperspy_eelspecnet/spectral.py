@@ -62,23 +62,29 @@ def locate_zlp(spectra) -> np.ndarray:
     spectra = np.asarray(spectra, dtype=float)
     if spectra.ndim == 0:
         raise ValueError("locate_zlp needs spectra along a last (energy) axis, not a single number.")
-    n = spectra.shape[-1]
-    peak_index = np.argmax(np.where(np.isnan(spectra), -np.inf, spectra), axis=-1)  # NaN is not a maximum
+    shape, n = spectra.shape[:-1], spectra.shape[-1]
+    rows = spectra.reshape(-1, n)
+    peak_index = np.argmax(rows, axis=-1)
+    top = rows[np.arange(len(rows)), peak_index]
+    with_nan = np.isnan(top)  # argmax stops at a row's first NaN; NaN is not a maximum
+    if with_nan.any():
+        masked = np.where(np.isnan(rows[with_nan]), -np.inf, rows[with_nan])
+        peak_index[with_nan], top[with_nan] = masked.argmax(axis=-1), masked.max(axis=-1)
     inner = np.clip(peak_index, 1, n - 2)
-    left, centre, right = (
-        np.take_along_axis(spectra, (inner + step)[..., None], -1)[..., 0] for step in (-1, 0, 1)
-    )
+    left, centre, right = (rows[np.arange(len(rows)), inner + step] for step in (-1, 0, 1))
     offset, _ = parabola_vertex(left, centre, right)
     at_edge = (peak_index == 0) | (peak_index == n - 1)
     position = peak_index + np.where(at_edge, 0.0, offset)
     # argmax gives a flat top's first channel: its middle instead (two channels: the parabola's).
-    channels = np.arange(n)
-    after_top = (channels > peak_index[..., None]) & ~(spectra == np.max(
-        np.where(np.isnan(spectra), -np.inf, spectra), axis=-1, keepdims=True
-    ))
-    top_end = np.where(after_top.any(axis=-1), np.argmax(after_top, axis=-1), n)
-    flat_top = top_end - peak_index >= 3
-    return np.where(flat_top, 0.5 * (peak_index + top_end - 1), position)[()]  # a scalar for one spectrum
+    # A flat top of three or more has the two channels after argmax at the maximum.
+    following = [rows[np.arange(len(rows)), np.minimum(peak_index + step, n - 1)] for step in (1, 2)]
+    flat = (peak_index + 2 < n) & (following[0] == top) & (following[1] == top)
+    if flat.any():
+        first = peak_index[flat]
+        after_top = (np.arange(n) > first[:, None]) & ~(rows[flat] == top[flat][:, None])
+        top_end = np.where(after_top.any(axis=-1), np.argmax(after_top, axis=-1), n)
+        position[flat] = 0.5 * (first + top_end - 1)
+    return position.reshape(shape)[()]  # a scalar for one spectrum
 
 
 def _crossings(spectra, fraction: float, peak_channel=None, search_radius: int = 10):

@@ -157,9 +157,11 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
         )
     # A plateau of SATURATED_RUN channels, or a quarter of the ZLP's FWHM where longer: counting
     # noise gives three equal channels at the top of a few hundred counts now and then.
-    run_length = np.maximum(SATURATED_RUN, np.ceil(np.nan_to_num(fwhm(data), nan=0.0) / 4)).astype(int)
-    flat = np.array([_runs((row == top)[None], int(k))[0] for row, top, k in zip(data, peak, run_length)])
-    bad = np.flatnonzero(flat)
+    width = fwhm(data)
+    run_length = np.maximum(SATURATED_RUN, np.ceil(np.nan_to_num(width, nan=0.0) / 4)).astype(int)
+    at_top = data == peak[:, None]
+    candidates = np.flatnonzero(_runs(at_top, SATURATED_RUN))  # almost always none
+    bad = np.array([i for i in candidates if _runs(at_top[i: i + 1], int(run_length[i]))[0]], int)
     if bad.size:
         raise ValueError(
             f"The zero-loss peak of {_describe(bad, names)} is flat at its maximum ({int(run_length[bad].min())} or more "
@@ -167,7 +169,6 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
             "is cut off. Record the vacuum reference again with a shorter exposure."
         )
     position = locate_zlp(data)
-    width = fwhm(data)
     channels = np.arange(data.shape[1])
     run = _runs(data < ZLP_EDGE_FRACTION * peak[:, None], ZLP_EDGE_RUN, anywhere=False)
     starts = channels[: run.shape[1]]
@@ -216,9 +217,7 @@ def prepare_vacuum_psfs(spectra, length: int | None = None, names=None) -> Vacuu
 def _runs(mask, length: int, anywhere: bool = True):
     """Where ``mask`` holds for ``length`` channels in a row: for each start channel (shape
     ``(m, n - length + 1)``), or, with ``anywhere``, whether it does somewhere in each row."""
-    run = mask[:, : mask.shape[1] - length + 1].copy()
-    for k in range(1, length):
-        run &= mask[:, k: k + run.shape[1]]
+    run = np.lib.stride_tricks.sliding_window_view(mask, length, axis=1).all(axis=2)
     return run.any(axis=1) if anywhere else run
 
 

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperspy_eelspecnet import restoration
 from hyperspy_eelspecnet.evaluation import report
 from hyperspy_eelspecnet.model import predict_spectra
 from hyperspy_eelspecnet.restoration import NETWORK_MARGIN, EELSpecNetDeconvolution, from_network_output, to_network_input
 from hyperspy_eelspecnet.spectral import locate_zlp
-from shift_averaging import public_path_input
+from shift_averaging import ShiftAveraged, public_path_input
 
 SETS = ("reference", "reference, 640 ch, ZLP at 40")
 ROWS = ("fwhm_relative_error", "fwtm_relative_error", "fwhm_recovery", "ssim")
@@ -100,10 +99,8 @@ def main(argv=None):
     parser.add_argument("--margins", type=int, nargs="+", default=None, help="paddings to compare instead of phases")
     args = parser.parse_args(argv)
     if args.margins:
-        padded = restoration.to_network_input
         for margin in args.margins:
-            restoration.to_network_input = lambda spectra, multiple, margin=margin: padded(spectra, multiple, margin)
-            engine = EELSpecNetDeconvolution(args.model)
+            engine = ShiftAveraged(args.model, (0,), margin)  # the public path, padded by at least `margin`
             print_figures(f"margin {margin}", engine, args.n_spectra)
             print(f"margin {margin} | measured: {edge_ratios(engine)}", flush=True)
         return

@@ -76,9 +76,7 @@ def demo(args):
     def phonon_line(signal):
         """The phonon's energy along the wire, and each 7-pixel profile's ZLP maximum (channels)."""
         profile = modal_evolution(signal, start, end, width=PROFILE_WIDTH)
-        data = np.asarray(profile.data)
-        data = data if data.shape[-1] == t.axes_manager.signal_axes[0].size else data.T
-        return feature_along_line(profile, DEMO_WINDOWS["Ph"]).data, locate_zlp(data)
+        return feature_along_line(profile, DEMO_WINDOWS["Ph"]).data, locate_zlp(np.asarray(profile.data).T)  # (energy, position)
 
     (true_line, true_line_zlp), true_zlp = phonon_line(t), zlp(t)
     on_wire = np.isfinite(true_line)

@@ -18,7 +18,6 @@ import numpy as np
 
 from hyperspy_eelspecnet.evaluation import report
 from hyperspy_eelspecnet.model import predict_spectra
-from hyperspy_eelspecnet.vacuum import match_to_gaussian
 from hyperspy_eelspecnet.restoration import (
     NETWORK_MARGIN, EELSpecNetDeconvolution, from_network_output, to_network_input,
 )
@@ -28,13 +27,13 @@ ROWS = ("fwhm_relative_error", "fwtm_relative_error", "fwhm_recovery", "ssim")
 
 
 def public_path_input(engine, spectra):
-    """(spectra, their rows, what the public path feeds the network: a fine-tuned model's
-    input matched to its Gaussian first), as ``EELSpecNetDeconvolution.run`` prepares them."""
+    """(spectra, their rows, what the public path feeds the network), as
+    ``EELSpecNetDeconvolution.run`` prepares them (``_matched``: a fine-tuned model's input
+    matched to its Gaussian first)."""
     engine._check_model_kind()
     spectra = np.asarray(spectra, dtype=float)
     flat = spectra.reshape(-1, spectra.shape[-1])
-    network_input = flat if engine.contract.vacuum_psf is None else match_to_gaussian(flat, engine.contract.vacuum_psf)
-    return spectra, flat, network_input
+    return spectra, flat, engine._matched(flat)
 
 
 class ShiftAveraged(EELSpecNetDeconvolution):

@@ -19,6 +19,7 @@ from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.docstrings.signal import LAZY_OUTPUT_ARG, SHOW_PROGRESSBAR_ARG
 
 from .. import restoration
+from ..io import DISPERSION_TOLERANCE, energies_in_ev
 from ..spectral import PAD_EDGE_CHANNELS, fwhm
 from ..vacuum import LOSS_FEATURE_RISE_LIMIT, loss_feature_rise, prepare_vacuum_psfs
 
@@ -215,12 +216,12 @@ def eelspecnet_deconvolve(
             UserWarning,
             stacklevel=2,
         )
-    _check_fine_tune_dispersion(self.axes_manager.signal_axes[0], engine.contract, force)
+    energies = energies_in_ev(self.axes_manager.signal_axes[0])
+    _check_fine_tune_dispersion(energies, engine.contract, force)
     psf_data, psf_source = _psf_for(self, psf, force) if rl_iterations else (None, None)
 
     diagnostics = _diagnose(data)
     engine.validate(diagnostics, force)
-    energies = _energies_in_ev(self.axes_manager.signal_axes[0])
     text = None if energies is None else restoration.zlp_energy_warning(diagnostics, energies)
     if text:
         _refuse_unless_forced(text, force)
@@ -285,16 +286,15 @@ def _refuse_unless_forced(text, force, stacklevel=3):
     warnings.warn(f"{text} (Restored anyway: force=True.)", UserWarning, stacklevel=stacklevel)
 
 
-def _check_fine_tune_dispersion(axis, contract, force):
+def _check_fine_tune_dispersion(energies, contract, force):
     """A model fine-tuned on a vacuum (its PSF in the contract, in channels) restores spectra at
     that vacuum's dispersion only: at another, the PSF it matches them from is the wrong width."""
     if contract.vacuum_psf is None:
         return
-    energies = _energies_in_ev(axis)
     if energies is None or energies.size < 2:
         return
     scale = (energies[-1] - energies[0]) / (energies.size - 1)
-    if not np.isclose(scale, contract.dispersion, rtol=1e-3):
+    if not np.isclose(scale, contract.dispersion, rtol=DISPERSION_TOLERANCE):
         _refuse_unless_forced(
             f"The model {contract.name!r} was fine-tuned on a vacuum ZLP at {contract.dispersion:g} eV per "
             f"channel, but this signal has {scale:g} eV per channel: its vacuum PSF, in channels, is not this "
@@ -302,19 +302,6 @@ def _check_fine_tune_dispersion(axis, contract, force):
             "with this signal's settings ('eelspecnet finetune VACUUM --out DIR').",
             force,
         )
-
-
-#: eV per unit of the energy axis units that say energy.
-_EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
-
-
-def _energies_in_ev(axis):
-    """The energy of each channel in eV, or None where the axis units are not an energy
-    (an uncalibrated axis in channels says nothing about where 0 eV is)."""
-    units = axis.units if isinstance(axis.units, str) else ""
-    if units not in _EV_PER_UNIT:
-        return None
-    return np.asarray(axis.axis, dtype=float) * _EV_PER_UNIT[units]
 
 
 #: Spectra per navigation chunk of an eager signal: each chunk is restored (and deconvolved)

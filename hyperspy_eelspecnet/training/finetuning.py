@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import read_spectra, span
+from ..io import DISPERSION_TOLERANCE, read_spectra, span
 from ..model import file_sha256, load_model
 from ..model.contract import contract_path
 from ..model.files import model_file
@@ -44,8 +44,6 @@ __all__ = ["finetune", "finetune_config", "FINETUNE_MINUTES"]
 
 #: Default wall-clock budget of a fine-tune, minutes (on a 2-core CPU).
 FINETUNE_MINUTES = 20.0
-#: Relative difference of dispersions taken as the same.
-DISPERSION_TOLERANCE = 1e-3
 #: Specimen temperatures of the gain-side twins, kelvin (log-uniform).
 TEMPERATURE_RANGE = (100.0, 1500.0)
 #: Electrons per spectrum when no specimen is given (log-uniform).
