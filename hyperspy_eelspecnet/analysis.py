@@ -43,18 +43,30 @@ def _signal_on_axes(data, axes):
     return kind(data, axes=dictionaries)
 
 
+def _units(axis):
+    """The axis' units, or "" where they are not set (HyperSpy's ``Undefined``)."""
+    return axis.units if isinstance(axis.units, str) and axis.units else ""
+
+
+def _check_on_axis(axis, low, high, label):
+    """Refuse an energy range (``label``: what to call it) lying outside the axis, e.g. in meV
+    on an eV axis (HyperSpy accepts half a channel past each end)."""
+    if low > axis.high_value + 0.5 * axis.scale or high < axis.low_value - 0.5 * axis.scale:
+        units = f" {_units(axis)}" if _units(axis) else ""
+        raise ValueError(
+            f"{label} ({low:g}, {high:g}) lies outside the energy axis "
+            f"({axis.low_value:g} to {axis.high_value:g}{units}); give it in the axis' units."
+        )
+
+
 def _channel_slice(axis, low, high, name):
     """The channels of ``signal.isig[low:high]`` (HyperSpy's rounding, clipped to the axis).
 
     Raises ``ValueError`` for a window outside the axis (e.g. meV on an eV axis) or holding no
     channel, where a sum would read as "no intensity".
     """
-    units = f" {axis.units}" if isinstance(axis.units, str) and axis.units else ""
-    if low > axis.high_value + 0.5 * axis.scale or high < axis.low_value - 0.5 * axis.scale:
-        raise ValueError(
-            f"Energy window {name!r} ({low:g}, {high:g}) lies outside the energy axis "
-            f"({axis.low_value:g} to {axis.high_value:g}{units}); give it in the axis' units."
-        )
+    units = f" {_units(axis)}" if _units(axis) else ""
+    _check_on_axis(axis, low, high, f"Energy window {name!r}")
     window = slice(_index_or(axis, low, 0), _index_or(axis, high, axis.size))
     if window.stop <= window.start:
         raise ValueError(

@@ -10,7 +10,6 @@ ground truth on the phonon under the ZLP tail (:func:`phonon_figures`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from .analysis import energy_filtered_maps, feature_agreement, feature_along_line, feature_map, modal_evolution
 from .data._silver_nanowire import KT_EV
 from .features import find_loss_features, strongest_in_window
+from .io import folder_problem
 from .training.generator import BOLTZMANN_EV_PER_K
 
 __all__ = ["run_demo", "phonon_figures", "DEMO_WINDOWS", "PHONON_TOLERANCE_CHANNELS"]
@@ -118,18 +118,15 @@ def _check_output_folder(out) -> Path:
     allow writing.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"Output folder {out} is an existing file; give the path of a folder (existing or new).")
-    existing = out
-    while not existing.exists():  # the first existing folder on the way, where out will be made
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"Output folder {out} cannot be made: {existing} is a file; give a path under a folder.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(
-            f"Output folder {out} cannot be written: {existing} does not allow writing; give a folder you can write to."
-        )
-    return out
+    problem = folder_problem(out)
+    if problem is None:
+        return out
+    kind, where = problem
+    raise ValueError({
+        "file": f"Output folder {out} is an existing file; give the path of a folder (existing or new).",
+        "under_file": f"Output folder {out} cannot be made: {where} is a file; give a path under a folder.",
+        "no_write": f"Output folder {out} cannot be written: {where} does not allow writing; give a folder you can write to.",
+    }[kind])
 
 
 def run_demo(out, model=None, instrument: bool = False, minutes: float | None = None, verbose: bool = True) -> dict:

@@ -7,6 +7,7 @@ deconvolve`` restores.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,27 @@ _SEPARATED = {None: "white space", ",": "commas", "\t": "tabs"}
 EV_PER_UNIT = {"eV": 1.0, "meV": 1e-3, "keV": 1e3}
 #: Relative difference of dispersions taken as the same.
 DISPERSION_TOLERANCE = 1e-3
+
+
+def folder_problem(path):
+    """Why the folder ``path`` cannot be written or made (nothing is created), or None.
+
+    Returns
+    -------
+    None or (str, Path)
+        ``("file", path)``: it is an existing file; ``("under_file", p)``: ``p``, the first
+        existing path on the way, is a file; ``("no_write", p)``: that folder does not allow
+        writing.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "file", path
+    existing = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        return "under_file", existing
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return "no_write", existing
+    return None
 
 
 def energies_in_ev(axis):

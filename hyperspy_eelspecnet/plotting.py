@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .analysis import _check_on_axis, _units
 from .spectral import finite_mean
 
 __all__ = [
@@ -53,11 +54,6 @@ def _label(signal, role):
     return f"Richardson-Lucy ({iterations} it.)" if iterations else "Richardson-Lucy"
 
 
-def _units(axis):
-    """The axis' units, or "" where they are not set (HyperSpy's ``Undefined``)."""
-    return axis.units if isinstance(axis.units, str) and axis.units else ""
-
-
 def _axis_label(axis, fallback):
     """``name (units)``; ``fallback`` for an unnamed axis, no brackets without units."""
     name = axis.name if isinstance(axis.name, str) and axis.name else fallback
@@ -80,11 +76,7 @@ def _shown_channels(axis, energy_range):
     units = f" {_units(axis)}" if _units(axis) else ""
     if not low < high:
         raise ValueError(f"energy_range ({low:g}, {high:g}) is reversed or empty; give (low, high) with low < high.")
-    if low > axis.high_value + 0.5 * axis.scale or high < axis.low_value - 0.5 * axis.scale:
-        raise ValueError(
-            f"energy_range ({low:g}, {high:g}) lies outside the energy axis "
-            f"({axis.low_value:g} to {axis.high_value:g}{units}); give it in the axis' units."
-        )
+    _check_on_axis(axis, low, high, "energy_range")
     span = axis.high_value - axis.low_value
     if high - low > MAX_RANGE_TO_AXIS * span:
         raise ValueError(

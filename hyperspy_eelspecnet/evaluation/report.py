@@ -42,6 +42,7 @@ import numpy as np
 
 from dataclasses import replace
 
+from ..io import folder_problem
 from ..model import predict_spectra
 from ..restoration import EELSpecNetDeconvolution
 from ..richardson_lucy import richardson_lucy
@@ -840,14 +841,14 @@ def write_report(results, out_dir) -> dict:
 
 def _check_output_folder(out) -> None:
     """Refuse, before any work, a report folder that cannot be written (or created)."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the report.")
-    existing = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
-    if not existing.is_dir():
-        raise ValueError(f"cannot create --out {out}: {existing} is a file; give a folder for the report.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write in {existing} (--out {out}): permission denied; give another folder.")
+    problem = folder_problem(out)
+    if problem is not None:
+        kind, where = problem
+        raise ValueError({
+            "file": f"--out {out} is a file; give a folder for the report.",
+            "under_file": f"cannot create --out {out}: {where} is a file; give a folder for the report.",
+            "no_write": f"cannot write in {where} (--out {out}): permission denied; give another folder.",
+        }[kind])
 
 
 def _check_card(card) -> None:
