@@ -86,12 +86,12 @@ class _InputError(Exception):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
-def _load_spectra(path, dispersion=None, offset=None):
+def _load_spectra(path, dispersion=None, offset=None, vacuum=False):
     """The spectra in ``path`` (anything ``hs.load`` reads, text or .npy) as an EELS signal."""
     from .io import read_signal
 
     try:
-        return read_signal(path, dispersion, offset)
+        return read_signal(path, dispersion, offset, vacuum=vacuum)
     except (ValueError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
 
@@ -154,9 +154,7 @@ def _deconvolve(args):
                 f"cannot draw a figure to {args.plot}; end --plot in .png (or one of "
                 f"{', '.join('.' + f for f in formats)})."
             )
-    with warnings.catch_warnings():  # a vacuum PSF's maximum is its ZLP: 0 eV there is right
-        warnings.filterwarnings("ignore", message="0 eV put at each spectrum's maximum")
-        psf = _load_spectra(args.psf, args.dispersion) if args.psf else None
+    psf = _load_spectra(args.psf, args.dispersion, vacuum=True) if args.psf else None
     try:
         result = signal.eelspecnet_deconvolve(
             model=args.model, rl_iterations=args.rl_iterations, psf=psf, force=args.force,

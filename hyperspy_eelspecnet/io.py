@@ -227,7 +227,7 @@ ZERO_AT_MAXIMUM = (
 )
 
 
-def read_signal(path, dispersion: float | None = None, offset: float | None = None):
+def read_signal(path, dispersion: float | None = None, offset: float | None = None, vacuum: bool = False):
     """The spectra of a file as an EELS signal, to restore (``eelspecnet deconvolve``).
 
     HyperSpy's files (.dm3, .dm4, .hspy, .msa, ...) keep their axes and metadata. Text and
@@ -247,11 +247,15 @@ def read_signal(path, dispersion: float | None = None, offset: float | None = No
     offset : float, optional
         Energy of the first channel in eV, for files whose axis is calibrated here; not for
         files that say their energy axis.
+    vacuum : bool
+        The file holds vacuum spectra: their maximum is the ZLP, so 0 eV there is right, without
+        the warning.
 
     Warns
     -----
     UserWarning
-        0 eV put at the maximum (:data:`ZERO_AT_MAXIMUM`): calibrated here without ``offset``.
+        0 eV put at the maximum (:data:`ZERO_AT_MAXIMUM`): calibrated here without ``offset``,
+        unless ``vacuum``.
 
     Returns
     -------
@@ -282,7 +286,7 @@ def read_signal(path, dispersion: float | None = None, offset: float | None = No
             )
         signal = exspy.signals.EELSSpectrum(read.spectra[0] if len(read.spectra) == 1 else read.spectra)
         signal.metadata.General.title = path.stem
-        _calibrate(signal, dispersion, offset)
+        _calibrate(signal, dispersion, offset, warn=not vacuum)
         return signal
     signal = load_spectra_signal(path, also="a text table or a .npy array")
     if not hasattr(signal, "eelspecnet_deconvolve"):
@@ -290,7 +294,7 @@ def read_signal(path, dispersion: float | None = None, offset: float | None = No
     axis = signal.axes_manager.signal_axes[0]
     if axis.units in EV_PER_UNIT:
         stated = float(axis.scale) * EV_PER_UNIT[axis.units]
-        if dispersion is not None and abs(dispersion - stated) > 1e-3 * abs(stated):
+        if dispersion is not None and abs(dispersion - stated) > DISPERSION_TOLERANCE * abs(stated):
             raise ValueError(
                 f"{path} is at {stated:g} eV per channel, not the {dispersion:g} given (--dispersion): "
                 "leave the dispersion out for files that say theirs."
@@ -301,7 +305,7 @@ def read_signal(path, dispersion: float | None = None, offset: float | None = No
                 "the offset (--offset) out for files that say theirs."
             )
     elif dispersion is not None:
-        _calibrate(signal, dispersion, offset)
+        _calibrate(signal, dispersion, offset, warn=not vacuum)
     elif offset is not None:
         raise ValueError(
             f"{path} has no energy axis in eV; give its dispersion with the offset (--dispersion, dispersion=), "
@@ -310,7 +314,7 @@ def read_signal(path, dispersion: float | None = None, offset: float | None = No
     return signal
 
 
-def _calibrate(signal, dispersion: float, offset: float | None = None):
+def _calibrate(signal, dispersion: float, offset: float | None = None, warn: bool = True):
     """An energy axis of ``dispersion`` eV per channel, the first channel at ``offset`` eV, or
     0 eV at the ZLP's located maximum."""
     from .spectral import locate_zlp
@@ -319,7 +323,8 @@ def _calibrate(signal, dispersion: float, offset: float | None = None):
     if offset is not None:
         axis.scale, axis.offset, axis.units, axis.name = float(dispersion), float(offset), "eV", "Energy loss"
         return
-    warnings.warn(ZERO_AT_MAXIMUM + ".", UserWarning, stacklevel=3)
+    if warn:
+        warnings.warn(ZERO_AT_MAXIMUM + ".", UserWarning, stacklevel=3)
     data = np.asarray(signal.data, dtype=float).reshape(-1, signal.data.shape[-1])
     positions = locate_zlp(np.where(np.isfinite(data), data, 0.0))
     zlp = float(np.nanmedian(positions)) if np.isfinite(positions).any() else 0.0
