@@ -84,6 +84,10 @@ class PooledSpectra(trainer.GeneratedSpectra):
 
     def __getitem__(self, index):
         self._request()
+        if not self.pending:
+            # Keras's JAX fit takes one batch more than epochs x steps_per_epoch (it peeks one
+            # to build the model): the last is made here, as train() makes it.
+            return super().__getitem__(index)
         return self.pending.popleft().get()
 
 
