@@ -36,6 +36,9 @@ def _pair(name, default):
 
 
 def main():
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return
     product_config = finetuning.finetune_config
     mix = float(os.environ.get("MIX", 1.0))
     near_fraction = float(os.environ.get("NEAR_FRACTION", finetuning.PHONON_NEAR_FRACTION))
