@@ -16,7 +16,8 @@ The data path, one named function per step, every step vectorised over a batch o
    channels (as the training generator pads windows cut by the detector), to a length the
    network takes, and scales it to unit area. The spectrum itself is neither shifted nor
    resampled: the network is fully convolutional and was trained with the ZLP anywhere in its
-   window, at its own sub-channel position.
+   window, at its own sub-channel position. Its first channel always lands on the same place of
+   the network's grid, so where the window ends does not change the restoration.
 4. The network restores the padded spectra in batches
    (:func:`hyperspy_eelspecnet.model.predict_spectra`).
 5. :func:`from_network_output` cuts the padding off again and scales each restored spectrum so
@@ -449,12 +450,16 @@ def to_network_input(spectra, length_multiple: int, margin: int = NETWORK_MARGIN
         (:func:`~hyperspy_eelspecnet.spectral.pad_outside_window`), unit area over the
         spectrum's own channels.
     start : int
-        Where the spectra begin in ``padded``.
+        Where the spectra begin in ``padded``: always ``margin``, whatever ``n``. The network
+        halves its length six times and is not exactly shift-equivariant, so a start that
+        depended on ``n`` (e.g. centring) would move every channel on its grid when the window's
+        loss end is cut a channel shorter, and change the restoration by 1-3 % (the high-energy
+        padding, which takes up the rest of ``length``, changes it far less).
     """
     spectra = np.asarray(spectra, dtype=float)
     count, n = spectra.shape
     length = int(np.ceil((n + 2 * margin) / length_multiple)) * length_multiple
-    start = (length - n) // 2
+    start = margin
     padded = np.zeros((count, length))
     padded[:, start: start + n] = spectra / spectra.sum(axis=1, keepdims=True)
     padded, _ = pad_outside_window(padded, np.full(count, start), np.full(count, start + n))
