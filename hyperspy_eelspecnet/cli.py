@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="training configuration (YAML)")
     p.add_argument("--out", required=True, help="output folder (model, card, checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
-    p.add_argument("--max-minutes", type=_positive_minutes, default=None, help="wall-clock limit")
+    p.add_argument("--max-minutes", type=_positive_minutes, default=None,
+                   help="wall-clock limit in minutes (default: the configuration's max_minutes)")
     p.set_defaults(func=_train)
 
     p = command(
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rl-iterations", type=_positive_int, nargs="+", default=[10, 25, 50, 100],
                    help="Richardson-Lucy iteration counts to report, 1 or more (default: 10 25 50 100)")
     p.add_argument("--seed", type=_seed, default=None,
-                   help="root seed of the evaluation sets, 0 or more (default: evaluation.report.EVALUATION_SEED)")
+                   help="root seed of the evaluation sets, 0 or more (default: 20221014, the card's)")
     p.add_argument("--no-windows", action="store_true",
                    help="skip the sets of the reference physics in other windows (640-4096 channels)")
     p.add_argument("--vacuum", nargs="+", default=None,
@@ -262,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None,
                    help="restored signal (default: INPUT stem + '_eelspecnet.hspy'; a name without an extension "
                         "gets .hspy); Richardson-Lucy goes beside it with the suffix '_richardson_lucy'")
-    p.add_argument("--rl-iterations", type=int, default=50, help="Richardson-Lucy iterations (0 skips it)")
+    p.add_argument("--rl-iterations", type=int, default=50, help="Richardson-Lucy iterations (default 50; 0 skips it)")
     p.add_argument("--psf", default=None,
                    help="measured vacuum zero-loss peak for Richardson-Lucy, a file as INPUT (default: each "
                         "spectrum's own ZLP)")

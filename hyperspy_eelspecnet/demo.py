@@ -10,6 +10,7 @@ ground truth on the phonon under the ZLP tail (:func:`phonon_figures`).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,9 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
 
     save("silver_nanowire.hspy", "input (synthetic)", signal)
     save("silver_nanowire_truth.hspy", "ground truth", truth)
-    restored, rl = signal.eelspecnet_deconvolve(model=model, rl_iterations=50)
+    # dask's bar redraws itself with carriage returns: for a terminal, not for a log file.
+    progress = sys.stderr.isatty()
+    restored, rl = signal.eelspecnet_deconvolve(model=model, rl_iterations=50, show_progressbar=progress)
     save("silver_nanowire_eelspecnet.hspy", "EELSpecNet restoration", restored)
     save("silver_nanowire_richardson_lucy.hspy", "Richardson-Lucy deconvolution (50 iterations)", rl)
     results = {"EELSpecNet": restored, "Richardson-Lucy (50 it.)": rl}
@@ -199,7 +202,9 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
             files["vacuum reference (synthetic)"], out / "finetuned", specimen=files["input (synthetic)"],
             model=model, minutes=FINETUNE_MINUTES if minutes is None else minutes, verbose=int(verbose),
         )
-        restored_tuned, rl_vacuum = signal.eelspecnet_deconvolve(model=tuned, rl_iterations=50, psf=vacuum)
+        restored_tuned, rl_vacuum = signal.eelspecnet_deconvolve(
+            model=tuned, rl_iterations=50, psf=vacuum, show_progressbar=progress
+        )
         save("silver_nanowire_eelspecnet_finetuned.hspy", "EELSpecNet restoration, fine-tuned on the vacuum", restored_tuned)
         save("silver_nanowire_richardson_lucy_vacuum.hspy", "Richardson-Lucy with the vacuum PSF (50 iterations)", rl_vacuum)
         results = {

@@ -505,9 +505,11 @@ def test_deconvolve_in_a_fresh_process_prints_only_its_result(tmp_path, identity
 
 @pytest.mark.slow
 def test_demo_writes_signals_and_figures(tmp_path, capsys, identity_model):
+    hs.preferences.General.show_progressbar = True  # HyperSpy's default (the autouse fixture restores it)
     out = tmp_path / "demo"
     code, printed, err = run_cli(["demo", "--out", out, "--model", identity_model], capsys)
     assert code == 0, err
+    assert "Completed" not in printed + err  # no progress bar: stderr is not a terminal here
     suffixes = ("", "_truth", "_eelspecnet", "_richardson_lucy")
     signals = [hs.load(out / f"silver_nanowire{suffix}.hspy") for suffix in suffixes]
     for signal in signals:

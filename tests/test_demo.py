@@ -105,7 +105,7 @@ def instrument_demo(tmp_path_factory):
     """``run_demo(instrument=True)`` with stand-ins for the model, the fine-tune and the
     restorations (each distinct: blind restored = input, fine-tuned = 2 x input, Richardson-Lucy
     0.5 x input with its own ZLP and 0.25 x with the vacuum PSF), its figures kept."""
-    def deconvolve(self, model=None, rl_iterations=50, psf=None):
+    def deconvolve(self, model=None, rl_iterations=50, psf=None, show_progressbar=None):
         restored, rl = self.deepcopy(), self.deepcopy()
         restored.data = restored.data * (1.0 if model is None else 2.0)
         rl.data = rl.data * (0.5 if psf is None else 0.25)

@@ -57,8 +57,8 @@ SP_END_LENGTH = 0.08
 
 #: Loss features: energy (eV), FWHM (eV), height relative to the true ZLP maximum where the
 #: feature is strongest. Energies and widths are chosen, not computed, to resemble Fig. 7d of
-#: the paper; the phonon is 50 meV wide, the narrowest feature the model was trained on
-#: (10 channels).
+#: the paper; the phonon is 50 meV wide (10 channels), the narrowest feature of the paper's
+#: generator (the bundled model's training went down to 3 channels).
 SURFACE_PLASMONS = {
     "SP1": (0.35, 0.060, 1 / 350),
     "SP2": (0.62, 0.070, 1 / 600),

@@ -192,7 +192,7 @@ def evaluation_batches(config, n_spectra, entropy, zlp_only, block_size):
     """Generated batches (with their true blur) of at most ``block_size`` spectra.
 
     Block ``b`` comes from ``SeedSequence([*entropy, b])``; :func:`evaluate` uses
-    :func:`evaluation_entropy`, so other scripts (``benchmarks/feature_breakdown.py``) can
+    :func:`evaluation_entropy`, so other scripts (``research/feature_breakdown.py``) can
     regenerate its sets.
     """
     for index, start in enumerate(range(0, n_spectra, block_size)):

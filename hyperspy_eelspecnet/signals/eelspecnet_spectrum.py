@@ -121,7 +121,7 @@ def eelspecnet_deconvolve(
         ``eelspecnet finetune`` (:func:`~hyperspy_eelspecnet.vacuum.prepare_vacuum_psfs`): a
         ZLP cut by the window or NaN values are refused, a negative dark offset is removed, the
         located maximum (sub-channel) is zero energy shift, and the PSF has unit sum (counts
-        are conserved); a PSF with loss features gets a warning. The PSF is read into memory
+        are conserved); a PSF with loss features is refused unless ``force=True``. The PSF is read into memory
         at the call, a lazy one too (one per pixel: as much memory as the signal in float64).
     batch_size : int, optional
         Spectra per network call; by default 4096 when TensorFlow sees a GPU, 256 otherwise

@@ -108,6 +108,8 @@ def write_model_card(path, contract, config) -> None:
         "- Outside these ranges (a ZLP wider or narrower in channels, other counts) the network has",
         "  seen nothing: `eelspecnet_deconvolve` warns with the numbers; bin the energy axis where the",
         "  ZLP is too wide, or fine-tune on your microscope's vacuum ZLP (`eelspecnet finetune`).",
+        "  A ZLP already narrower than the restored ZLP is refused (the restoration would widen it)",
+        "  unless `force=True`.",
         "  Features narrower than about 3 channels were not in the training either; nothing checks",
         "  for them.",
         "- The restored ZLP is the quasi-Dirac of the training truth, not a measurement of the",

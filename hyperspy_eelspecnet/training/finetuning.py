@@ -58,7 +58,7 @@ PHONON_RATIO = (300.0, 3000.0)
 #: Generated spectra (and as many twins without the feature) of the card's near-ZLP validation.
 VALIDATION_SPECTRA = 300
 #: A vacuum recorded with the specimen's settings cannot have a wider ZLP than the specimen's:
-#: its median ZLP FWHM more than this times the specimen's is refused (the rest is noise, drift)...
+#: the FWHM of its aligned mean more than this times the specimen's is refused (the rest is noise, drift)...
 VACUUM_WIDER_LIMIT = 1.15
 #: ... and a specimen ZLP more than this times the vacuum's gets a warning (drift during a long
 #: acquisition, or other settings).
