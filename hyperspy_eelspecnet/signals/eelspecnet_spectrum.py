@@ -220,7 +220,9 @@ def eelspecnet_deconvolve(
     _check_fine_tune_dispersion(energies, engine.contract, force)
     psf_data, psf_source = _psf_for(self, psf, force) if rl_iterations else (None, None)
 
-    diagnostics = _diagnose(data)
+    # The checks read the whole input: for a lazy one (a file), that pass gets a bar of its own.
+    with _progressbar(show_progressbar and not isinstance(self.data, np.ndarray)):
+        diagnostics = _diagnose(data)
     engine.validate(diagnostics, force)
     text = None if energies is None else restoration.zlp_energy_warning(diagnostics, energies)
     if text:
@@ -310,9 +312,11 @@ EAGER_CHUNK_SPECTRA = 1024
 
 
 def _as_dask(data):
-    """The data as a dask array with the energy axis in one chunk and at most about
-    :data:`EAGER_CHUNK_SPECTRA` spectra per block (a lazy file chunked along the energy axis
-    would otherwise give blocks of many of its chunks each)."""
+    """The data as a dask array with the energy axis in one chunk and about
+    :data:`EAGER_CHUNK_SPECTRA` spectra per block, in one rechunking: a lazy file chunked
+    along the energy axis would otherwise give blocks of many of its chunks each (and an
+    intermediate block of the whole map), and one chunked pixel by pixel a network call per
+    spectrum (six times slower)."""
     import dask.array as da
 
     signal_axis = data.ndim - 1
@@ -320,11 +324,8 @@ def _as_dask(data):
         navigation = data.shape[:-1]
         per_axis = max(int(EAGER_CHUNK_SPECTRA ** (1 / max(len(navigation), 1))), 1)
         return da.from_array(data, chunks=tuple(min(per_axis, size) for size in navigation) + (-1,))
-    data = data.rechunk({signal_axis: -1})
-    if int(np.prod([max(chunks) for chunks in data.chunks[:-1]])) > EAGER_CHUNK_SPECTRA:
-        limit = EAGER_CHUNK_SPECTRA * data.shape[-1] * data.dtype.itemsize
-        data = data.rechunk({**{axis: "auto" for axis in range(signal_axis)}, signal_axis: -1}, block_size_limit=limit)
-    return data
+    limit = EAGER_CHUNK_SPECTRA * data.shape[-1] * data.dtype.itemsize
+    return data.rechunk({**{axis: "auto" for axis in range(signal_axis)}, signal_axis: -1}, block_size_limit=limit)
 
 
 def _diagnose(data):

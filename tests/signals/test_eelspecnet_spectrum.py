@@ -77,6 +77,11 @@ def test_a_lazy_map_chunked_along_energy_is_restored_in_blocks_of_bounded_size(s
     assert max(np.prod([max(c) for c in restored.data.chunks[:-1]]), 1) <= EAGER_CHUNK_SPECTRA
     eager, _ = signal.eelspecnet_deconvolve(model=identity_model, rl_iterations=0)
     np.testing.assert_allclose(restored.data.compute(), eager.data, rtol=1e-6)
+    # A map chunked pixel by pixel is restored in blocks of many spectra, not one network call each.
+    lazy.data = lazy.data.rechunk((1, 1, 256))
+    restored, _ = lazy.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, lazy_output=True)
+    assert EAGER_CHUNK_SPECTRA // 4 <= np.prod([max(c) for c in restored.data.chunks[:-1]]) <= EAGER_CHUNK_SPECTRA
+    np.testing.assert_allclose(restored.data.compute(), eager.data, rtol=1e-6)
 
 
 def test_own_signal_type_is_registered_for_eager_and_lazy_signals():
@@ -249,6 +254,14 @@ def test_a_fine_tuned_model_refuses_another_dispersion_than_its_vacuums(syntheti
     signal.eelspecnet_deconvolve(model=(model, contract), rl_iterations=0)  # 5 meV: the same
 
 
+def test_the_checks_reading_a_lazy_input_show_their_progress(synthetic, identity_model, capsys):
+    lazy = synthetic().as_lazy()
+    lazy.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, show_progressbar=True)
+    assert "Completed" in "".join(capsys.readouterr())  # the reading pass, before any restoration
+    lazy.eelspecnet_deconvolve(model=identity_model, rl_iterations=0, show_progressbar=False)
+    assert "Completed" not in "".join(capsys.readouterr())
+
+
 def test_a_lazy_result_computes_only_itself(synthetic, identity_model, monkeypatch):
     from hyperspy_eelspecnet import restoration
 
@@ -264,13 +277,13 @@ def test_a_lazy_result_computes_only_itself(synthetic, identity_model, monkeypat
     monkeypatch.setattr(restoration.EELSpecNetDeconvolution, "run", counted("network", run))
     monkeypatch.setattr(restoration, "deconvolve_block", counted("richardson_lucy", deconvolve))
     source = synthetic().as_lazy()
-    source.rechunk(nav_chunks=(2, 2))  # 4 x 3 pixels: 4 chunks
     restored, rl = source.eelspecnet_deconvolve(model=identity_model, rl_iterations=5)
     assert calls == {"network": 0, "richardson_lucy": 0}
+    blocks, rl_blocks = restored.data.npartitions, rl.data.npartitions
     restored.compute()
-    assert calls == {"network": 4, "richardson_lucy": 0}
+    assert calls == {"network": blocks, "richardson_lucy": 0}
     rl.compute()
-    assert calls == {"network": 4, "richardson_lucy": 4}
+    assert calls == {"network": blocks, "richardson_lucy": rl_blocks}
 
 
 def test_dask_distributed_gives_the_eager_numbers(synthetic, identity_model):
