@@ -1,6 +1,7 @@
 """Does the public path's error depend on where the ZLP falls on the network's grid, or on the padding?
 
     python research/grid_and_padding.py [--model PATH] [--n-spectra N] [--modulus M] [--phases 0 1 ...]
+                                        [--seed S] [--sets NAME ...]
     python research/grid_and_padding.py --margins 64 96 128 256 [--model PATH] [--n-spectra N]
 
 The network halves its length six times. The public path pads each spectrum by the same
@@ -9,7 +10,9 @@ spectrum is moved by 0 to M - 1 whole channels in the padded input (nothing resa
 back after) so that its ZLP maximum's channel is ``phase`` modulo ``M``, and the public-path
 figures (``evaluation.report.evaluate`` on the ``reference`` set and the 640-channel window)
 are printed per phase beside the public path's own. If one phase were better, putting every
-ZLP there would be an integer-channel alignment, which issue 23 allows.
+ZLP there would be an integer-channel alignment, which issue 23 allows. ``--seed`` draws the
+sets from another root seed than the evaluation's (to choose a phase on spectra the card is not
+measured on) and ``--sets`` names other evaluation sets (e.g. ``instrument``).
 
 With ``--margins``, the public path pads each spectrum by at least that many channels instead
 of ``NETWORK_MARGIN`` (64), and besides the two sets it restores measured files and prints
@@ -57,8 +60,8 @@ class GridPhase(EELSpecNetDeconvolution):
         return out.reshape(spectra.shape)
 
 
-def print_figures(label, engine, n_spectra):
-    results = report.evaluate(engine, presets=SETS, n_spectra=n_spectra, rl_iterations=(10,), windows=False)
+def print_figures(label, engine, n_spectra, sets=SETS, seed=report.EVALUATION_SEED):
+    results = report.evaluate(engine, presets=sets, n_spectra=n_spectra, rl_iterations=(10,), windows=False, seed=seed)
     for name, result in results["presets"].items():
         summary = result["summary"]
         figures = ", ".join(f"{row} {summary[row][report.NETWORK]['median']:.6g}" for row in ROWS)
@@ -97,17 +100,20 @@ def main(argv=None):
     parser.add_argument("--modulus", type=int, default=8, help="grid period the phase is taken modulo (default 8)")
     parser.add_argument("--phases", type=int, nargs="+", default=None, help="phases (default 0 .. modulus - 1)")
     parser.add_argument("--margins", type=int, nargs="+", default=None, help="paddings to compare instead of phases")
+    parser.add_argument("--seed", type=int, default=report.EVALUATION_SEED, help="root seed of the sets (the evaluation's)")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), help=f"evaluation sets (default: {', '.join(SETS)})")
     args = parser.parse_args(argv)
+    figures = dict(n_spectra=args.n_spectra, sets=tuple(args.sets), seed=args.seed)
     if args.margins:
         for margin in args.margins:
             engine = ShiftAveraged(args.model, (0,), margin)  # the public path, padded by at least `margin`
-            print_figures(f"margin {margin}", engine, args.n_spectra)
+            print_figures(f"margin {margin}", engine, **figures)
             print(f"margin {margin} | measured: {edge_ratios(engine)}", flush=True)
         return
     phases = range(args.modulus) if args.phases is None else args.phases
-    print_figures("public path", EELSpecNetDeconvolution(args.model), args.n_spectra)
+    print_figures("public path", EELSpecNetDeconvolution(args.model), **figures)
     for p in phases:
-        print_figures(f"phase {p} mod {args.modulus}", GridPhase(args.model, p, args.modulus), args.n_spectra)
+        print_figures(f"phase {p} mod {args.modulus}", GridPhase(args.model, p, args.modulus), **figures)
 
 
 if __name__ == "__main__":
