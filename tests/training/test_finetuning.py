@@ -35,7 +35,7 @@ def demo_files(tmp_path_factory):
 def test_a_few_steps_write_a_model_that_restores_with_its_card(tmp_path, tiny_base, demo_files, monkeypatch):
     from hyperspy_eelspecnet.training import finetuning
 
-    monkeypatch.setattr(finetuning, "VALIDATION_SPECTRA", 40)  # the card's figures, on fewer spectra
+    monkeypatch.setattr(finetuning, "VALIDATION_SPECTRA", 20)  # the card's figures, on fewer spectra
     vacuum, specimen = demo_files
     out = tmp_path / "tuned"
     # The base given as the folder that train wrote, as a user would pass it.
