@@ -158,8 +158,7 @@ def _deconvolve(args):
     try:
         result = signal.eelspecnet_deconvolve(
             model=args.model, rl_iterations=args.rl_iterations, psf=psf, force=args.force,
-            # dask's bar redraws itself with carriage returns: for a terminal, not for a log file.
-            show_progressbar=sys.stderr.isatty(),
+            show_progressbar=_progressbar_setting(),
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise _InputError(str(error)) from error
@@ -178,11 +177,20 @@ def _deconvolve(args):
         print(f"Comparison figure written to {args.plot}")
 
 
+def _progressbar_setting():
+    """dask's bar (on stderr) redraws itself with carriage returns: on a terminal, HyperSpy's
+    preference; in a log file, none."""
+    return None if sys.stderr.isatty() else False
+
+
 def _demo(args):
     from .demo import run_demo
 
     try:
-        run_demo(args.out, model=args.model, instrument=args.instrument, minutes=args.minutes)
+        run_demo(
+            args.out, model=args.model, instrument=args.instrument, minutes=args.minutes,
+            show_progressbar=_progressbar_setting(),
+        )
     except (ValueError, FileNotFoundError) as error:  # checked before anything is written
         raise _InputError(str(error)) from error
 
@@ -271,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eV per channel of text and .npy files (and uncalibrated ones), which do not say; "
                         "0 eV is put at the ZLP's maximum unless --offset is given")
     p.add_argument("--offset", type=float, default=None,
-                   help="energy of the first channel in eV, for the files --dispersion calibrates (e.g. -0.93): "
+                   help="energy of the first channel's centre in eV, for the files --dispersion calibrates (e.g. -0.9275): "
                         "then a window without a zero-loss peak is recognised (default: 0 eV at each spectrum's maximum)")
     p.add_argument("--plot", default=None, help="also draw input, restored and Richardson-Lucy to this image file")
     p.add_argument("--force", action="store_true",

@@ -10,7 +10,6 @@ ground truth on the phonon under the ZLP tail (:func:`phonon_figures`).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +129,10 @@ def _check_output_folder(out) -> Path:
     }[kind])
 
 
-def run_demo(out, model=None, instrument: bool = False, minutes: float | None = None, verbose: bool = True) -> dict:
+def run_demo(
+    out, model=None, instrument: bool = False, minutes: float | None = None, verbose: bool = True,
+    show_progressbar: bool | None = None,
+) -> dict:
     """Restore the synthetic nanowire, save the signals and figures, score the phonon.
 
     Parameters
@@ -147,6 +149,8 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
         :data:`~hyperspy_eelspecnet.training.finetuning.FINETUNE_MINUTES`).
     verbose : bool
         Print where each file goes and the phonon figures.
+    show_progressbar : bool, optional
+        dask's progress bars for the restorations (default: HyperSpy's preference).
 
     Returns
     -------
@@ -186,9 +190,7 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
 
     save("silver_nanowire.hspy", "input (synthetic)", signal)
     save("silver_nanowire_truth.hspy", "ground truth", truth)
-    # dask's bar redraws itself with carriage returns: for a terminal, not for a log file.
-    progress = sys.stderr.isatty()
-    restored, rl = signal.eelspecnet_deconvolve(model=model, rl_iterations=50, show_progressbar=progress)
+    restored, rl = signal.eelspecnet_deconvolve(model=model, rl_iterations=50, show_progressbar=show_progressbar)
     save("silver_nanowire_eelspecnet.hspy", "EELSpecNet restoration", restored)
     save("silver_nanowire_richardson_lucy.hspy", "Richardson-Lucy deconvolution (50 iterations)", rl)
     results = {"EELSpecNet": restored, "Richardson-Lucy (50 it.)": rl}
@@ -203,7 +205,7 @@ def run_demo(out, model=None, instrument: bool = False, minutes: float | None = 
             model=model, minutes=FINETUNE_MINUTES if minutes is None else minutes, verbose=int(verbose),
         )
         restored_tuned, rl_vacuum = signal.eelspecnet_deconvolve(
-            model=tuned, rl_iterations=50, psf=vacuum, show_progressbar=progress
+            model=tuned, rl_iterations=50, psf=vacuum, show_progressbar=show_progressbar
         )
         save("silver_nanowire_eelspecnet_finetuned.hspy", "EELSpecNet restoration, fine-tuned on the vacuum", restored_tuned)
         save("silver_nanowire_richardson_lucy_vacuum.hspy", "Richardson-Lucy with the vacuum PSF (50 iterations)", rl_vacuum)

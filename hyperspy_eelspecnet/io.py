@@ -222,8 +222,8 @@ def read_spectra(path) -> SpectraFile:
 
 #: The warning of :func:`read_signal` for a file it put 0 eV at the maximum of.
 ZERO_AT_MAXIMUM = (
-    "0 eV put at each spectrum's maximum: the file carries no energy axis; give --offset E (the first "
-    "channel's energy) so that a window without a zero-loss peak can be recognised"
+    "0 eV put at each spectrum's maximum: the file carries no energy axis; give --offset E (the energy of "
+    "the first channel's centre) so that a window without a zero-loss peak can be recognised"
 )
 
 
@@ -276,7 +276,7 @@ def read_signal(path, dispersion: float | None = None, offset: float | None = No
     if dispersion is not None and not (np.isfinite(dispersion) and dispersion > 0):
         raise ValueError(f"The dispersion must be a positive number of eV per channel (e.g. 0.005), not {dispersion:g}.")
     if offset is not None and not np.isfinite(offset):
-        raise ValueError(f"The offset must be a finite energy in eV (the first channel's, e.g. -0.93), not {offset:g}.")
+        raise ValueError(f"The offset must be a finite energy in eV (the first channel's centre, e.g. -0.9275), not {offset:g}.")
     if is_table_file(path):
         read = read_spectra(path)
         if dispersion is None:

@@ -17,7 +17,9 @@ The data path, one named function per step, every step vectorised over a batch o
    network takes, and scales it to unit area. The spectrum itself is neither shifted nor
    resampled: the network is fully convolutional and was trained with the ZLP anywhere in its
    window, at its own sub-channel position. Its first channel always lands on the same place of
-   the network's grid, so where the window ends does not change the restoration.
+   the network's grid, so a window cut shorter at its loss end keeps the restoration of the rest
+   (to 0.1 % for cuts within the padded length; a cut that shortens the padded length changes
+   it by 1-2 %: the network sees the whole input).
 4. The network restores the padded spectra in batches
    (:func:`hyperspy_eelspecnet.model.predict_spectra`).
 5. :func:`from_network_output` cuts the padding off again and scales each restored spectrum so
@@ -453,8 +455,9 @@ def to_network_input(spectra, length_multiple: int, margin: int = NETWORK_MARGIN
         Where the spectra begin in ``padded``: always ``margin``, whatever ``n``. The network
         halves its length six times and is not exactly shift-equivariant, so a start that
         depended on ``n`` (e.g. centring) would move every channel on its grid when the window's
-        loss end is cut a channel shorter, and change the restoration by 1-3 % (the high-energy
-        padding, which takes up the rest of ``length``, changes it far less).
+        loss end is cut a channel shorter, and change the restoration by 1-3 %. A cut that
+        shortens ``length`` still changes it by 1-2 % (the network sees the whole input;
+        ``research/loss_end_cut.py``).
     """
     spectra = np.asarray(spectra, dtype=float)
     count, n = spectra.shape

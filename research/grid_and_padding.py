@@ -18,7 +18,9 @@ With ``--margins``, the public path pads each spectrum by at least that many cha
 of ``NETWORK_MARGIN`` (64), and besides the two sets it restores measured files and prints
 restored over input counts in their last 100 channels and the 100 before them: the Al
 low-loss spectrum of ``../shared/data`` (whole, and cut at 20 eV) and the WS2 specimen spectra of
-``tests/data`` (whole, and cut at 4 eV). docs/science.md quotes the outcome.
+``tests/data`` (whole, and cut at 4 eV). docs/science.md quotes the outcome. Since ``9cae3b5`` a
+spectrum starts at the margin, so a margin that is not a multiple of 64 (96) also moves it on
+the network's grid; 64, 128 and 256 keep it where the public path puts it.
 """
 
 import argparse

@@ -205,7 +205,7 @@ def test_deconvolve_reads_the_text_files_finetune_reads_given_their_dispersion(t
     # No energy axis in the file: said in one line (the --psf vacuum's maximum is its ZLP: no word).
     assert err.splitlines() == [
         "eelspecnet deconvolve: warning: 0 eV put at each spectrum's maximum: the file carries no energy axis; give "
-        "--offset E (the first channel's energy) so that a window without a zero-loss peak can be recognised."
+        "--offset E (the energy of the first channel's centre) so that a window without a zero-loss peak can be recognised."
     ]
     restored_path, rl_path = tmp_path / "out" / "p5.hspy", tmp_path / "out" / "p5_richardson_lucy.hspy"
     assert out.splitlines() == [
@@ -233,7 +233,7 @@ def test_deconvolve_offset_lets_a_npy_window_without_a_zlp_be_refused(tmp_path, 
     assert "0 eV lies outside the window" in err and not (tmp_path / "plasmon_eelspecnet.hspy").exists()
     # Without --offset it cannot be told; a line says so and how to let it be.
     code, _, err = run_cli(command, capsys)
-    assert code == 0 and "give --offset E (the first channel's energy)" in err and err.count("\n") == 1
+    assert code == 0 and "give --offset E (the energy of the first channel's centre)" in err and err.count("\n") == 1
     # The WS2 specimen given its file name's offset: restored, without a word.
     specimen = data_dir / "eelsfitter_ws2" / WS2_SPECIMEN
     code, out, err = run_cli(["deconvolve", specimen, "--dispersion", "0.005", "--offset", "-0.93", "--model",
@@ -299,7 +299,7 @@ def test_no_progress_bar_unless_stderr_is_a_terminal(tmp_path, capsys, monkeypat
     assert out == f"EELSpecNet restoration written to {tmp_path / 'map_eelspecnet.hspy'}\n" and err == ""
     monkeypatch.setattr(type(sys.stderr), "isatty", lambda self: True)
     code, out, err = run_cli(command, capsys)
-    assert code == 0 and "Completed" in out + err
+    assert code == 0 and "Completed" in err and "Completed" not in out  # the bar goes to stderr
 
 
 def test_traceback_may_follow_the_subcommand(tmp_path, capsys):

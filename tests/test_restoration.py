@@ -230,6 +230,8 @@ def test_network_input_pads_to_the_length_multiple_around_the_unit_area_spectrum
     assert padded.dtype == np.float32 and padded.shape[0] == 2
     assert length % 64 == 0 and length - 64 < n_channels + 2 * NETWORK_MARGIN <= length
     assert start >= NETWORK_MARGIN and length - (start + n_channels) >= NETWORK_MARGIN
+    # Every length starts at the same place, so a window cut shorter stays where it was on the grid.
+    assert start == NETWORK_MARGIN and to_network_input(spectra[:, :-5], 64)[1] == start
     # The spectra sit unshifted at unit area; either side the mean of their 8 outermost channels.
     inside = padded[:, start: start + n_channels]
     np.testing.assert_allclose(inside, spectra / spectra.sum(-1, keepdims=True), rtol=1e-6, atol=1e-12)
@@ -523,7 +525,7 @@ def test_where_the_loss_end_is_cut_does_not_change_the_restoration(bundled_engin
     for cut in (1, 2, 5, 17, 40):
         shorter = bundled_engine.run(distorted[:, :-cut])
         np.testing.assert_allclose(shorter.max(-1), whole.max(-1), rtol=1e-3)
-        # The loss region, 20 channels above the ZLP to 300 below the cut (the high-energy
+        # The loss region, 20 channels above the ZLP to 300 below the uncut end (the high-energy
         # padding, the mean of the last 8 channels, changes with the cut and reaches that far).
         loss = slice(420, 2048 - 300)
         change = np.abs(shorter[:, loss] - whole[:, loss]).sum(-1) / whole[:, loss].sum(-1)

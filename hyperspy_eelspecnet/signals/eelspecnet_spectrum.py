@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import warnings
 from collections import namedtuple
 
@@ -306,8 +307,8 @@ def _check_fine_tune_dispersion(energies, contract, force):
         )
 
 
-#: Spectra per navigation chunk of an eager signal: each chunk is restored (and deconvolved)
-#: at once, so this bounds the memory of the Richardson-Lucy FFTs.
+#: Spectra per block, eager or lazy (:func:`_as_dask`): each block is restored (and
+#: deconvolved) at once, so this bounds the memory of the Richardson-Lucy FFTs.
 EAGER_CHUNK_SPECTRA = 1024
 
 
@@ -462,10 +463,10 @@ def _map_blocks(data, engine, psf, rl_iterations, out_dtype):
 
 
 def _progressbar(show):
-    """dask's progress bar for a local computation, or nothing."""
+    """dask's progress bar for a local computation (on stderr, as HyperSpy's own bars), or nothing."""
     from dask.diagnostics import ProgressBar
 
-    return ProgressBar() if show else contextlib.nullcontext()
+    return ProgressBar(out=sys.stderr) if show else contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------- results
@@ -497,8 +498,9 @@ def _record(engine, diagnostics, rl_iterations, psf_source, input_dtype):
         "preprocessing": {
             "input_dtype": str(input_dtype),
             "padding": (
-                f"at least {restoration.NETWORK_MARGIN} channels on each side, to a multiple of "
-                f"{contract.length_multiple}, the mean of the {PAD_EDGE_CHANNELS} outermost channels"
+                f"{restoration.NETWORK_MARGIN} channels before the spectrum and at least as many after it, "
+                f"to a multiple of {contract.length_multiple}, the mean of the {PAD_EDGE_CHANNELS} outermost "
+                "channels"
             ),
             "shift": "none: the network runs over the spectrum's own channels",
             "normalisation": "unit area in; the restored spectrum scaled to the input's counts",
