@@ -211,10 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", help="train a model on generated spectra")
     p.add_argument("--config", required=True, help="training configuration (YAML)")
-    p.add_argument("--out", required=True, help="output folder (model, card, checkpoints)")
+    p.add_argument("--out", required=True,
+                   help="output folder (model, card, checkpoints); one that holds a finished run is refused "
+                        "without --resume")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
     p.add_argument("--max-minutes", type=_positive_minutes, default=None,
-                   help="wall-clock limit in minutes (default: the configuration's max_minutes)")
+                   help="wall-clock limit in minutes, checked at the end of each epoch (a run may go on for up "
+                        "to an epoch more; with 'schedule: minutes', after each step); default: the "
+                        "configuration's max_minutes")
     p.set_defaults(func=_train)
 
     p = command(

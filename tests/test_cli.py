@@ -474,6 +474,43 @@ def test_train_reports_a_bad_configuration_in_one_line(tmp_path, capsys):
     assert raised.traceback[-1].path.name == "trainer.py"
 
 
+#: A configuration that trains in a second (were it not refused).
+TINY_TRAINING = "filters: [4, 8]\nbatch_size: 2\nsteps_per_epoch: 1\nepochs: 1\nwarmup_steps: 1\nvalidation_size: 2\n"
+
+
+@pytest.mark.parametrize("write, match", [
+    (lambda path: path.write_text("filters: [4, 8\n"), r"c\.yaml is not valid YAML: .* \(line 2, column 1\)\.$"),
+    (lambda path: path.mkdir(), r"c\.yaml is a folder; give the training configuration's YAML file \(--config\)\.$"),
+    (lambda path: path.write_text("- epochs: 3\n"), r"The configuration in .*c\.yaml must be a mapping of settings"),
+    (lambda path: path.write_text(TINY_TRAINING + "kernel_size: 0\n"), r"error: kernel_size must be at least 1; got 0\.$"),
+    (lambda path: path.write_text(TINY_TRAINING + "mixture: [{preset: instrument, overrides: {measured_psf_probability: 0.8}}]\n"),
+     r"error: Mixture component\(s\) 0 \(instrument\) set measured_psf_probability above 0, but measured_psfs"),
+])
+def test_train_reports_an_unusable_configuration_in_one_line_before_writing(tmp_path, capsys, write, match):
+    write(tmp_path / "c.yaml")
+    code, _, err = run_cli(["train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "out"], capsys)
+    assert code == 2 and err.startswith("eelspecnet train: error: ") and err.count("\n") == 1
+    assert re.search(match, err.strip()), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_to_replace_a_finished_run(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(TINY_TRAINING)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "eelspecnet.keras").write_text("a model")
+    code, _, err = run_cli(["train", "--config", tmp_path / "c.yaml", "--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{out} holds a finished training run (eelspecnet.keras)" in err and "(--out)" in err and "(--resume)" in err
+    assert [p.name for p in out.iterdir()] == ["eelspecnet.keras"] and (out / "eelspecnet.keras").read_text() == "a model"
+
+
+def test_train_help_says_when_the_time_limit_is_checked(capsys):
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    assert "wall-clock limit in minutes, checked at the end of each epoch" in " ".join(out.split())
+
+
 # --------------------------------------------------------------------------- quiet start
 
 

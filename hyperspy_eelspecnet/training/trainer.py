@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from ..model import (
     save_model,
 )
 from ..model.backend import import_keras, import_tensorflow, retracing_warnings_dropped
+from ..model.files import model_file
 from ..model.layers import compress_intensity
 from .card import write_model_card
 from ..io import read_spectra
@@ -75,9 +77,10 @@ def _mixture_component(value, index: int) -> MixtureComponent:
     return component
 
 
-def _check_number(config, name: str, integer: bool = False, low=None, strict: bool = False) -> None:
+def _check_number(config, name: str, integer: bool = False, low=None, strict: bool = False, hint: str = "") -> None:
     """Refuse a setting that is not a number (an integer), or is below ``low``. A string that
-    reads as one is taken (YAML reads ``1e-3``, without a decimal point, as text)."""
+    reads as one is taken (YAML reads ``1e-3``, without a decimal point, as text). ``hint`` is
+    added to the message."""
     value = getattr(config, name)
     if isinstance(value, str):
         try:
@@ -88,9 +91,22 @@ def _check_number(config, name: str, integer: bool = False, low=None, strict: bo
             setattr(config, name, value)
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
-        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}; got {value!r}.")
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}; got {value!r}.{hint}")
     if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'above' if strict else 'at least'} {low:g}; got {value!r}.")
+        raise ValueError(f"{name} must be {'above' if strict else 'at least'} {low:g}; got {value!r}.{hint}")
+
+
+def _check_integers(config, name: str, at_least: int, example: str) -> None:
+    """Refuse a setting that is not a list of at least ``at_least`` positive integers; keep it
+    as a tuple."""
+    value = getattr(config, name)
+    if not (
+        isinstance(value, (list, tuple)) and len(value) >= at_least
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 1 for v in value)
+    ):
+        count = {0: "", 1: "at least one ", 2: "at least two "}[at_least]
+        raise ValueError(f"{name} must be a list of {count}positive integers ({example}); got {value!r}.")
+    setattr(config, name, tuple(int(v) for v in value))
 
 
 @dataclass
@@ -103,7 +119,9 @@ class TrainConfig:
         Generator presets mixed into every batch in proportion to their weights.
     measured_psfs : list of str
         Text/NumPy files or HyperSpy-readable files of measured vacuum ZLPs used as PSFs by
-        components whose overrides set ``measured_psf_probability`` > 0.
+        components whose overrides set ``measured_psf_probability`` > 0 (a list also for one
+        file; a relative path is relative to the working folder). :func:`train` refuses such a
+        component without them.
     match_to_gaussian : bool
         Match every recorded spectrum to a Gaussian of the FWHM of the mean of
         ``measured_psfs`` (:func:`~hyperspy_eelspecnet.vacuum.match_to_gaussian`) before the
@@ -111,7 +129,7 @@ class TrainConfig:
     filters, kernel_size, convs_per_level, bottleneck_dilations, resampling : network shape
         See :func:`hyperspy_eelspecnet.model.build_unet_core`.
     epsilon : float
-        Intensity-compression constant (see :mod:`hyperspy_eelspecnet.model`).
+        Intensity-compression constant, above 0 (see :mod:`hyperspy_eelspecnet.model`).
     linear_weight : float
         Weight of the linear-intensity term of the loss (keeps the ZLP shape exact).
     feature_weight : float
@@ -133,18 +151,23 @@ class TrainConfig:
     learning_rate, final_learning_rate_fraction, warmup_steps : float, float, int
         Cosine schedule with linear warm-up.
     clipnorm : float or None
-        Gradient-norm clipping: the linear ZLP term makes early gradients large enough to blow
-        the weights up (seen: a loss spike, then a network stuck at a constant output).
+        Gradient-norm clipping (above 0; None, YAML ``null``, for none): the linear ZLP term
+        makes early gradients large enough to blow the weights up (seen: a loss spike, then a
+        network stuck at a constant output).
     validation_size : int
-        Spectra in the held-apart validation set.
+        Spectra in the held-apart validation set; at least ``batch_size`` (it is evaluated in
+        batches of that size, and picks the best weights and when to stop).
     early_stopping_patience : int
         Epochs without validation improvement before stopping.
     max_minutes : float or None
-        Stop (and keep the best weights) after this wall time.
+        Stop (and keep the best weights) after this wall time, checked at the end of each
+        epoch (so a run may go on for up to an epoch more); on the ``"minutes"`` schedule,
+        after each step.
     seed : int
-        Root of all training and validation seeds.
+        Root of all training and validation seeds, 0 or more.
     name, version : str
-        Written to the model contract.
+        Written to the model contract. :meth:`from_yaml` keeps a version YAML reads as a
+        number as it is written (``version: 1.10`` is "1.10", not 1.1).
     initialise_from : str or None
         Another training configuration (YAML; a relative path is relative to this file) whose
         best weights start this run: a second stage with its own schedule, mixture and seeds.
@@ -155,7 +178,8 @@ class TrainConfig:
         anti-aliased (:mod:`.stages`).
     initial_model : str or None
         A model file (``.keras`` with its contract) whose network starts this run, e.g. the
-        bundled model for a fine-tune (:func:`~hyperspy_eelspecnet.training.finetune`). Its
+        bundled model for a fine-tune (:func:`~hyperspy_eelspecnet.training.finetune`), or
+        the folder that holds it; a relative path is relative to the working folder. Its
         network must have this configuration's shape. Not with ``initialise_from``.
     schedule : {"epochs", "minutes"}
         The learning rate's cosine decay (after ``warmup_steps``) runs over ``epochs *
@@ -205,13 +229,38 @@ class TrainConfig:
         _check_number(self, "final_learning_rate_fraction", low=0.0)
         if self.max_minutes is not None:
             _check_number(self, "max_minutes", low=0.0, strict=True)
+        if self.validation_size < self.batch_size:
+            raise ValueError(
+                f"validation_size must be at least batch_size ({self.batch_size}): the validation set is "
+                f"evaluated in batches of that size and picks the best weights; got {self.validation_size}."
+            )
+        _check_number(self, "seed", integer=True, low=0)
+        _check_number(self, "kernel_size", integer=True, low=1)
+        _check_number(self, "epsilon", low=0.0, strict=True)
+        if self.clipnorm is not None:
+            _check_number(self, "clipnorm", low=0.0, strict=True, hint=" Give null for no clipping.")
+        _check_integers(self, "filters", 2, "filters per level, e.g. [16, 32, 64]")
+        _check_integers(self, "bottleneck_dilations", 0, "the bottleneck convolutions' dilation rates, e.g. [1, 2, 4]")
+        if not isinstance(self.match_to_gaussian, (bool, np.bool_)):
+            raise ValueError(f"match_to_gaussian must be true or false; got {self.match_to_gaussian!r}.")
+        self.match_to_gaussian = bool(self.match_to_gaussian)
+        if not isinstance(self.measured_psfs, (list, tuple)) or not all(
+            isinstance(p, (str, os.PathLike)) for p in self.measured_psfs
+        ):
+            raise ValueError(
+                f"measured_psfs must be a list of files, e.g. [vacuum.dm4] (one file too); got {self.measured_psfs!r}."
+            )
+        self.measured_psfs = [str(p) for p in self.measured_psfs]
+        if not isinstance(self.version, str):
+            raise ValueError(
+                f"version must be text; got {self.version!r}. In YAML, quote it (version: \"1.10\"): unquoted, "
+                "1.10 reads as the number 1.1."
+            )
         weights = np.array([m.weight for m in self.mixture], float)
         if not (np.all(np.isfinite(weights)) and np.all(weights >= 0) and weights.sum() > 0):
             raise ValueError(
                 f"Mixture weights must be non-negative numbers with a positive sum; got {weights.tolist()}."
             )
-        self.filters = tuple(self.filters)
-        self.bottleneck_dilations = tuple(self.bottleneck_dilations)
         if not isinstance(self.convs_per_level, int):
             self.convs_per_level = tuple(self.convs_per_level)
         level_convolutions(self.convs_per_level, len(self.filters) - 1)
@@ -228,6 +277,8 @@ class TrainConfig:
                 + "; ".join(f"{name} {v}" for name, v in differ.items()) + "."
             )
         names = ("linear_weight", "feature_weight", "noise_weight_exponent")
+        for name in names:
+            _check_number(self, name)
         weights = {k: getattr(self, k) for k in names}
         negative = {k: w for k, w in weights.items() if w < 0}
         if negative:
@@ -254,11 +305,53 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path) -> "TrainConfig":
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        """Read a configuration from a YAML file.
+
+        Parameters
+        ----------
+        path : str or Path
+            A YAML mapping of settings; ``initialise_from``, when relative, is taken relative to
+            this file's folder (``initial_model`` and ``measured_psfs`` to the working folder).
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        ValueError
+            ``path`` is a folder, is not valid YAML (the line and column are named), is not a
+            mapping of settings, names an unknown setting, or a setting's value is refused
+            (as :class:`TrainConfig` refuses it).
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; give the training configuration's YAML file (--config).")
+        text = path.read_text()
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path} is not valid YAML: {_yaml_problem(error)}.") from error
+        if values is None:
+            warnings.warn(
+                f"{path} sets nothing: every setting keeps its default, which trains the full-size network "
+                f"for {cls.epochs} epochs (hours on a CPU).", UserWarning, stacklevel=2,
+            )
+            values = {}
+        if not isinstance(values, dict):
+            raise ValueError(
+                f"The configuration in {path} must be a mapping of settings (a 'setting: value' line each, "
+                f"e.g. 'epochs: 10'); got {values!r:.80}."
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"Unknown training setting(s) in {path}: {sorted(unknown)}.")
+            raise ValueError(f"Unknown training setting(s) in {path}: {sorted(unknown, key=str)}.")
+        if isinstance(values.get("version"), (int, float)) and not isinstance(values["version"], bool):
+            # 1.10 as written, not the number 1.1 (kept a number, and refused, where it cannot be found)
+            values["version"] = _scalar_text(text, "version") or values["version"]
         if values.get("initialise_from"):
             stage = Path(values["initialise_from"])
             values["initialise_from"] = str(stage if stage.is_absolute() else Path(path).parent / stage)
@@ -269,6 +362,29 @@ class TrainConfig:
         if path is not None:
             Path(path).write_text(text)
         return text
+
+
+def _yaml_problem(error) -> str:
+    """What a YAML parser's error says, where (line and column, counted from 1), on one line."""
+    def at(mark):
+        return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+    problem = getattr(error, "problem", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    context = getattr(error, "context", None)
+    where = f"{context}{at(getattr(error, 'context_mark', None))}, " if context else ""
+    return f"{where}{problem}{at(getattr(error, 'problem_mark', None))}"
+
+
+def _scalar_text(text: str, key: str):
+    """The text of the top-level setting ``key`` in YAML ``text`` as written (e.g. ``1.10``,
+    which ``safe_load`` reads as the number 1.1)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    for key_node, value_node in root.value:
+        if key_node.value == key and isinstance(value_node, yaml.ScalarNode):
+            return value_node.value
+    return None
 
 
 def _load_measured_psfs(paths, length: int):
@@ -583,7 +699,7 @@ class _WallClockLimit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.seconds is not None and time.time() - self.start > self.seconds:
-            print(f"\nStopping: wall-clock limit of {self.seconds / 60:.0f} min reached.")
+            print(f"\nStopping: wall-clock limit of {self.seconds / 60:g} min reached (checked at each epoch's end).")
             self.model.stop_training = True
 
 
@@ -606,17 +722,15 @@ def hardware_description() -> str:
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
-def _initial_weights(config: TrainConfig, stage_dir: Path, verbose) -> tuple[TrainConfig, Path, dict]:
-    """Configuration, best weights and training summary of the earlier stage
-    ``config.initialise_from``, trained first if needed."""
-    earlier = TrainConfig.from_yaml(config.initialise_from)
-    check_stage_continues(earlier, config)
+def _initial_weights(config: TrainConfig, earlier: TrainConfig, stage_dir: Path, verbose) -> tuple[Path, dict]:
+    """Best weights and training summary of the earlier stage ``earlier`` (the configuration
+    ``config.initialise_from``), trained first if needed."""
     weights = stage_dir / "best.weights.h5"
     finished = stage_dir / "training_summary.json"
     if not (weights.exists() and finished.exists()):
         print(f"Training the earlier stage {config.initialise_from} into {stage_dir} first.", flush=True)
         train(earlier, stage_dir, resume=(stage_dir / "backup").exists(), verbose=verbose)
-    return earlier, weights, json.loads(finished.read_text())
+    return weights, json.loads(finished.read_text())
 
 
 def _build_core(config: TrainConfig):
@@ -652,6 +766,62 @@ def _load_model_weights(core, path) -> None:
             "kernel_size, convs_per_level, bottleneck_dilations, resampling must be the model's)."
         )
     core.set_weights(source.get_weights())
+
+
+def _earlier_stage(config: TrainConfig) -> TrainConfig | None:
+    """The configuration ``config.initialise_from`` names, checked to continue ``config``'s
+    network (:func:`~.stages.check_stage_continues`); None without one."""
+    if not config.initialise_from:
+        return None
+    path = Path(config.initialise_from)
+    if not path.is_file():
+        raise ValueError(
+            f"initialise_from: no configuration at {path.resolve()}; give the earlier stage's YAML file (a "
+            "relative path is relative to the folder of the configuration that names it), or leave "
+            "initialise_from out."
+        )
+    earlier = TrainConfig.from_yaml(path)
+    check_stage_continues(earlier, config)
+    return earlier
+
+
+def _check_inputs(config: TrainConfig) -> None:
+    """Refuse the files a configuration names that are not there, and the settings that need
+    measured PSFs without ``measured_psfs`` (a relative path is relative to the working folder)."""
+    if config.initial_model:
+        try:
+            path = model_file(config.initial_model)  # a folder: the model file in it
+        except FileNotFoundError as error:
+            raise ValueError(f"initial_model: {error}") from error
+        if not path.is_file():
+            raise ValueError(
+                f"initial_model: no model file at {path.resolve()}; give in the configuration's initial_model "
+                "a '.keras' file written by 'eelspecnet train' or 'eelspecnet finetune' (or their folder; a "
+                "relative path is relative to the working folder), or leave initial_model out to start from "
+                "random weights."
+            )
+    missing = [str(Path(p).resolve()) for p in config.measured_psfs if not Path(p).is_file()]
+    if missing:
+        raise ValueError(
+            f"measured_psfs: no file at {', '.join(missing)}; give the vacuum spectra's files (a relative path "
+            "is relative to the working folder)."
+        )
+    if not config.measured_psfs:
+        asking = [
+            f"{k} ({m.preset})" for k, (m, g) in enumerate(zip(config.mixture, config.generator_configs))
+            if g.measured_psf_probability > 0
+        ]
+        if asking:
+            raise ValueError(
+                f"Mixture component(s) {', '.join(asking)} set measured_psf_probability above 0, but "
+                "measured_psfs lists no vacuum spectra; list their files under measured_psfs, or set "
+                "measured_psf_probability to 0."
+            )
+        if config.match_to_gaussian:
+            raise ValueError(
+                "match_to_gaussian needs measured_psfs (the vacuum spectra whose mean is matched to a "
+                "Gaussian); list their files under measured_psfs, or set match_to_gaussian to false."
+            )
 
 
 #: Settings a resumed run may change: how long it goes on.
@@ -698,9 +868,14 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     Raises
     ------
     ValueError
-        ``out_dir`` is a file; ``resume`` where ``out_dir`` holds no run, or a run of another
-        configuration (only ``epochs``, ``max_minutes`` and ``early_stopping_patience`` may
-        change: a run may be given longer). Nothing in ``out_dir`` is changed.
+        ``out_dir`` is a file; without ``resume``, ``out_dir`` holds a finished run
+        (``eelspecnet.keras``: give another folder, resume it, or delete it); with ``resume``,
+        ``out_dir`` holds no run, or a run of another configuration (only ``epochs``,
+        ``max_minutes`` and ``early_stopping_patience`` may change: a run may be given longer);
+        ``initialise_from``, ``initial_model`` or a file of ``measured_psfs`` is not there, or
+        the model's network has another shape; ``measured_psf_probability`` above 0 in a
+        mixture component, or ``match_to_gaussian``, without ``measured_psfs``. All are
+        refused before anything is written: ``out_dir`` is neither created nor changed.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -708,20 +883,27 @@ def train(config: TrainConfig, out_dir, resume: bool = False, verbose: int | str
     backup = out_dir / "backup"
     if resume:
         _check_resumable(config, out_dir)
+    elif (out_dir / "eelspecnet.keras").exists():
+        raise ValueError(
+            f"{out_dir} holds a finished training run (eelspecnet.keras); give another output folder (--out), "
+            "resume it (--resume) to train it longer, or delete it to start again."
+        )
+    earlier = _earlier_stage(config)
+    _check_inputs(config)
+    keras.utils.set_random_seed(config.seed)
+    # The generator's kernels span 2 n channels: cropping to n here would cut the PSF tails.
+    measured_psfs = _load_measured_psfs(config.measured_psfs, 2 * config.generator_configs[0].n_channels)
+    core = _build_core(config)
+    if config.initial_model:
+        _load_model_weights(core, config.initial_model)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     if backup.exists() and not resume:
         shutil.rmtree(backup)
     config.to_yaml(out_dir / "train_config.yaml")
-    keras.utils.set_random_seed(config.seed)
-
-    # The generator's kernels span 2 n channels: cropping to n here would cut the PSF tails.
-    measured_psfs = _load_measured_psfs(config.measured_psfs, 2 * config.generator_configs[0].n_channels)
-    core = _build_core(config)
-    if config.initialise_from:
-        earlier, initial_weights, initial_summary = _initial_weights(config, out_dir / "initial", verbose)
+    if earlier is not None:
+        initial_weights, initial_summary = _initial_weights(config, earlier, out_dir / "initial", verbose)
         _load_initial_weights(core, earlier, config, initial_weights)
-    elif config.initial_model:
-        _load_model_weights(core, config.initial_model)
     if config.schedule == "minutes":
         learning_rate = config.learning_rate * 0.01  # the warm-up's start; _WallClockCosine sets it
     else:

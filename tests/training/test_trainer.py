@@ -338,7 +338,10 @@ def test_loss_falls_resumes_and_the_model_is_written(staged, tmp_path):
 @pytest.mark.slow
 def test_training_without_resume_starts_again(tmp_path):
     train(TrainConfig(epochs=2, **TINY), tmp_path, verbose=0)
-    # An old backup is discarded and training starts again at epoch 0, history and all.
+    # A run stopped before its model was written (its backup and history left): without
+    # resume, the old backup is discarded and training starts again at epoch 0, history and
+    # all. (A finished run is refused: test_a_finished_run_is_not_replaced_without_resume.)
+    (tmp_path / "eelspecnet.keras").unlink()
     path = train(TrainConfig(epochs=1, **TINY), tmp_path, verbose=0)
     assert list(history(tmp_path)["epoch"]) == [0]
     assert load_model(path)[1].training["steps"] == TINY["steps_per_epoch"]
@@ -351,10 +354,64 @@ def test_training_without_resume_starts_again(tmp_path):
     ({"learning_rate": "fast"}, "learning_rate must be a number"),
     ({"mixture": [{"preset": "reference", "wieght": 1.0}]}, "Mixture component 0 must be a mapping"),
     ({"mixture": [{"preset": "reference", "weight": 0.0}]}, "positive sum"),
+    ({"filters": 16}, r"^filters must be a list of at least two positive integers .*; got 16\.$"),
+    ({"filters": [4]}, r"^filters must be a list of at least two positive integers .*; got \[4\]\.$"),
+    ({"filters": [4, "8"]}, r"^filters must be a list of at least two positive integers .*; got \[4, '8'\]\.$"),
+    ({"filters": [4, -8]}, r"^filters must be a list of at least two positive integers"),
+    ({"bottleneck_dilations": 2}, r"^bottleneck_dilations must be a list of positive integers .*; got 2\.$"),
+    ({"linear_weight": "abc"}, r"^linear_weight must be a number; got 'abc'\.$"),
+    ({"clipnorm": "big"}, r"^clipnorm must be a number; got 'big'\. Give null for no clipping\.$"),
+    ({"clipnorm": 0.0}, r"^clipnorm must be above 0"),
+    ({"kernel_size": "seven"}, r"^kernel_size must be an integer; got 'seven'\.$"),
+    ({"kernel_size": 0}, r"^kernel_size must be at least 1; got 0\.$"),
+    ({"seed": "abc"}, r"^seed must be an integer; got 'abc'\.$"),
+    ({"seed": -3}, r"^seed must be at least 0; got -3\.$"),
+    ({"epsilon": -1.0}, r"^epsilon must be above 0; got -1\.0\.$"),
+    ({"epsilon": 0.0}, r"^epsilon must be above 0"),
+    ({"validation_size": 1}, r"^validation_size must be at least batch_size \(8\).*; got 1\.$"),
+    ({"match_to_gaussian": "no"}, r"^match_to_gaussian must be true or false; got 'no'\.$"),
+    ({"measured_psfs": "vacuum.txt"}, r"^measured_psfs must be a list of files.*; got 'vacuum\.txt'\.$"),
+    ({"version": 1.1}, r"^version must be text; got 1\.1\. In YAML, quote it"),
 ])
 def test_settings_that_cannot_train_are_refused_by_name(setting, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**{**TINY, **setting})
+
+
+@pytest.mark.parametrize("text, match", [
+    ("filters: [4, 8\n", r"bad\.yaml is not valid YAML: .*expected ',' or '\]'.* \(line 2, column 1\)\.$"),
+    ("epochs: 3\n  batch_size: 4\n", r"bad\.yaml is not valid YAML: .* \(line 2, column 13\)\.$"),
+    ("- epochs: 3\n- batch_size: 4\n", r"The configuration in .*bad\.yaml must be a mapping of settings"),
+    ("hello\n", r"The configuration in .*bad\.yaml must be a mapping of settings .*; got 'hello'\.$"),
+    ("3\n", r"The configuration in .*bad\.yaml must be a mapping of settings .*; got 3\.$"),
+])
+def test_a_file_that_is_no_mapping_of_settings_is_refused_with_where(tmp_path, text, match):
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_yaml(tmp_path / "bad.yaml")
+
+
+def test_a_folder_given_as_the_configuration_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"is a folder; give the training configuration's YAML file \(--config\)"):
+        TrainConfig.from_yaml(tmp_path)
+
+
+def test_an_empty_configuration_warns_that_it_trains_the_default(tmp_path):
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    with pytest.warns(UserWarning, match=r"empty\.yaml sets nothing: every setting keeps its default"):
+        config = TrainConfig.from_yaml(tmp_path / "empty.yaml")
+    assert config.to_dict() == TrainConfig().to_dict()
+
+
+def test_a_version_yaml_reads_as_a_number_is_kept_as_written(tmp_path):
+    (tmp_path / "c.yaml").write_text("version: 1.10\nname: tiny\n")
+    config = TrainConfig.from_yaml(tmp_path / "c.yaml")
+    assert config.version == "1.10"
+    config.to_yaml(tmp_path / "again.yaml")
+    assert TrainConfig.from_yaml(tmp_path / "again.yaml").version == "1.10"
+    (tmp_path / "c.yaml").write_text("version: true\n")
+    with pytest.raises(ValueError, match="version must be text; got True"):
+        TrainConfig.from_yaml(tmp_path / "c.yaml")
 
 
 def test_a_number_yaml_reads_as_text_is_taken(tmp_path):
@@ -378,6 +435,66 @@ def test_resume_refuses_no_run_and_a_run_of_another_configuration(staged, tmp_pa
         train(TrainConfig(epochs=1, **TINY), tmp_path / "a_file", verbose=0)
 
 
+WITH_MEASURED_PSFS = [MixtureComponent("reference", 1.0, {**SHORT, "measured_psf_probability": 0.8})]
+
+
+@pytest.mark.parametrize("setting, match", [
+    ({"mixture": WITH_MEASURED_PSFS}, r"^Mixture component\(s\) 0 \(reference\) set measured_psf_probability above 0, "
+                                      "but measured_psfs lists no vacuum spectra"),
+    ({"match_to_gaussian": True}, r"^match_to_gaussian needs measured_psfs"),
+    ({"mixture": WITH_MEASURED_PSFS, "measured_psfs": ["no_vacuum.txt"]},
+     r"^measured_psfs: no file at .*no_vacuum\.txt; .*relative to the working folder"),
+    ({"initial_model": "no_model.keras"}, r"^initial_model: no model file at .*no_model\.keras; give in the "
+                                          "configuration's initial_model"),
+    ({"initialise_from": "no_stage.yaml"}, r"^initialise_from: no configuration at .*no_stage\.yaml; "),
+])
+def test_missing_files_are_refused_before_anything_is_written(tmp_path, monkeypatch, setting, match):
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(**{**TINY, **FROZEN, **setting})
+    with pytest.raises(ValueError, match=match) as refused:
+        train(config, tmp_path / "run", verbose=0)
+    assert "Pass model=None" not in str(refused.value)  # the restoration's advice, not the trainer's
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_relative_initialise_from_is_named_where_it_was_looked_for(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "stage2.yaml").write_text("initialise_from: stage1.yaml\n")
+    config = TrainConfig.from_yaml(tmp_path / "configs" / "stage2.yaml")
+    with pytest.raises(ValueError, match=rf"no configuration at {tmp_path / 'configs' / 'stage1.yaml'};"):
+        train(config, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_finished_run_is_not_replaced_without_resume(tmp_path):
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    for name in ("eelspecnet.keras", "eelspecnet.json", "MODEL_CARD.md", "train_config.yaml"):
+        (run / name).write_text(name)
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None) for p in run.rglob("*")}
+    with pytest.raises(ValueError, match=(
+        r"run holds a finished training run \(eelspecnet\.keras\); give another output folder \(--out\), "
+        r"resume it \(--resume\) to train it longer, or delete it"
+    )):
+        train(TrainConfig(**{**TINY, **FROZEN}), run, verbose=0)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None) for p in run.rglob("*")} == before
+
+
+def test_the_wall_clock_stop_line_shows_the_limit_as_given(capsys):
+    from types import SimpleNamespace
+
+    from hyperspy_eelspecnet.training.trainer import _WallClockLimit
+
+    limit = _WallClockLimit(0.1)
+    limit.set_model(SimpleNamespace(stop_training=False))
+    limit.on_epoch_end(0)
+    assert not limit.model.stop_training  # checked at an epoch's end: not yet 6 s
+    limit.start -= 7.0
+    limit.on_epoch_end(1)
+    assert limit.model.stop_training
+    assert "wall-clock limit of 0.1 min reached" in capsys.readouterr().out
+
+
 def test_a_stage_of_another_shape_is_refused_before_training(tmp_path):
     TrainConfig(epochs=1, **TINY).to_yaml(tmp_path / "stage1.yaml")
     other = TrainConfig(**{**TINY, "kernel_size": 3}).to_dict()
@@ -385,7 +502,7 @@ def test_a_stage_of_another_shape_is_refused_before_training(tmp_path):
     (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(other))
     with pytest.raises(ValueError, match="kernel_size"):
         train(TrainConfig.from_yaml(tmp_path / "stage2.yaml"), tmp_path / "run", verbose=0)
-    assert not (tmp_path / "run" / "initial").exists()  # refused before stage 1 was trained
+    assert not (tmp_path / "run").exists()  # refused before stage 1 was trained, before anything was written
 
 
 @pytest.fixture(scope="module")
@@ -457,6 +574,7 @@ def test_a_model_file_starts_a_run_on_the_minutes_schedule(exported, tmp_path):
     training = load_model(out)[1].training
     assert 1 <= training["epochs_run"] < 1000 and 1 <= training["steps"] < 4 * training["epochs_run"] + 1
     assert history(tmp_path / "run").size == training["epochs_run"]
-    # A model of another shape is refused.
+    # A model of another shape is refused, before anything is written.
     with pytest.raises(ValueError, match="another shape"):
         train(TrainConfig(**{**TINY, **FROZEN, "kernel_size": 3, "initial_model": str(path)}), tmp_path / "other", verbose=0)
+    assert not (tmp_path / "other").exists()
